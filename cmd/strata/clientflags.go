@@ -1,0 +1,132 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Shared plumbing for the client commands (topic, produce, consume): the
+// --bootstrap flag, key=value parsing and the rendering of broker errors.
+
+const (
+	// defaultBootstrap is where the client commands look for a broker when
+	// neither --bootstrap nor STRATA_BOOTSTRAP says otherwise.
+	defaultBootstrap = "127.0.0.1:9092"
+	// bootstrapEnv overrides defaultBootstrap.
+	bootstrapEnv = "STRATA_BOOTSTRAP"
+)
+
+var (
+	// errBadKeyValue is returned for a --config or --header argument that is
+	// not of the form key=value.
+	errBadKeyValue = errors.New("expected key=value")
+	// errNoBootstrap is returned when the bootstrap list is empty.
+	errNoBootstrap = errors.New("no bootstrap brokers given")
+)
+
+// clientOptions are the connection settings shared by every client command.
+type clientOptions struct {
+	// Bootstrap is the list of host:port seed brokers.
+	Bootstrap []string
+	// ClientID is sent to the broker with every request.
+	ClientID string
+}
+
+// bindClientFlags registers --bootstrap and --client-id on fs. The default
+// bootstrap list comes from STRATA_BOOTSTRAP when it is set.
+func bindClientFlags(fs *pflag.FlagSet, o *clientOptions) {
+	def := defaultBootstrap
+	if env := strings.TrimSpace(os.Getenv(bootstrapEnv)); env != "" {
+		def = env
+	}
+	fs.StringSliceVar(&o.Bootstrap, "bootstrap", splitList(def),
+		"comma-separated host:port seed brokers (env "+bootstrapEnv+")")
+	fs.StringVar(&o.ClientID, "client-id", "strata-cli", "client id sent to the broker")
+}
+
+// kgoOpts returns the franz-go options that connect to the cluster.
+func (o clientOptions) kgoOpts() ([]kgo.Opt, error) {
+	seeds := make([]string, 0, len(o.Bootstrap))
+	for _, s := range o.Bootstrap {
+		if s = strings.TrimSpace(s); s != "" {
+			seeds = append(seeds, s)
+		}
+	}
+	if len(seeds) == 0 {
+		return nil, errNoBootstrap
+	}
+	opts := []kgo.Opt{kgo.SeedBrokers(seeds...)}
+	if o.ClientID != "" {
+		opts = append(opts, kgo.ClientID(o.ClientID))
+	}
+	return opts, nil
+}
+
+// splitList splits a comma-separated list, dropping empty elements.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// keyValue is one parsed key=value argument.
+type keyValue struct {
+	Key   string
+	Value string
+}
+
+// parseKeyValues parses key=value arguments, splitting at the first '='.
+// Keys must be non-empty; values may be empty. what names the flag in errors.
+func parseKeyValues(what string, args []string) ([]keyValue, error) {
+	out := make([]keyValue, 0, len(args))
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, fmt.Errorf("%s %q: %w", what, a, errBadKeyValue)
+		}
+		out = append(out, keyValue{Key: strings.TrimSpace(k), Value: v})
+	}
+	return out, nil
+}
+
+// brokerError is a Kafka error returned by a broker for one resource,
+// together with the free-text message the broker attached to it.
+type brokerError struct {
+	err error
+	msg string
+}
+
+// newBrokerError wraps a per-resource error from a kadm response. It returns
+// nil when err is nil.
+func newBrokerError(err error, msg string) error {
+	if err == nil {
+		return nil
+	}
+	return &brokerError{err: err, msg: msg}
+}
+
+// Error renders "KAFKA_ERROR_NAME: description (broker message)".
+func (e *brokerError) Error() string {
+	s := e.err.Error()
+	var ke *kerr.Error
+	if errors.As(e.err, &ke) {
+		s = ke.Message + ": " + ke.Description
+	}
+	if e.msg != "" && !strings.Contains(s, e.msg) {
+		s += " (" + e.msg + ")"
+	}
+	return s
+}
+
+// Unwrap exposes the kerr value so callers can use errors.Is(err, kerr.X).
+func (e *brokerError) Unwrap() error { return e.err }
