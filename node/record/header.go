@@ -35,11 +35,11 @@ const (
 
 // Attribute bits.
 const (
-	codecMask         = 0x07
-	timestampTypeBit  = 0x08
-	transactionalBit  = 0x10
-	controlBit        = 0x20
-	currentMagic int8 = 2
+	codecMask             = 0x07
+	timestampTypeBit      = 0x08
+	transactionalBit      = 0x10
+	controlBit            = 0x20
+	currentMagic     int8 = 2
 )
 
 // Codec is the compression codec of a batch (attribute bits 0-2).
