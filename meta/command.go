@@ -1,0 +1,212 @@
+package meta
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// A command is one raft log entry: a two-byte header followed by a JSON
+// body.
+//
+//	byte 0   envelope version (commandVersion)
+//	byte 1   command type (cmdX below)
+//	byte 2.. JSON body of the type's struct
+//
+// Types are never renumbered; a change of a body's meaning gets a new type.
+// A node that reads an unknown version or type rejects that entry with an
+// error result and leaves its state unchanged.
+const commandVersion byte = 1
+
+type commandType byte
+
+const (
+	cmdInitCluster       commandType = 1 // initCluster
+	cmdRegisterBroker    commandType = 2 // registerBroker
+	cmdUnregisterBroker  commandType = 3 // unregisterBroker
+	cmdCreateTopic       commandType = 4 // createTopic
+	cmdDeleteTopic       commandType = 5 // deleteTopic
+	cmdCreatePartitions  commandType = 6 // createPartitions
+	cmdSetTopicConfigs   commandType = 7 // setTopicConfigs
+	cmdSetClusterConfigs commandType = 8 // setClusterConfigs
+	cmdUpdatePartition   commandType = 9 // updatePartition
+)
+
+func (t commandType) String() string {
+	switch t {
+	case cmdInitCluster:
+		return "InitCluster"
+	case cmdRegisterBroker:
+		return "RegisterBroker"
+	case cmdUnregisterBroker:
+		return "UnregisterBroker"
+	case cmdCreateTopic:
+		return "CreateTopic"
+	case cmdDeleteTopic:
+		return "DeleteTopic"
+	case cmdCreatePartitions:
+		return "CreatePartitions"
+	case cmdSetTopicConfigs:
+		return "SetTopicConfigs"
+	case cmdSetClusterConfigs:
+		return "SetClusterConfigs"
+	case cmdUpdatePartition:
+		return "UpdatePartition"
+	}
+	return fmt.Sprintf("command(%d)", byte(t))
+}
+
+// initCluster sets the cluster ID once; later ones are ignored.
+type initCluster struct {
+	ClusterID string `json:"cluster_id"`
+}
+
+// registerBroker inserts or replaces a broker registration.
+type registerBroker struct {
+	Broker brokerJSON `json:"broker"`
+}
+
+// unregisterBroker removes a broker registration.
+type unregisterBroker struct {
+	ID int32 `json:"id"`
+}
+
+// createTopic adds a topic with every partition spelled out, so applying it
+// needs no randomness and no view of other state beyond the name check.
+type createTopic struct {
+	Topic topicJSON `json:"topic"`
+}
+
+// deleteTopic removes a topic by name.
+type deleteTopic struct {
+	Name string `json:"name"`
+}
+
+// createPartitions grows a topic to Total partitions. Assignments holds the
+// replicas of each new partition in index order, so its length must be
+// Total minus the current count at apply time.
+type createPartitions struct {
+	Name        string    `json:"name"`
+	Total       int32     `json:"total"`
+	Assignments [][]int32 `json:"assignments"`
+}
+
+// setTopicConfigs replaces a topic's whole config map.
+type setTopicConfigs struct {
+	Name    string            `json:"name"`
+	Configs map[string]string `json:"configs"`
+}
+
+// setClusterConfigs replaces the whole dynamic cluster config map.
+type setClusterConfigs struct {
+	Configs map[string]string `json:"configs"`
+}
+
+// updatePartition is PartitionUpdate on the log.
+type updatePartition struct {
+	Topic               string  `json:"topic"`
+	Partition           int32   `json:"partition"`
+	ExpectedLeaderEpoch int32   `json:"expected_leader_epoch"`
+	Leader              int32   `json:"leader"`
+	ISR                 []int32 `json:"isr"`
+	Replicas            []int32 `json:"replicas,omitempty"`
+}
+
+// brokerJSON, topicJSON and partitionJSON are the log and snapshot forms of
+// the public types, with stable field names independent of Go names.
+type brokerJSON struct {
+	ID   int32  `json:"id"`
+	Host string `json:"host"`
+	Port int32  `json:"port"`
+	Rack string `json:"rack,omitempty"`
+}
+
+type topicJSON struct {
+	Name       string            `json:"name"`
+	ID         [16]byte          `json:"id"`
+	Partitions []partitionJSON   `json:"partitions"`
+	Configs    map[string]string `json:"configs,omitempty"`
+	Internal   bool              `json:"internal,omitempty"`
+}
+
+type partitionJSON struct {
+	Index       int32   `json:"index"`
+	Leader      int32   `json:"leader"`
+	LeaderEpoch int32   `json:"leader_epoch"`
+	Replicas    []int32 `json:"replicas"`
+	ISR         []int32 `json:"isr"`
+}
+
+func brokerToJSON(b Broker) brokerJSON {
+	return brokerJSON{ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack}
+}
+
+func (b brokerJSON) broker() Broker {
+	return Broker{ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack}
+}
+
+func topicToJSON(t Topic) topicJSON {
+	ps := make([]partitionJSON, len(t.Partitions))
+	for i, p := range t.Partitions {
+		ps[i] = partitionJSON{Index: p.Index, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, Replicas: p.Replicas, ISR: p.ISR}
+	}
+	return topicJSON{Name: t.Name, ID: t.ID, Partitions: ps, Configs: t.Configs, Internal: t.Internal}
+}
+
+// topic converts to the in-memory form, copying every slice and map.
+func (t topicJSON) topic() Topic {
+	ps := make([]Partition, len(t.Partitions))
+	for i, p := range t.Partitions {
+		ps[i] = Partition{Index: p.Index, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, Replicas: p.Replicas, ISR: p.ISR}.clone()
+	}
+	return Topic{Name: t.Name, ID: t.ID, Partitions: ps, Configs: cloneConfigs(t.Configs), Internal: t.Internal}
+}
+
+// encodeCommand builds a log entry for body.
+func encodeCommand(t commandType, body any) ([]byte, error) {
+	js, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("meta: encoding %v: %w", t, err)
+	}
+	out := make([]byte, 0, 2+len(js))
+	out = append(out, commandVersion, byte(t))
+	return append(out, js...), nil
+}
+
+// decodeCommand splits a log entry into its type and body. It never
+// panics; anything it cannot read is an ErrInvalidCommand.
+func decodeCommand(data []byte) (commandType, any, error) {
+	if len(data) < 2 {
+		return 0, nil, fmt.Errorf("%w: %d-byte entry", ErrInvalidCommand, len(data))
+	}
+	if data[0] != commandVersion {
+		return 0, nil, fmt.Errorf("%w: envelope version %d", ErrInvalidCommand, data[0])
+	}
+	t := commandType(data[1])
+	var body any
+	switch t {
+	case cmdInitCluster:
+		body = new(initCluster)
+	case cmdRegisterBroker:
+		body = new(registerBroker)
+	case cmdUnregisterBroker:
+		body = new(unregisterBroker)
+	case cmdCreateTopic:
+		body = new(createTopic)
+	case cmdDeleteTopic:
+		body = new(deleteTopic)
+	case cmdCreatePartitions:
+		body = new(createPartitions)
+	case cmdSetTopicConfigs:
+		body = new(setTopicConfigs)
+	case cmdSetClusterConfigs:
+		body = new(setClusterConfigs)
+	case cmdUpdatePartition:
+		body = new(updatePartition)
+	default:
+		return t, nil, fmt.Errorf("%w: unknown type %d", ErrInvalidCommand, byte(t))
+	}
+	if err := json.Unmarshal(data[2:], body); err != nil {
+		return t, nil, fmt.Errorf("%w: %v body: %v", ErrInvalidCommand, t, err)
+	}
+	return t, body, nil
+}

@@ -1,0 +1,63 @@
+// Package meta owns Strata's cluster metadata: the cluster ID, the
+// registered brokers, the topics with their 16-byte topic IDs, every
+// partition's replicas, leader, leader epoch and ISR, per-topic configs and
+// the dynamic cluster-wide configs. The metadata is a replicated state
+// machine on hashicorp/raft, with raft-boltdb as log and stable store
+// (Dir/raft.db) and a file snapshot store (Dir/snapshots).
+//
+// # Using it
+//
+//	cfg := meta.DefaultConfig()
+//	cfg.NodeID, cfg.Dir = 1, "/var/lib/strata/meta"
+//	st, err := meta.Open(cfg)     // starts raft, bootstraps a lone voter if new
+//	err = st.WaitReady(ctx)       // leader established, state machine current
+//	err = st.RegisterBroker(ctx, meta.Broker{ID: 1, Host: "10.0.0.1", Port: 9092})
+//	t, err := st.CreateTopic(ctx, meta.TopicSpec{Name: "orders", NumPartitions: 6, ReplicationFactor: 1})
+//	ch, cancel := st.Subscribe()  // coalesced "something changed" signal
+//
+// Reads (ClusterID, ControllerID, Brokers, Topics, Topic, TopicByID,
+// ClusterConfigs, Version) come from the local state machine under a read
+// lock and return copies the caller may keep. Writes go through raft.Apply
+// on the leader and return once the command is committed and applied
+// locally; on a follower they fail with ErrNotLeader. Every rejection wraps
+// one of the package's sentinel errors.
+//
+// # Commands
+//
+// Each raft log entry is a command: byte 0 is the envelope version (1),
+// byte 1 the command type, and the rest a JSON body.
+//
+//	1 InitCluster       set the cluster ID once (the first leader does this)
+//	2 RegisterBroker    insert or replace a broker registration
+//	3 UnregisterBroker  remove a broker registration
+//	4 CreateTopic       add a topic with every partition spelled out
+//	5 DeleteTopic       remove a topic by name
+//	6 CreatePartitions  grow a topic; replicas of each new partition given
+//	7 SetTopicConfigs   replace a topic's config map
+//	8 SetClusterConfigs replace the cluster-wide config map
+//	9 UpdatePartition   change leader/ISR/replicas, guarded by leader epoch
+//
+// Everything random or dependent on the proposer's view (topic IDs, cluster
+// ID, replica placement) is decided before proposing and carried in the
+// command, so applying a command is a deterministic function of the state
+// and the command. Applying validates the whole command: a malformed,
+// unknown or conflicting command yields an error result and leaves the
+// state untouched; it never panics. Type numbers are never reused; a new
+// meaning gets a new type.
+//
+// Snapshots hold the whole state as JSON (format 1). raft takes them every
+// SnapshotThreshold entries and truncates the log behind them, keeping
+// TrailingLogs entries.
+//
+// Replica placement (assign.go) is a pure function of the broker list, so
+// the controller that reassigns leaders when brokers come and go can reuse
+// it and be tested without raft.
+//
+// # What meta must never do
+//
+// meta never serves the Kafka protocol, never opens, reads or writes
+// partition segment data or object storage, and never validates config
+// keys or values against Kafka's definitions: the broker (package node)
+// does all of that and calls meta through small interfaces of its own.
+// meta knows nothing of offsets, records or consumer groups.
+package meta

@@ -1,0 +1,114 @@
+package meta
+
+import (
+	"errors"
+	"maps"
+	"slices"
+)
+
+// Errors returned by Store writes. Errors produced by the state machine wrap
+// one of these, so callers test with errors.Is.
+var (
+	ErrTopicExists              = errors.New("meta: topic already exists")
+	ErrUnknownTopic             = errors.New("meta: unknown topic")
+	ErrUnknownPartition         = errors.New("meta: unknown partition")
+	ErrUnknownBroker            = errors.New("meta: unknown broker")
+	ErrInvalidTopic             = errors.New("meta: invalid topic name")
+	ErrInvalidPartitions        = errors.New("meta: invalid number of partitions")
+	ErrInvalidReplicationFactor = errors.New("meta: invalid replication factor")
+	ErrInvalidReplicaAssignment = errors.New("meta: invalid replica assignment")
+	ErrInvalidBroker            = errors.New("meta: invalid broker registration")
+	ErrNotEnoughBrokers         = errors.New("meta: not enough registered brokers")
+	ErrStaleEpoch               = errors.New("meta: stale leader epoch")
+	ErrInvalidCommand           = errors.New("meta: invalid command")
+	ErrNotLeader                = errors.New("meta: not the metadata leader")
+	ErrClosed                   = errors.New("meta: store closed")
+)
+
+// NoLeader is the Partition.Leader value of a partition without a leader and
+// the ControllerID when no raft leader is known.
+const NoLeader int32 = -1
+
+// Broker is a registered broker's advertised Kafka listener.
+type Broker struct {
+	ID   int32
+	Host string
+	Port int32
+	Rack string
+}
+
+// Topic is a topic with its partitions and per-topic configs.
+type Topic struct {
+	Name       string
+	ID         [16]byte
+	Partitions []Partition
+	Configs    map[string]string
+	Internal   bool
+}
+
+// Partition is one partition's replica set and leadership.
+type Partition struct {
+	Index       int32
+	Leader      int32
+	LeaderEpoch int32
+	Replicas    []int32
+	ISR         []int32
+}
+
+// TopicSpec describes a topic to create.
+//
+// Without Assignments, NumPartitions partitions are created with
+// ReplicationFactor replicas each, spread round-robin over the registered
+// brokers. With Assignments, the map must hold exactly the partitions
+// 0..n-1 and NumPartitions and ReplicationFactor must be either <= 0 or
+// consistent with it. Either way each partition's leader is its first
+// replica, its leader epoch 0 and its ISR all replicas.
+type TopicSpec struct {
+	Name              string
+	NumPartitions     int32
+	ReplicationFactor int16
+	Configs           map[string]string
+	Assignments       map[int32][]int32
+	Internal          bool
+}
+
+// PartitionUpdate changes one partition's leadership, as the controller
+// does when a broker leaves or the ISR changes.
+type PartitionUpdate struct {
+	Topic     string
+	Partition int32
+	// ExpectedLeaderEpoch must equal the partition's current leader epoch,
+	// otherwise the update fails with ErrStaleEpoch.
+	ExpectedLeaderEpoch int32
+	// Leader is the new leader, a member of the replicas, or NoLeader. The
+	// leader epoch increases by one when the leader changes.
+	Leader int32
+	// ISR is the new in-sync replica set, a subset of the replicas.
+	ISR []int32
+	// Replicas replaces the replica set when non-nil.
+	Replicas []int32
+}
+
+func (p Partition) clone() Partition {
+	p.Replicas = slices.Clone(p.Replicas)
+	p.ISR = slices.Clone(p.ISR)
+	return p
+}
+
+func (t Topic) clone() Topic {
+	ps := make([]Partition, len(t.Partitions))
+	for i, p := range t.Partitions {
+		ps[i] = p.clone()
+	}
+	t.Partitions = ps
+	t.Configs = cloneConfigs(t.Configs)
+	return t
+}
+
+// cloneConfigs copies m, turning nil into an empty map so callers can always
+// read from the result.
+func cloneConfigs(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	maps.Copy(out, m)
+	return out
+}

@@ -1,0 +1,234 @@
+package meta
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// apply proposes one command and waits until it is committed and applied to
+// the local state machine, returning the state machine's verdict. When ctx
+// ends first the command may still be applied later.
+func (s *Store) apply(ctx context.Context, t commandType, body any) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	data, err := encodeCommand(t, body)
+	if err != nil {
+		return err
+	}
+	timeout := s.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		if d := time.Until(dl); d < timeout {
+			timeout = d
+		}
+	}
+	f := s.raft.Apply(data, timeout)
+	if ctx.Done() == nil {
+		return s.result(t, f)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.result(t, f) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("meta: %v: outcome unknown: %w", t, ctx.Err())
+	}
+}
+
+func (s *Store) result(t commandType, f raft.ApplyFuture) error {
+	if err := f.Error(); err != nil {
+		switch {
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
+			errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrAbortedByRestore):
+			return fmt.Errorf("%w: %v: %w", ErrNotLeader, t, err)
+		case errors.Is(err, raft.ErrRaftShutdown):
+			return fmt.Errorf("%w: %v: %w", ErrClosed, t, err)
+		}
+		return fmt.Errorf("meta: %v: %w", t, err)
+	}
+	if err, ok := f.Response().(error); ok && err != nil {
+		return err
+	}
+	return nil
+}
+
+// RegisterBroker inserts or replaces a broker's registration.
+func (s *Store) RegisterBroker(ctx context.Context, b Broker) error {
+	if err := validBroker(b); err != nil {
+		return err
+	}
+	return s.apply(ctx, cmdRegisterBroker, &registerBroker{Broker: brokerToJSON(b)})
+}
+
+// UnregisterBroker removes a broker's registration (ErrUnknownBroker when
+// there is none). Partitions that name it as a replica are left for the
+// controller to reassign.
+func (s *Store) UnregisterBroker(ctx context.Context, id int32) error {
+	return s.apply(ctx, cmdUnregisterBroker, &unregisterBroker{ID: id})
+}
+
+// CreateTopic creates a topic as described by spec (see TopicSpec) with a
+// random topic ID, and returns it. Two concurrent creations of one name
+// are ordered by raft: the first wins, the second gets ErrTopicExists.
+func (s *Store) CreateTopic(ctx context.Context, spec TopicSpec) (Topic, error) {
+	if err := validTopicName(spec.Name); err != nil {
+		return Topic{}, err
+	}
+	if err := validConfigs(spec.Configs); err != nil {
+		return Topic{}, err
+	}
+	var (
+		assignments [][]int32
+		exists      bool
+		err         error
+		id          [16]byte
+	)
+	s.fsm.read(func(st *state) {
+		if _, exists = st.topics[spec.Name]; exists {
+			return
+		}
+		assignments, err = specAssignments(st, spec)
+		for id = newTopicID(); ; id = newTopicID() {
+			if _, used := st.topicIDs[id]; !used {
+				break
+			}
+		}
+	})
+	if exists {
+		return Topic{}, fmt.Errorf("%w: %q", ErrTopicExists, spec.Name)
+	}
+	if err != nil {
+		return Topic{}, err
+	}
+	t := Topic{Name: spec.Name, ID: id, Configs: cloneConfigs(spec.Configs), Internal: spec.Internal}
+	for i, replicas := range assignments {
+		t.Partitions = append(t.Partitions, newPartition(int32(i), replicas))
+	}
+	if err := s.apply(ctx, cmdCreateTopic, &createTopic{Topic: topicToJSON(t)}); err != nil {
+		return Topic{}, err
+	}
+	return t, nil
+}
+
+// specAssignments resolves a TopicSpec to per-partition replica lists
+// against the current state.
+func specAssignments(st *state, spec TopicSpec) ([][]int32, error) {
+	if len(spec.Assignments) > 0 {
+		assignments, err := assignmentsFromMap(spec.Assignments)
+		if err != nil {
+			return nil, err
+		}
+		if spec.NumPartitions > 0 && int(spec.NumPartitions) != len(assignments) {
+			return nil, fmt.Errorf("%w: %d partitions with %d assignments", ErrInvalidPartitions, spec.NumPartitions, len(assignments))
+		}
+		if err := checkAssignments(assignments, st.brokers); err != nil {
+			return nil, err
+		}
+		if spec.ReplicationFactor > 0 && int(spec.ReplicationFactor) != len(assignments[0]) {
+			return nil, fmt.Errorf("%w: replication factor %d with %d-replica assignments", ErrInvalidReplicationFactor, spec.ReplicationFactor, len(assignments[0]))
+		}
+		return assignments, nil
+	}
+	if spec.NumPartitions <= 0 {
+		return nil, fmt.Errorf("%w: %d", ErrInvalidPartitions, spec.NumPartitions)
+	}
+	// Start each topic where the previous ones left off so leadership
+	// spreads over the brokers across topics.
+	start := 0
+	for _, t := range st.topics {
+		start += len(t.Partitions)
+	}
+	return assignReplicas(slices.Collect(maps.Keys(st.brokers)), spec.NumPartitions, spec.ReplicationFactor, start)
+}
+
+// DeleteTopic removes a topic (ErrUnknownTopic when there is none).
+func (s *Store) DeleteTopic(ctx context.Context, name string) error {
+	return s.apply(ctx, cmdDeleteTopic, &deleteTopic{Name: name})
+}
+
+// CreatePartitions grows a topic to total partitions (ErrInvalidPartitions
+// when total is not above the current count). assignments, when non-nil,
+// gives the replicas of each new partition in order; otherwise the new
+// partitions continue the topic's round-robin placement with its current
+// replication factor.
+func (s *Store) CreatePartitions(ctx context.Context, name string, total int32, assignments [][]int32) error {
+	var err error
+	s.fsm.read(func(st *state) {
+		assignments, err = newPartitionAssignments(st, name, total, assignments)
+	})
+	if err != nil {
+		return err
+	}
+	return s.apply(ctx, cmdCreatePartitions, &createPartitions{Name: name, Total: total, Assignments: assignments})
+}
+
+func newPartitionAssignments(st *state, name string, total int32, assignments [][]int32) ([][]int32, error) {
+	t, ok := st.topics[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+	}
+	current := int32(len(t.Partitions))
+	if total <= current || total > maxPartitions {
+		return nil, fmt.Errorf("%w: topic %q has %d partitions, asked for %d", ErrInvalidPartitions, name, current, total)
+	}
+	if assignments != nil {
+		if int32(len(assignments)) != total-current {
+			return nil, fmt.Errorf("%w: %d assignments for %d new partitions", ErrInvalidReplicaAssignment, len(assignments), total-current)
+		}
+		if err := checkAssignments(assignments, st.brokers); err != nil {
+			return nil, err
+		}
+		return assignments, nil
+	}
+	brokers := slices.Sorted(maps.Keys(st.brokers))
+	first := t.Partitions[0].Replicas
+	// Continue the rotation from where partition 0's first replica sits.
+	start := max(slices.Index(brokers, first[0]), 0)
+	return assignReplicas(brokers, total-current, int16(len(first)), start+int(current))
+}
+
+// SetTopicConfigs replaces a topic's whole config map.
+func (s *Store) SetTopicConfigs(ctx context.Context, name string, configs map[string]string) error {
+	if err := validConfigs(configs); err != nil {
+		return err
+	}
+	return s.apply(ctx, cmdSetTopicConfigs, &setTopicConfigs{Name: name, Configs: configs})
+}
+
+// SetClusterConfigs replaces the whole dynamic cluster-wide config map.
+func (s *Store) SetClusterConfigs(ctx context.Context, configs map[string]string) error {
+	if err := validConfigs(configs); err != nil {
+		return err
+	}
+	return s.apply(ctx, cmdSetClusterConfigs, &setClusterConfigs{Configs: configs})
+}
+
+// UpdatePartition changes one partition's leader, ISR and optionally
+// replicas, if its leader epoch is still u.ExpectedLeaderEpoch
+// (ErrStaleEpoch otherwise). The leader epoch increases when the leader
+// changes.
+func (s *Store) UpdatePartition(ctx context.Context, u PartitionUpdate) error {
+	if u.Replicas != nil {
+		if err := validReplicas(u.Replicas); err != nil {
+			return err
+		}
+	}
+	return s.apply(ctx, cmdUpdatePartition, &updatePartition{
+		Topic:               u.Topic,
+		Partition:           u.Partition,
+		ExpectedLeaderEpoch: u.ExpectedLeaderEpoch,
+		Leader:              u.Leader,
+		ISR:                 u.ISR,
+		Replicas:            u.Replicas,
+	})
+}
