@@ -20,6 +20,13 @@ deps:
 test: deps build
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+	FUZZTIME=5s ./scripts/fuzz.sh
+
+fuzz:
+	FUZZTIME=$${FUZZTIME:-2m} ./scripts/fuzz.sh
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./node/... ./objectstore/...
 
 test-short: build
 	$(GO) test -count=1 -short ./...

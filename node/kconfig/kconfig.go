@@ -1,0 +1,329 @@
+// Package kconfig defines Strata's broker settings and topic configs under
+// Kafka's own names: their types, defaults, validation, and how a topic's
+// effective value is resolved (topic override, then the broker setting, then
+// the built-in default). It does no I/O and knows nothing about storage.
+package kconfig
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Type is a config value's type, as Kafka's DescribeConfigs reports it.
+type Type int8
+
+// Config value types; the numbers are Kafka's ConfigType codes.
+const (
+	Bool     Type = 1
+	String   Type = 2
+	Int      Type = 3
+	Short    Type = 4
+	Long     Type = 5
+	Double   Type = 6
+	List     Type = 7
+	Class    Type = 8
+	Password Type = 9
+)
+
+// ErrUnknown is returned for a config name Strata does not know.
+var ErrUnknown = errors.New("unknown config")
+
+// ErrInvalid is returned for a value that does not parse or is out of range.
+var ErrInvalid = errors.New("invalid config value")
+
+// Def describes one config.
+type Def struct {
+	// Topic is the topic-level name ("retention.ms"); empty for broker-only settings.
+	Topic string
+	// Broker is the broker-level name ("log.retention.ms"); empty for topic-only configs.
+	Broker string
+	Type   Type
+	// Default is the built-in default, in string form ("" with Nullable means null).
+	Default  string
+	Nullable bool
+	// Min and Max bound numeric values (inclusive); ignored when both are 0.
+	Min, Max int64
+	// Enum lists the accepted values of a string or list config.
+	Enum []string
+	// Inert marks configs that are accepted, stored and reported but that
+	// Strata does not act on yet.
+	Inert bool
+	Doc   string
+}
+
+// Name is the config's name in the given scope.
+func (d *Def) Name(topic bool) string {
+	if topic {
+		return d.Topic
+	}
+	return d.Broker
+}
+
+// Check validates a value against the definition.
+func (d *Def) Check(v string) error {
+	name := d.Broker
+	if name == "" {
+		name = d.Topic
+	}
+	bad := func(why string) error { return fmt.Errorf("%w: %s=%q: %s", ErrInvalid, name, v, why) }
+	switch d.Type {
+	case Bool:
+		if v != "true" && v != "false" {
+			return bad("must be true or false")
+		}
+	case Int, Short, Long:
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return bad("not an integer")
+		}
+		if d.Type == Int && (n < math.MinInt32 || n > math.MaxInt32) {
+			return bad("out of int32 range")
+		}
+		if (d.Min != 0 || d.Max != 0) && (n < d.Min || n > d.Max) {
+			return bad(fmt.Sprintf("must be between %d and %d", d.Min, d.Max))
+		}
+	case Double:
+		if _, err := strconv.ParseFloat(v, 64); err != nil {
+			return bad("not a number")
+		}
+	case String, List:
+		if len(d.Enum) > 0 {
+			for _, part := range splitList(v, d.Type == List) {
+				if !contains(d.Enum, part) {
+					return bad("must be one of " + strings.Join(d.Enum, ", "))
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func splitList(v string, list bool) []string {
+	if !list {
+		return []string{v}
+	}
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if x == y {
+			return true
+		}
+	}
+	return false
+}
+
+const (
+	day  = int64(24 * 3600 * 1000)
+	week = 7 * day
+)
+
+// defs is the full registry. Broker-level names follow Kafka's server
+// properties; topic names follow Kafka's topic configs.
+var defs = []*Def{
+	{Broker: "num.partitions", Type: Int, Default: "1", Min: 1, Max: 100000, Doc: "partitions of an auto-created topic or a CreateTopics with -1"},
+	{Broker: "default.replication.factor", Type: Short, Default: "1", Min: 1, Max: 32767, Doc: "replication factor of an auto-created topic or a CreateTopics with -1"},
+	{Broker: "auto.create.topics.enable", Type: Bool, Default: "true", Doc: "create a topic when a Metadata request names an unknown one"},
+	{Broker: "delete.topic.enable", Type: Bool, Default: "true", Doc: "allow DeleteTopics"},
+	{Broker: "socket.request.max.bytes", Type: Int, Default: "104857600", Min: 1024, Max: math.MaxInt32, Doc: "largest request frame accepted; larger ones close the connection"},
+	{Broker: "log.retention.check.interval.ms", Type: Long, Default: "300000", Min: 1, Max: math.MaxInt64, Doc: "how often retention is applied (age-based rolls are checked every 250 ms)"},
+	{Broker: "fetch.max.bytes", Type: Int, Default: "57671680", Min: 1024, Max: math.MaxInt32, Doc: "cap on a Fetch response's total bytes"},
+	{Broker: "broker.rack", Type: String, Default: "", Nullable: true, Doc: "rack reported in Metadata"},
+
+	{Topic: "segment.bytes", Broker: "log.segment.bytes", Type: Int, Default: "1073741824", Min: 1024, Max: math.MaxInt32, Doc: "roll the active segment at this size"},
+	{Topic: "segment.ms", Broker: "log.roll.ms", Type: Long, Default: strconv.FormatInt(week, 10), Min: 1, Max: math.MaxInt64, Doc: "roll the active segment when its first batch is this old"},
+	{Topic: "retention.ms", Broker: "log.retention.ms", Type: Long, Default: strconv.FormatInt(week, 10), Min: -1, Max: math.MaxInt64, Doc: "delete segments whose newest record is older; -1 keeps forever"},
+	{Topic: "retention.bytes", Broker: "log.retention.bytes", Type: Long, Default: "-1", Min: -1, Max: math.MaxInt64, Doc: "delete oldest segments beyond this size per partition; -1 is unbounded"},
+	{Topic: "max.message.bytes", Broker: "message.max.bytes", Type: Int, Default: "1048588", Min: 0, Max: math.MaxInt32, Doc: "largest record batch accepted"},
+	{Topic: "flush.messages", Broker: "log.flush.interval.messages", Type: Long, Default: "1", Min: 1, Max: math.MaxInt64, Doc: "fsync after this many messages; 1 (the default) acknowledges only fsynced data, with group commit"},
+	{Topic: "flush.ms", Broker: "log.flush.interval.ms", Type: Long, Default: "9223372036854775807", Min: 0, Max: math.MaxInt64, Doc: "fsync at least this often when flush.messages > 1"},
+	{Topic: "index.interval.bytes", Broker: "log.index.interval.bytes", Type: Int, Default: "4096", Min: 0, Max: math.MaxInt32, Doc: "bytes between sparse offset-index entries"},
+	{Topic: "message.timestamp.type", Broker: "log.message.timestamp.type", Type: String, Default: "CreateTime", Enum: []string{"CreateTime", "LogAppendTime"}, Doc: "LogAppendTime rewrites batch timestamps with the broker's clock"},
+	{Topic: "cleanup.policy", Broker: "log.cleanup.policy", Type: List, Default: "delete", Enum: []string{"delete", "compact"}, Doc: "delete applies retention; compact is accepted but not yet acted on"},
+	{Topic: "compression.type", Broker: "compression.type", Type: String, Default: "producer", Enum: []string{"producer"}, Doc: "batches are stored as the producer compressed them"},
+	{Topic: "min.insync.replicas", Broker: "min.insync.replicas", Type: Int, Default: "1", Min: 1, Max: math.MaxInt32, Doc: "replicas that must have an acks=all write"},
+	{Topic: "unclean.leader.election.enable", Broker: "unclean.leader.election.enable", Type: Bool, Default: "false", Inert: true},
+	{Topic: "segment.index.bytes", Broker: "log.index.size.max.bytes", Type: Int, Default: "10485760", Min: 4, Max: math.MaxInt32, Inert: true},
+	{Topic: "segment.jitter.ms", Broker: "log.roll.jitter.ms", Type: Long, Default: "0", Min: 0, Max: math.MaxInt64, Inert: true},
+	{Topic: "file.delete.delay.ms", Broker: "log.segment.delete.delay.ms", Type: Long, Default: "60000", Min: 0, Max: math.MaxInt64, Inert: true},
+	{Topic: "delete.retention.ms", Broker: "log.cleaner.delete.retention.ms", Type: Long, Default: strconv.FormatInt(day, 10), Min: 0, Max: math.MaxInt64, Inert: true},
+	{Topic: "min.compaction.lag.ms", Broker: "log.cleaner.min.compaction.lag.ms", Type: Long, Default: "0", Min: 0, Max: math.MaxInt64, Inert: true},
+	{Topic: "max.compaction.lag.ms", Broker: "log.cleaner.max.compaction.lag.ms", Type: Long, Default: "9223372036854775807", Min: 1, Max: math.MaxInt64, Inert: true},
+	{Topic: "min.cleanable.dirty.ratio", Broker: "log.cleaner.min.cleanable.ratio", Type: Double, Default: "0.5", Inert: true},
+	{Topic: "preallocate", Broker: "log.preallocate", Type: Bool, Default: "false", Inert: true},
+	{Topic: "message.timestamp.difference.max.ms", Broker: "log.message.timestamp.difference.max.ms", Type: Long, Default: "9223372036854775807", Min: 0, Max: math.MaxInt64, Inert: true},
+	{Topic: "message.downconversion.enable", Broker: "log.message.downconversion.enable", Type: Bool, Default: "true", Inert: true},
+	{Topic: "follower.replication.throttled.replicas", Type: List, Default: "", Inert: true},
+	{Topic: "leader.replication.throttled.replicas", Type: List, Default: "", Inert: true},
+}
+
+var (
+	byTopic  = map[string]*Def{}
+	byBroker = map[string]*Def{}
+)
+
+func init() {
+	for _, d := range defs {
+		if d.Topic != "" {
+			byTopic[d.Topic] = d
+		}
+		if d.Broker != "" {
+			byBroker[d.Broker] = d
+		}
+	}
+}
+
+// TopicDef returns the definition of a topic config.
+func TopicDef(name string) (*Def, bool) { d, ok := byTopic[name]; return d, ok }
+
+// BrokerDef returns the definition of a broker setting.
+func BrokerDef(name string) (*Def, bool) { d, ok := byBroker[name]; return d, ok }
+
+// TopicNames returns every topic config name, sorted.
+func TopicNames() []string { return sortedKeys(byTopic) }
+
+// BrokerNames returns every broker setting name, sorted.
+func BrokerNames() []string { return sortedKeys(byBroker) }
+
+func sortedKeys(m map[string]*Def) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// CheckTopic validates one topic config.
+func CheckTopic(name, value string) error {
+	d, ok := byTopic[name]
+	if !ok {
+		return fmt.Errorf("%w: topic config %q", ErrUnknown, name)
+	}
+	return d.Check(value)
+}
+
+// CheckBroker validates one broker setting.
+func CheckBroker(name, value string) error {
+	d, ok := byBroker[name]
+	if !ok {
+		return fmt.Errorf("%w: broker setting %q", ErrUnknown, name)
+	}
+	return d.Check(value)
+}
+
+// Source says where an effective value came from; the numbers are Kafka's
+// DescribeConfigs ConfigSource codes.
+type Source int8
+
+// Config sources.
+const (
+	SourceTopic         Source = 1 // DYNAMIC_TOPIC_CONFIG
+	SourceDynamicBroker Source = 3 // DYNAMIC_DEFAULT_BROKER_CONFIG
+	SourceStaticBroker  Source = 4 // STATIC_BROKER_CONFIG
+	SourceDefault       Source = 5 // DEFAULT_CONFIG
+)
+
+// Broker holds a broker's settings: static ones from flags, the config file
+// and the environment, and dynamic cluster-wide ones from metadata. It is an
+// immutable value; build a new one to change it.
+type Broker struct {
+	static  map[string]string
+	dynamic map[string]string
+}
+
+// NewBroker validates static settings (from --set, the config file or the
+// environment) and returns them as a Broker. Unknown names and bad values are
+// refused with an error naming the key.
+func NewBroker(static map[string]string) (Broker, error) {
+	b := Broker{static: map[string]string{}}
+	for k, v := range static {
+		if err := CheckBroker(k, v); err != nil {
+			return Broker{}, err
+		}
+		b.static[k] = v
+	}
+	return b, nil
+}
+
+// WithDynamic returns a copy using the given dynamic settings; invalid
+// entries are ignored (they were validated when set).
+func (b Broker) WithDynamic(dyn map[string]string) Broker {
+	nb := Broker{static: b.static, dynamic: map[string]string{}}
+	for k, v := range dyn {
+		if CheckBroker(k, v) == nil {
+			nb.dynamic[k] = v
+		}
+	}
+	return nb
+}
+
+// Lookup returns a broker setting's effective value and its source.
+func (b Broker) Lookup(name string) (string, Source) {
+	if v, ok := b.dynamic[name]; ok {
+		return v, SourceDynamicBroker
+	}
+	if v, ok := b.static[name]; ok {
+		return v, SourceStaticBroker
+	}
+	if d, ok := byBroker[name]; ok {
+		return d.Default, SourceDefault
+	}
+	return "", SourceDefault
+}
+
+// Get returns a broker setting's effective value.
+func (b Broker) Get(name string) string { v, _ := b.Lookup(name); return v }
+
+// Int64 returns a numeric broker setting.
+func (b Broker) Int64(name string) int64 { n, _ := strconv.ParseInt(b.Get(name), 10, 64); return n }
+
+// Bool returns a boolean broker setting.
+func (b Broker) Bool(name string) bool { return b.Get(name) == "true" }
+
+// TopicLookup returns a topic config's effective value for a topic with the
+// given overrides, and its source.
+func (b Broker) TopicLookup(overrides map[string]string, name string) (string, Source) {
+	if v, ok := overrides[name]; ok {
+		return v, SourceTopic
+	}
+	d, ok := byTopic[name]
+	if !ok {
+		return "", SourceDefault
+	}
+	if d.Broker != "" {
+		return b.Lookup(d.Broker)
+	}
+	return d.Default, SourceDefault
+}
+
+// Topic resolves the effective configs of one topic.
+func (b Broker) Topic(overrides map[string]string) Topic {
+	return Topic{b: b, overrides: overrides}
+}
+
+// Topic is a topic's resolved configuration.
+type Topic struct {
+	b         Broker
+	overrides map[string]string
+}
+
+// Get returns an effective topic config value.
+func (t Topic) Get(name string) string { v, _ := t.b.TopicLookup(t.overrides, name); return v }
+
+// Int64 returns a numeric topic config.
+func (t Topic) Int64(name string) int64 { n, _ := strconv.ParseInt(t.Get(name), 10, 64); return n }
+
+// LogAppendTime reports whether the topic stamps batches with the broker's clock.
+func (t Topic) LogAppendTime() bool { return t.Get("message.timestamp.type") == "LogAppendTime" }
