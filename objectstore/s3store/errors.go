@@ -1,0 +1,63 @@
+package s3store
+
+import (
+	"context"
+	"errors"
+
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/smithy-go"
+
+	"github.com/stratalog/strata/objectstore"
+)
+
+// classify maps an SDK error to an objectstore class; nil for context
+// errors.
+func classify(err error) objectstore.Class {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	for _, c := range []error{objectstore.ErrInvalid, objectstore.ErrPreconditionFailed, objectstore.ErrNotFound} {
+		if errors.Is(err, c) {
+			return c
+		}
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "NoSuchKey", "NotFound", "NoSuchBucket":
+			return objectstore.ErrNotFound
+		case "PreconditionFailed":
+			return objectstore.ErrPreconditionFailed
+		case "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
+			"TooManyRequests", "TooManyRequestsException", "RequestThrottled", "ServiceUnavailable":
+			return objectstore.ErrThrottled
+		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
+			"InvalidToken", "TokenRefreshRequired", "AllAccessDisabled", "AccountProblem":
+			return objectstore.ErrPermission
+		case "InvalidRange":
+			return objectstore.ErrInvalid
+		case "InternalError", "RequestTimeout", "RequestTimeTooSkewed", "OperationAborted",
+			"ConditionalRequestConflict":
+			// ConditionalRequestConflict: a racing conditional write was in
+			// flight; a retry gets 412 or succeeds.
+			return objectstore.ErrTransient
+		}
+	}
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.Response != nil {
+		if c, ok := objectstore.ClassForHTTPStatus(re.Response.StatusCode); ok {
+			return c
+		}
+		if re.Response.StatusCode == 409 {
+			return objectstore.ErrTransient
+		}
+	}
+	var ce interface{ CanceledError() bool }
+	if errors.As(err, &ce) && ce.CanceledError() {
+		return nil
+	}
+	if objectstore.IsNetworkError(err) {
+		return objectstore.ErrTransient
+	}
+	return objectstore.ErrUnknown
+}
