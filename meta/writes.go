@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"slices"
 	"time"
@@ -142,12 +143,11 @@ func specAssignments(st *state, spec TopicSpec) ([][]int32, error) {
 	if spec.NumPartitions <= 0 {
 		return nil, fmt.Errorf("%w: %d", ErrInvalidPartitions, spec.NumPartitions)
 	}
-	// Start each topic where the previous ones left off so leadership
-	// spreads over the brokers across topics.
-	start := 0
-	for _, t := range st.topics {
-		start += len(t.Partitions)
-	}
+	// Start each topic at a broker picked by its name, so partition 0 of
+	// every topic does not land on the same broker.
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(spec.Name))
+	start := int(h.Sum32() & 0x7fffffff)
 	return assignReplicas(slices.Collect(maps.Keys(st.brokers)), spec.NumPartitions, spec.ReplicationFactor, start)
 }
 
