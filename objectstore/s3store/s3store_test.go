@@ -2,8 +2,8 @@ package s3store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -25,7 +25,7 @@ func TestConformance(t *testing.T) {
 		n++
 		cfg := s3store.Default()
 		cfg.Bucket = bucket
-		cfg.Prefix = "run-" + time.Now().Format("150405.000000") + "/"
+		cfg.Prefix = fmt.Sprintf("run-%d/", n)
 		cfg.Region = srv.Region
 		cfg.Endpoint = srv.Endpoint
 		cfg.PathStyle = true
