@@ -1,0 +1,55 @@
+package storage
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Config tunes one partition's log. The zero value is not valid; start from
+// DefaultConfig.
+type Config struct {
+	// SegmentBytes: roll before an append would make the active segment
+	// exceed this size.
+	SegmentBytes int64
+	// SegmentMs: roll when the active segment's first batch was appended
+	// longer ago than this; 0 never rolls on time.
+	SegmentMs time.Duration
+	// RetentionMs: delete whole segments whose newest timestamp is older
+	// than this; negative keeps them forever.
+	RetentionMs time.Duration
+	// RetentionBytes: delete the oldest whole segments while the log
+	// would still be at least this big without them; negative means no
+	// size limit.
+	RetentionBytes int64
+	// IndexIntervalBytes: bytes of batches between offset-index entries.
+	IndexIntervalBytes int
+}
+
+const minSegmentBytes = 1024
+
+// DefaultConfig returns Kafka's defaults: 1 GiB segments rolled at least
+// weekly, 7 days of retention, no size limit, an index entry every 4 KiB.
+func DefaultConfig() Config {
+	return Config{
+		SegmentBytes:       1 << 30,
+		SegmentMs:          7 * 24 * time.Hour,
+		RetentionMs:        7 * 24 * time.Hour,
+		RetentionBytes:     -1,
+		IndexIntervalBytes: 4096,
+	}
+}
+
+// Validate reports the first invalid setting.
+func (c Config) Validate() error {
+	switch {
+	case c.SegmentBytes < minSegmentBytes || c.SegmentBytes > math.MaxInt32:
+		// Index positions are uint32 and must stay below 2 GiB.
+		return fmt.Errorf("%w: SegmentBytes %d not in [%d, %d]", ErrInvalidConfig, c.SegmentBytes, minSegmentBytes, math.MaxInt32)
+	case c.SegmentMs < 0:
+		return fmt.Errorf("%w: SegmentMs %v is negative", ErrInvalidConfig, c.SegmentMs)
+	case c.IndexIntervalBytes < 0:
+		return fmt.Errorf("%w: IndexIntervalBytes %d is negative", ErrInvalidConfig, c.IndexIntervalBytes)
+	}
+	return nil
+}

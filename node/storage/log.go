@@ -1,0 +1,501 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stratalog/strata/node/record"
+)
+
+// Log is one partition's log in one directory.
+type Log struct {
+	dir    string
+	logger *slog.Logger
+
+	appendMu sync.Mutex // serialises everything that changes the log
+	syncMu   sync.Mutex // serialises Sync
+
+	mu       sync.RWMutex
+	cfg      Config
+	segs     []*segment // by base offset; the last is active
+	start    int64
+	end      int64
+	epochs   []epochEntry
+	unsynced []*segment // sealed, not yet fsynced
+	closed   bool
+	failed   error
+
+	synced atomic.Int64
+}
+
+type epochEntry struct {
+	epoch int32
+	start int64
+}
+
+// AppendInfo describes where an Append put its batches.
+type AppendInfo struct {
+	FirstOffset, LastOffset int64
+	// LogAppendTime is the timestamp stamped on the batches, or -1 when
+	// they keep their producer timestamps.
+	LogAppendTime int64
+}
+
+// SegmentInfo describes one segment file.
+type SegmentInfo struct {
+	BaseOffset   int64
+	NextOffset   int64
+	Size         int64
+	MaxTimestamp int64
+	Sealed       bool
+	Path         string // the .log file; the indexes sit beside it
+}
+
+// Append writes batches (one or more whole v2 batches whose headers hdrs
+// come from record.Validate) at the log end offset. It assigns offsets,
+// rewrites each batch's base offset and partition leader epoch in place
+// (and with logAppendTime >= 0 stamps LogAppendTime and fixes the CRC),
+// rolls first if the active segment would exceed SegmentBytes, and updates
+// the indexes and the leader-epoch cache. It does not fsync.
+func (l *Log) Append(batches []byte, hdrs []record.Header, leaderEpoch int32, logAppendTime int64) (AppendInfo, error) {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.usable(); err != nil {
+		return AppendInfo{}, err
+	}
+	total := 0
+	for _, h := range hdrs {
+		total += h.Size()
+	}
+	if len(hdrs) == 0 || total != len(batches) {
+		return AppendInfo{}, fmt.Errorf("%w: %d headers cover %d of %d bytes", ErrBadAppend, len(hdrs), total, len(batches))
+	}
+	first := l.end
+	off := first
+	pos := 0
+	for i := range hdrs {
+		h := &hdrs[i]
+		b := batches[pos : pos+h.Size()]
+		record.SetBaseOffset(b, off)
+		record.SetPartitionLeaderEpoch(b, leaderEpoch)
+		if logAppendTime >= 0 {
+			record.SetLogAppendTime(b, logAppendTime)
+			h.MaxTimestamp = logAppendTime
+			h.Attributes |= 0x08
+		}
+		h.BaseOffset, h.PartitionLeaderEpoch = off, leaderEpoch
+		off = h.NextOffset()
+		pos += h.Size()
+	}
+	last := off - 1
+
+	active := l.segs[len(l.segs)-1]
+	if active.size > 0 && (active.size+int64(len(batches)) > l.cfg.SegmentBytes || last-active.base > math.MaxUint32) {
+		if err := l.rollLocked(); err != nil {
+			return AppendInfo{}, err
+		}
+		active = l.segs[len(l.segs)-1]
+	}
+
+	if _, err := active.log.WriteAt(batches, active.size); err != nil {
+		return AppendInfo{}, l.undoWrite(active, err)
+	}
+
+	// Index bookkeeping, as scanSegment would rebuild it.
+	newOffsets, newTimes := []offsetEntry(nil), []timeEntry(nil)
+	maxTs, maxTsOffset := active.maxTs, active.maxTsOffset
+	lastTime := int64(math.MinInt64)
+	if n := len(active.times); n > 0 {
+		lastTime = active.times[n-1].ts
+	}
+	p := active.size
+	for _, h := range hdrs {
+		if h.MaxTimestamp > maxTs || maxTsOffset < 0 {
+			maxTs, maxTsOffset = h.MaxTimestamp, h.BaseOffset
+		}
+		if p > 0 && active.sinceIndex >= int64(l.cfg.IndexIntervalBytes) {
+			newOffsets = append(newOffsets, offsetEntry{rel: active.rel(h.BaseOffset), pos: uint32(p)})
+			if maxTs > lastTime {
+				newTimes = append(newTimes, timeEntry{ts: maxTs, rel: active.rel(maxTsOffset)})
+				lastTime = maxTs
+			}
+			active.sinceIndex = 0
+		}
+		active.sinceIndex += int64(h.Size())
+		p += int64(h.Size())
+	}
+	if err := appendIndexFiles(active, newOffsets, newTimes); err != nil {
+		return AppendInfo{}, l.undoWrite(active, err)
+	}
+
+	newEpoch := false
+	l.mu.Lock()
+	if active.firstAppend < 0 {
+		active.firstAppend = time.Now().UnixMilli()
+	}
+	active.size += int64(len(batches))
+	active.next = off
+	active.maxTs, active.maxTsOffset = maxTs, maxTsOffset
+	active.offsets = append(active.offsets, newOffsets...)
+	active.times = append(active.times, newTimes...)
+	l.end = off
+	if leaderEpoch >= 0 && (len(l.epochs) == 0 || leaderEpoch > l.epochs[len(l.epochs)-1].epoch) {
+		l.epochs = append(l.epochs, epochEntry{epoch: leaderEpoch, start: first})
+		newEpoch = true
+	}
+	epochs := append([]epochEntry(nil), l.epochs...)
+	l.mu.Unlock()
+
+	if newEpoch {
+		if err := writeEpochCheckpoint(l.dir, epochs); err != nil {
+			l.logger.Warn("writing leader-epoch checkpoint", "dir", l.dir, "err", err)
+		}
+	}
+	lat := int64(-1)
+	if logAppendTime >= 0 {
+		lat = logAppendTime
+	}
+	return AppendInfo{FirstOffset: first, LastOffset: last, LogAppendTime: lat}, nil
+}
+
+func appendIndexFiles(s *segment, offsets []offsetEntry, times []timeEntry) error {
+	if len(offsets) > 0 {
+		var b []byte
+		for _, e := range offsets {
+			b = appendOffsetEntry(b, e)
+		}
+		at := int64(len(s.offsets)) * offsetEntrySize
+		if _, err := s.index.WriteAt(b, at); err != nil {
+			return err
+		}
+	}
+	if len(times) > 0 {
+		var b []byte
+		for _, e := range times {
+			b = appendTimeEntry(b, e)
+		}
+		at := int64(len(s.times)) * timeEntrySize
+		if _, err := s.timeIdx.WriteAt(b, at); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// undoWrite cuts the active segment and its indexes back to their
+// published sizes after a failed write. If that fails too, the log is
+// marked failed: its files no longer match its state.
+func (l *Log) undoWrite(s *segment, cause error) error {
+	errs := []error{
+		s.log.Truncate(s.size),
+		s.index.Truncate(int64(len(s.offsets)) * offsetEntrySize),
+		s.timeIdx.Truncate(int64(len(s.times)) * timeEntrySize),
+	}
+	if err := errors.Join(errs...); err != nil {
+		l.mu.Lock()
+		l.failed = fmt.Errorf("%w: append failed (%v) and could not be undone: %v", ErrLogFailed, cause, err)
+		l.mu.Unlock()
+		l.logger.Error("log failed", "dir", l.dir, "err", l.failed)
+		return l.failed
+	}
+	// Recompute the index cadence on the next append.
+	s.sinceIndex = int64(l.cfg.IndexIntervalBytes)
+	return fmt.Errorf("append to %s: %w", s.path(logSuffix), cause)
+}
+
+func (l *Log) usable() error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return ErrClosed
+	}
+	return l.failed
+}
+
+// Roll seals the active segment and starts a new one at the log end
+// offset. Rolling an empty segment does nothing.
+func (l *Log) Roll() error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	return l.rollLocked()
+}
+
+// MaybeRoll rolls the active segment when its first batch arrived more than
+// SegmentMs before now.
+func (l *Log) MaybeRoll(now time.Time) error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	l.mu.RLock()
+	active := l.segs[len(l.segs)-1]
+	due := l.cfg.SegmentMs > 0 && active.size > 0 && active.firstAppend >= 0 &&
+		now.UnixMilli()-active.firstAppend >= l.cfg.SegmentMs.Milliseconds()
+	l.mu.RUnlock()
+	if !due {
+		return nil
+	}
+	return l.rollLocked()
+}
+
+// rollLocked needs appendMu.
+func (l *Log) rollLocked() error {
+	active := l.segs[len(l.segs)-1]
+	if active.size == 0 {
+		return nil
+	}
+	if e, ok := active.sealTimeIndex(); ok {
+		if err := appendIndexFiles(active, nil, []timeEntry{e}); err != nil {
+			return fmt.Errorf("sealing %s: %w", active.path(logSuffix), err)
+		}
+		l.mu.Lock()
+		active.times = append(active.times, e)
+		l.mu.Unlock()
+	}
+	s, err := openSegment(l.dir, l.end, true)
+	if err != nil {
+		return fmt.Errorf("roll: %w", err)
+	}
+	l.mu.Lock()
+	active.sealed = true
+	l.unsynced = append(l.unsynced, active)
+	l.segs = append(l.segs, s)
+	l.mu.Unlock()
+	l.logger.Debug("rolled segment", "dir", l.dir, "sealed", active.base, "new", s.base)
+	return nil
+}
+
+// Sync makes everything appended so far durable: the log data of the active
+// segment, and the data and indexes of segments rolled since the last Sync.
+func (l *Log) Sync() error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return ErrClosed
+	}
+	target := l.end
+	active := l.segs[len(l.segs)-1]
+	pending := append([]*segment(nil), l.unsynced...)
+	for _, s := range pending {
+		s.acquire()
+	}
+	active.acquire()
+	l.mu.RUnlock()
+	defer func() {
+		for _, s := range pending {
+			s.release()
+		}
+		active.release()
+	}()
+	if target <= l.synced.Load() && len(pending) == 0 {
+		return nil
+	}
+	for _, s := range pending {
+		for _, f := range []*os.File{s.log, s.index, s.timeIdx} {
+			if err := datasync(f); err != nil {
+				return err
+			}
+		}
+	}
+	if err := datasync(active.log); err != nil {
+		return err
+	}
+	if len(pending) > 0 {
+		// New segment files must be reachable after a crash, and the
+		// sealed ones need no rescan any more.
+		if err := syncDir(l.dir); err != nil {
+			return err
+		}
+		l.mu.Lock()
+		done := make(map[*segment]bool, len(pending))
+		for _, s := range pending {
+			done[s] = true
+		}
+		kept := l.unsynced[:0]
+		for _, s := range l.unsynced {
+			if !done[s] {
+				kept = append(kept, s)
+			}
+		}
+		l.unsynced = kept
+		rp := l.segs[len(l.segs)-1].base
+		if len(l.unsynced) > 0 {
+			rp = l.unsynced[0].base
+		}
+		l.mu.Unlock()
+		if err := writeOffsetCheckpoint(l.dir, recoveryCkptName, rp); err != nil {
+			return err
+		}
+	}
+	for {
+		cur := l.synced.Load()
+		if target <= cur || l.synced.CompareAndSwap(cur, target) {
+			return nil
+		}
+	}
+}
+
+// SyncedOffset is the offset below which every record is known durable.
+func (l *Log) SyncedOffset() int64 { return l.synced.Load() }
+
+// EndOffset is the log end offset: the offset the next record gets.
+func (l *Log) EndOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.end
+}
+
+// StartOffset is the log start offset: the first offset that can be read.
+func (l *Log) StartOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.start
+}
+
+// Dir is the directory holding the log.
+func (l *Log) Dir() string { return l.dir }
+
+// SetConfig replaces the configuration. An invalid one is logged and
+// ignored: callers validate topic configs before they reach the log.
+func (l *Log) SetConfig(cfg Config) {
+	if err := cfg.Validate(); err != nil {
+		l.logger.Warn("ignoring invalid log config", "dir", l.dir, "err", err)
+		return
+	}
+	l.mu.Lock()
+	l.cfg = cfg
+	l.mu.Unlock()
+}
+
+// Config returns the current configuration.
+func (l *Log) Config() Config {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.cfg
+}
+
+// Size is the total size of the segment files.
+func (l *Log) Size() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var n int64
+	for _, s := range l.segs {
+		n += s.size
+	}
+	return n
+}
+
+// Segments describes the segments, oldest first; the last is the active one.
+func (l *Log) Segments() []SegmentInfo {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	out := make([]SegmentInfo, len(l.segs))
+	for i, s := range l.segs {
+		out[i] = SegmentInfo{
+			BaseOffset: s.base, NextOffset: s.next, Size: s.size,
+			MaxTimestamp: s.maxTs, Sealed: s.sealed, Path: s.path(logSuffix),
+		}
+	}
+	return out
+}
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch: for the largest epoch
+// at or below the requested one, that epoch and the start offset of the
+// next higher epoch (or the log end offset if it is the latest). It returns
+// (-1, -1) when the requested epoch is unknown or above every epoch.
+func (l *Log) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset int64) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	n := len(l.epochs)
+	if epoch < 0 || n == 0 {
+		return -1, -1
+	}
+	if l.epochs[n-1].epoch == epoch {
+		return epoch, l.end
+	}
+	higher := -1
+	for i, e := range l.epochs {
+		if e.epoch > epoch {
+			higher = i
+			break
+		}
+	}
+	if higher < 0 {
+		return -1, -1
+	}
+	if higher == 0 {
+		return epoch, l.epochs[0].start
+	}
+	return l.epochs[higher-1].epoch, l.epochs[higher].start
+}
+
+// Close flushes and fsyncs everything, writes the clean-shutdown marker
+// and releases the log's files. Files still referenced by unreleased
+// ReadResults stay open until those are released.
+func (l *Log) Close() error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	l.mu.RLock()
+	closed, failed := l.closed, l.failed
+	l.mu.RUnlock()
+	if closed {
+		return nil
+	}
+	var errs []error
+	if failed == nil {
+		errs = append(errs, l.Sync())
+		active := l.segs[len(l.segs)-1]
+		errs = append(errs, datasync(active.index), datasync(active.timeIdx))
+	}
+	l.syncMu.Lock()
+	l.mu.Lock()
+	l.closed = true
+	segs := l.segs
+	l.segs = nil
+	l.unsynced = nil
+	l.mu.Unlock()
+	l.syncMu.Unlock()
+	if err := errors.Join(errs...); err == nil && failed == nil {
+		if err := writeFileAtomic(l.dir, cleanMarkerName, nil); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, s := range segs {
+		s.release()
+	}
+	return errors.Join(errs...)
+}
+
+// Delete closes the log and removes its directory.
+func (l *Log) Delete() error {
+	l.appendMu.Lock()
+	l.syncMu.Lock()
+	l.mu.Lock()
+	l.closed = true
+	segs := l.segs
+	l.segs = nil
+	l.unsynced = nil
+	l.mu.Unlock()
+	l.syncMu.Unlock()
+	l.appendMu.Unlock()
+	for _, s := range segs {
+		s.unlinked.Store(true)
+		s.release()
+	}
+	return os.RemoveAll(l.dir)
+}
+
+func (l *Log) path(name string) string { return filepath.Join(l.dir, name) }

@@ -1,0 +1,284 @@
+package storage
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"sync/atomic"
+
+	"github.com/stratalog/strata/node/record"
+)
+
+// ReadResult is a sequence of whole batches as byte ranges of segment
+// files. The files stay open until Release, even if the segment is deleted
+// or the log closed meanwhile.
+type ReadResult struct {
+	Chunks []Chunk
+	Size   int64
+
+	segs     []*segment
+	released atomic.Bool
+}
+
+// Chunk is a byte range of a segment file, for sendfile.
+type Chunk struct {
+	File     *os.File
+	Pos, Len int64
+}
+
+// Release lets the segment files go. It is safe to call more than once.
+func (r *ReadResult) Release() {
+	if r == nil || !r.released.CompareAndSwap(false, true) {
+		return
+	}
+	for _, s := range r.segs {
+		s.release()
+	}
+	r.segs = nil
+}
+
+// Bytes copies the batches out.
+func (r *ReadResult) Bytes() ([]byte, error) {
+	if r.released.Load() {
+		return nil, fmt.Errorf("read result: %w", ErrClosed)
+	}
+	out := make([]byte, r.Size)
+	n := 0
+	for _, c := range r.Chunks {
+		if _, err := c.File.ReadAt(out[n:n+int(c.Len)], c.Pos); err != nil {
+			return nil, fmt.Errorf("read %s at %d: %w", c.File.Name(), c.Pos, err)
+		}
+		n += int(c.Len)
+	}
+	return out, nil
+}
+
+// WriteTo copies the batches to w (sendfile on sockets where the runtime
+// supports it, since each chunk is an *os.File section).
+func (r *ReadResult) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for _, c := range r.Chunks {
+		n, err := io.Copy(w, io.NewSectionReader(c.File, c.Pos, c.Len))
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// segView is a reader's snapshot of a segment's published state.
+type segView struct {
+	s       *segment
+	size    int64
+	offsets []offsetEntry
+	times   []timeEntry
+	maxTs   int64
+}
+
+// snapshotFrom returns referenced views of the segments from the one
+// holding offset on. The caller must release each view's segment.
+func (l *Log) snapshotFrom(offset int64) ([]segView, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return nil, ErrClosed
+	}
+	if offset < l.start || offset > l.end {
+		return nil, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, l.start, l.end)
+	}
+	i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > offset }) - 1
+	if i < 0 {
+		i = 0
+	}
+	views := make([]segView, 0, len(l.segs)-i)
+	for _, s := range l.segs[i:] {
+		s.acquire()
+		views = append(views, segView{s: s, size: s.size, offsets: s.offsets, times: s.times, maxTs: s.maxTs})
+	}
+	return views, nil
+}
+
+// Read returns whole batches starting with the one containing offset. It
+// stops before maxBytes would be exceeded, but always returns at least the
+// first batch even if it is larger (KIP-74), and never returns a batch whose
+// last offset is >= maxOffset (the high watermark). An offset below the log
+// start or above the log end is ErrOffsetOutOfRange; the log end offset, or
+// an offset at or past maxOffset, gives an empty result.
+func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) (*ReadResult, error) {
+	views, err := l.snapshotFrom(offset)
+	if err != nil {
+		return nil, err
+	}
+	res := &ReadResult{}
+	used := make([]bool, len(views))
+	defer func() {
+		for i, v := range views {
+			if !used[i] {
+				v.s.release()
+			}
+		}
+	}()
+	if offset >= maxOffset {
+		return res, nil
+	}
+	for i, v := range views {
+		pos := int64(0)
+		if i == 0 {
+			pos = lookupOffset(v.offsets, v.s.rel(offset))
+		}
+		hr := newHeaderReader(v.s.log, v.size)
+		chunk := Chunk{File: v.s.log, Pos: -1}
+		done := false
+		for pos < v.size {
+			h, err := hr.at(pos)
+			if err != nil {
+				return nil, err
+			}
+			size := int64(h.Size())
+			if h.LastOffset() < offset {
+				pos += size
+				continue
+			}
+			if h.LastOffset() >= maxOffset || (res.Size > 0 && res.Size+size > int64(maxBytes)) {
+				done = true
+				break
+			}
+			if chunk.Pos < 0 {
+				chunk.Pos = pos
+			}
+			chunk.Len += size
+			res.Size += size
+			pos += size
+		}
+		if chunk.Len > 0 {
+			res.Chunks = append(res.Chunks, chunk)
+			res.segs = append(res.segs, v.s)
+			used[i] = true
+		}
+		if done {
+			break
+		}
+	}
+	return res, nil
+}
+
+// readBatch reads the whole batch at pos.
+func readBatch(f *os.File, pos int64, h record.Header) ([]byte, error) {
+	b := make([]byte, h.Size())
+	if _, err := f.ReadAt(b, pos); err != nil {
+		return nil, fmt.Errorf("%w: reading batch at %d: %v", ErrCorruptSegment, pos, err)
+	}
+	return b, nil
+}
+
+// OffsetForTimestamp finds the first record at or after the log start
+// offset whose timestamp is >= ts, using the time index to skip ahead and
+// then the records of the batches. found is false when no record is that
+// recent.
+func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool, err error) {
+	start := l.StartOffset()
+	views, err := l.snapshotFrom(start)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	defer func() {
+		for _, v := range views {
+			v.s.release()
+		}
+	}()
+	for i, v := range views {
+		if v.size == 0 || v.maxTs < ts {
+			continue
+		}
+		pos := int64(0)
+		if rel, ok := lookupTime(v.times, ts); ok {
+			pos = lookupOffset(v.offsets, rel)
+		}
+		if i == 0 && start > v.s.base {
+			if p := lookupOffset(v.offsets, v.s.rel(start)); p > pos {
+				pos = p
+			}
+		}
+		hr := newHeaderReader(v.s.log, v.size)
+		for pos < v.size {
+			h, err := hr.at(pos)
+			if err != nil {
+				return 0, 0, false, err
+			}
+			if h.MaxTimestamp >= ts && h.LastOffset() >= start {
+				b, err := readBatch(v.s.log, pos, h)
+				if err != nil {
+					return 0, 0, false, err
+				}
+				err = record.ForEachRecord(b, func(r record.Record) bool {
+					o, t := h.BaseOffset+int64(r.OffsetDelta), h.RecordTimestamp(r)
+					if o >= start && t >= ts {
+						offset, timestamp, found = o, t, true
+						return false
+					}
+					return true
+				})
+				if err != nil {
+					return 0, 0, false, fmt.Errorf("%w: batch at %d: %v", ErrCorruptSegment, pos, err)
+				}
+				if found {
+					return offset, timestamp, true, nil
+				}
+			}
+			pos += int64(h.Size())
+		}
+	}
+	return -1, -1, false, nil
+}
+
+// MaxTimestamp returns the largest timestamp in the log and the offset of
+// the first record carrying it (ListOffsets MAX_TIMESTAMP), or (-1, -1) for
+// an empty log.
+func (l *Log) MaxTimestamp() (ts, offset int64) {
+	l.mu.RLock()
+	var best *segment
+	for _, s := range l.segs {
+		if s.size > 0 && s.maxTsOffset >= l.start && (best == nil || s.maxTs > best.maxTs) {
+			best = s
+		}
+	}
+	if best == nil {
+		l.mu.RUnlock()
+		return -1, -1
+	}
+	ts, batchOff := best.maxTs, best.maxTsOffset
+	best.acquire()
+	offsets, size := best.offsets, best.size
+	l.mu.RUnlock()
+	defer best.release()
+
+	// Resolve the exact record within the batch; fall back to the batch's
+	// base offset if the segment cannot be read.
+	pos := lookupOffset(offsets, best.rel(batchOff))
+	hr := newHeaderReader(best.log, size)
+	for pos < size {
+		h, err := hr.at(pos)
+		if err != nil {
+			break
+		}
+		if h.BaseOffset == batchOff {
+			b, err := readBatch(best.log, pos, h)
+			if err != nil {
+				break
+			}
+			off := batchOff
+			_ = record.ForEachRecord(b, func(r record.Record) bool {
+				if h.RecordTimestamp(r) == ts {
+					off = h.BaseOffset + int64(r.OffsetDelta)
+					return false
+				}
+				return true
+			})
+			return ts, off
+		}
+		pos += int64(h.Size())
+	}
+	return ts, batchOff
+}
