@@ -108,12 +108,27 @@ type Counts struct {
 	Acked         int64 `json:"acked"`
 	AckedBytes    int64 `json:"acked_bytes"`
 	ProduceFailed int64 `json:"produce_failed"`
-	// Consumed is the records each consumer group read, by group.
+	// Consumed is the records each consumer group read, by group,
+	// counting re-reads after a rebalance.
 	Consumed map[string]int64 `json:"consumed"`
+	// Groups details each group's position against what was acked.
+	Groups []GroupCounts `json:"groups,omitempty"`
 	// Stored is the broker's count of records in the run's topics after
 	// the run (end minus start offsets; transaction markers included), or
 	// -1 when it could not be read.
 	Stored int64 `json:"stored"`
+}
+
+// GroupCounts compares what a consumer group read with what was acked in
+// its topics. Position sums the offsets it read up to (for fresh topics
+// without transactions, the distinct records read); AckedInTopics sums the
+// acked end offsets of the same partitions.
+type GroupCounts struct {
+	Name          string   `json:"name"`
+	Topics        []string `json:"topics"`
+	Read          int64    `json:"read"`
+	Position      int64    `json:"position"`
+	AckedInTopics int64    `json:"acked_in_topics"`
 }
 
 // Sample is one point of the time series. Rates are over the interval

@@ -42,6 +42,10 @@ func (r *run) result() *Result {
 	}
 	for _, g := range groups {
 		res.Counts.Consumed[g.name] = g.records.Load()
+		pos, acked := r.positionOf(g)
+		res.Counts.Groups = append(res.Counts.Groups, GroupCounts{
+			Name: g.name, Topics: g.topics, Read: g.records.Load(), Position: pos, AckedInTopics: acked,
+		})
 	}
 	if r.broker != nil {
 		res.Broker = r.broker.result()

@@ -169,6 +169,7 @@ type groupState struct {
 	consumed  [][]atomic.Int64 // [topic index][partition] consumed end
 	records   atomic.Int64
 	assigned  atomic.Int64
+	members   []atomic.Int64 // partitions assigned to each member
 	clients   []*kgo.Client
 	wg        sync.WaitGroup
 	cancel    context.CancelFunc
@@ -192,12 +193,13 @@ func (r *run) startGroup(ctx context.Context, label string, topics []string, rec
 	r.mu.Lock()
 	r.groups = append(r.groups, g)
 	r.mu.Unlock()
-	onAssigned := func(n int) { g.assigned.Add(int64(n)) }
-	for range r.w.Consumers {
-		opts := consumerOpts(r.w, g.name, topics, onAssigned)
+	g.members = make([]atomic.Int64, r.w.Consumers)
+	for i := range r.w.Consumers {
+		change := func(n int) { g.assigned.Add(int64(n)); g.members[i].Add(int64(n)) }
+		opts := consumerOpts(r.w, g.name, topics, change)
 		opts = append(opts,
-			kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { g.assigned.Add(-int64(countParts(m))) }),
-			kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { g.assigned.Add(-int64(countParts(m))) }),
+			kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { change(-countParts(m)) }),
+			kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { change(-countParts(m)) }),
 		)
 		cl, err := kgo.NewClient(opts...)
 		if err != nil {
@@ -298,7 +300,7 @@ func (r *run) waitAssigned(ctx context.Context, groups []*groupState, timeout ti
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		all := true
 		for _, g := range groups {
-			if g.assigned.Load() < want {
+			if !groupSettled(g.assigned.Load(), loadAll(g.members), want) {
 				all = false
 			}
 		}
@@ -308,6 +310,46 @@ func (r *run) waitAssigned(ctx context.Context, groups []*groupState, timeout ti
 		time.Sleep(20 * time.Millisecond)
 	}
 	return false
+}
+
+// groupSettled reports whether a group's assignment is complete: every
+// partition assigned and, when there are enough partitions, every member
+// holding some, so no rebalance is still to come.
+func groupSettled(total int64, members []int64, want int64) bool {
+	if total < want {
+		return false
+	}
+	if want < int64(len(members)) {
+		return true
+	}
+	for _, n := range members {
+		if n <= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func loadAll(a []atomic.Int64) []int64 {
+	out := make([]int64, len(a))
+	for i := range a {
+		out[i] = a[i].Load()
+	}
+	return out
+}
+
+// positionOf is the sum over g's partitions of the offset g has read to,
+// and ackedIn the acked records of the same partitions. On fresh topics
+// without transactions the two are equal once g has read everything.
+func (r *run) positionOf(g *groupState) (position, ackedIn int64) {
+	for _, t := range g.topics {
+		i := r.topicIdx[t]
+		for p := range r.ackedEnd[i] {
+			position += g.consumed[i][p].Load()
+			ackedIn += r.ackedEnd[i][p].Load()
+		}
+	}
+	return position, ackedIn
 }
 
 // waitCaughtUp waits until every group has read everything acked, or

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -173,17 +174,41 @@ func LoadWorkload(path string) (Workload, error) {
 	return w, nil
 }
 
+// decodeStrict decodes YAML over w field by field, so every error names
+// the field (and line) it came from. Unknown fields are errors.
 func decodeStrict(data []byte, w *Workload) error {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(w); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil // empty document: defaults
-		}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return fmt.Errorf("%w: yaml: %s", ErrInvalidWorkload, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if len(doc.Content) == 0 {
+		return nil // empty document: defaults
+	}
+	top := doc.Content[0]
+	if top.Kind != yaml.MappingNode {
+		return fmt.Errorf("%w: yaml: line %d: a workload is a mapping of field: value", ErrInvalidWorkload, top.Line)
+	}
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		key, val := top.Content[i], top.Content[i+1]
+		one := yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{key, val}}
+		b, err := yaml.Marshal(&one)
+		if err == nil {
+			dec := yaml.NewDecoder(bytes.NewReader(b))
+			dec.KnownFields(true)
+			err = dec.Decode(w)
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			msg := strings.TrimPrefix(err.Error(), "yaml: ")
+			msg = strings.TrimPrefix(msg, "unmarshal errors:\n")
+			msg = lineRE.ReplaceAllString(strings.TrimSpace(msg), "")
+			return fmt.Errorf("%w: line %d: field %q: %s", ErrInvalidWorkload, key.Line, key.Value, msg)
+		}
 	}
 	return nil
 }
+
+// lineRE strips the line numbers of the one-field snippet decoded above.
+var lineRE = regexp.MustCompile(`line \d+: `)
 
 // Set overrides one field by its YAML name, e.g. Set("partitions", "64").
 // The value is parsed as YAML, so lists ("[a:9092, b:9092]") and durations
@@ -195,6 +220,9 @@ func (w *Workload) Set(field, value string) error {
 	}
 	var node yaml.Node
 	if err := yaml.Unmarshal([]byte(value), &node); err != nil || len(node.Content) == 0 {
+		node = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: value}
+	} else if node.Content[0].Kind == yaml.MappingNode {
+		// "a: b" on a command line is a string, not a mapping.
 		node = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: value}
 	} else {
 		node = *node.Content[0]
