@@ -22,7 +22,7 @@ type Config struct {
 	// bound address, which must then not be unspecified (0.0.0.0).
 	AdvertiseAddr string
 	// Bootstrap makes a node with no raft state bootstrap a cluster whose
-	// only voter is itself.
+	// only voter is itself. DefaultConfig sets it.
 	Bootstrap bool
 	// ApplyTimeout bounds how long a write waits to be enqueued into raft
 	// and committed when the caller's context has no earlier deadline.

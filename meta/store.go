@@ -139,6 +139,9 @@ func (s *Store) open() error {
 	})
 	s.raft.RegisterObserver(s.observer)
 
+	if hasState {
+		s.checkStoredMembership(rc.LocalID)
+	}
 	if !hasState && s.cfg.Bootstrap {
 		conf := raft.Configuration{Servers: []raft.Server{{
 			Suffrage: raft.Voter,
@@ -151,6 +154,24 @@ func (s *Store) open() error {
 		s.log.Info("bootstrapped single-voter metadata cluster", "addr", s.trans.LocalAddr())
 	}
 	return nil
+}
+
+// checkStoredMembership warns when the stored raft configuration does not
+// list this node as a voter, the usual sign of a data directory reused
+// under another node ID: such a node never becomes ready.
+func (s *Store) checkStoredMembership(id raft.ServerID) {
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		s.log.Warn("reading stored raft configuration", "err", err)
+		return
+	}
+	for _, srv := range f.Configuration().Servers {
+		if srv.ID == id && srv.Suffrage == raft.Voter {
+			return
+		}
+	}
+	s.log.Warn("this node is not a voter in its stored raft configuration; was the data directory written under another node id?",
+		"dir", s.cfg.Dir, "servers", f.Configuration().Servers)
 }
 
 func (s *Store) openTransport(rlog *hclogAdapter) error {

@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -431,4 +433,46 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("%s: Open accepted an invalid config", name)
 		}
 	}
+}
+
+func TestReopenUnderOtherNodeIDWarns(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	st := openReady(t, cfg)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	cfg.NodeID = 2
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	st2, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err = st2.WaitReady(ctx)
+	_ = st2.Close()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitReady under a foreign node id: %v", err)
+	}
+	if !strings.Contains(logs.String(), "not a voter in its stored raft configuration") {
+		t.Fatalf("no warning about the foreign node id in:\n%s", logs.String())
+	}
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -188,6 +188,9 @@ func newPartitionAssignments(st *state, name string, total int32, assignments []
 		if err := checkAssignments(assignments, st.brokers); err != nil {
 			return nil, err
 		}
+		if rf := len(t.Partitions[0].Replicas); len(assignments[0]) != rf {
+			return nil, fmt.Errorf("%w: %d replicas for new partitions of %q, which has %d", ErrInvalidReplicaAssignment, len(assignments[0]), name, rf)
+		}
 		return assignments, nil
 	}
 	brokers := slices.Sorted(maps.Keys(st.brokers))

@@ -72,6 +72,10 @@ func TestWriteErrors(t *testing.T) {
 			return st.CreatePartitions(ctx, "existing", 3, [][]int32{{1, 7}})
 		}, ErrInvalidReplicaAssignment},
 
+		{"partitions rf mismatch", func() error {
+			return st.CreatePartitions(ctx, "existing", 3, [][]int32{{1}})
+		}, ErrInvalidReplicaAssignment},
+
 		{"topic configs unknown topic", func() error { return st.SetTopicConfigs(ctx, "nope", map[string]string{"a": "b"}) }, ErrUnknownTopic},
 		{"topic configs empty key", func() error { return st.SetTopicConfigs(ctx, "existing", map[string]string{"": "b"}) }, ErrInvalidCommand},
 		{"cluster configs empty key", func() error { return st.SetClusterConfigs(ctx, map[string]string{"": "b"}) }, ErrInvalidCommand},
