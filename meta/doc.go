@@ -49,9 +49,12 @@
 // SnapshotThreshold entries and truncates the log behind them, keeping
 // TrailingLogs entries.
 //
-// Replica placement (assign.go) is a pure function of the broker list, so
-// the controller that reassigns leaders when brokers come and go can reuse
-// it and be tested without raft.
+// Decisions are pure functions, separate from raft: replica placement
+// (assign.go) maps a broker list to assignments, and PlanLeaderChanges
+// (reconcile.go) maps topics plus the live broker set to the
+// UpdatePartition commands that move leadership off departed brokers. A
+// controller only has to run the plan on the raft leader and propose it;
+// each update's leader-epoch guard rejects plans made from stale state.
 //
 // # What meta must never do
 //
