@@ -125,7 +125,7 @@ func TestFSMRejectsMalformed(t *testing.T) {
 				t.Fatal("accepted")
 			}
 			var known bool
-			for _, s := range []error{ErrInvalidCommand, ErrInvalidTopic, ErrInvalidPartitions, ErrInvalidReplicaAssignment, ErrInvalidBroker, ErrTopicExists, ErrUnknownTopic, ErrUnknownPartition} {
+			for _, s := range []error{ErrInvalidCommand, ErrInvalidTopic, ErrInvalidPartitions, ErrInvalidReplicaAssignment, ErrInvalidBroker, ErrInvalidConfig, ErrTopicExists, ErrUnknownTopic, ErrUnknownPartition} {
 				known = known || errors.Is(err, s)
 			}
 			if !known {

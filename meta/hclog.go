@@ -48,7 +48,7 @@ func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
 		return
 	}
 	attrs := make([]any, 0, 2+len(a.implied)+len(args))
-	attrs = append(attrs, "component", a.name)
+	attrs = append(attrs, "logger", a.name)
 	attrs = append(attrs, a.implied...)
 	attrs = append(attrs, args...)
 	a.log.Log(context.Background(), slogLevel(level), msg, attrs...)

@@ -26,8 +26,8 @@ func TestHCLogAdapter(t *testing.T) {
 		t.Fatalf("below-warn output leaked: %s", out)
 	}
 	for _, want := range []string{
-		`level=WARN msg="kept warning" component=raft.snap peer=2 term=3`,
-		`level=ERROR msg="kept error" component=raft`,
+		`level=WARN msg="kept warning" logger=raft.snap peer=2 term=3`,
+		`level=ERROR msg="kept error" logger=raft`,
 		`level=WARN msg="from std logger"`,
 	} {
 		if !strings.Contains(out, want) {

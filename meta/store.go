@@ -69,7 +69,7 @@ func Open(cfg Config) (*Store, error) {
 	}
 	s := &Store{
 		cfg:        cfg,
-		log:        cfg.Logger.With("component", "meta", "node", cfg.NodeID),
+		log:        cfg.Logger,
 		subs:       newSubscribers(),
 		notifyCh:   make(chan bool, 16),
 		observeCh:  make(chan raft.Observation, 16),

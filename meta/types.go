@@ -18,6 +18,7 @@ var (
 	ErrInvalidReplicationFactor = errors.New("meta: invalid replication factor")
 	ErrInvalidReplicaAssignment = errors.New("meta: invalid replica assignment")
 	ErrInvalidBroker            = errors.New("meta: invalid broker registration")
+	ErrInvalidConfig            = errors.New("meta: invalid config map")
 	ErrNotEnoughBrokers         = errors.New("meta: not enough registered brokers")
 	ErrStaleEpoch               = errors.New("meta: stale leader epoch")
 	ErrInvalidCommand           = errors.New("meta: invalid command")

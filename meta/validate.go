@@ -127,11 +127,11 @@ func validTopic(t Topic) error {
 // values against the config definitions before calling meta.
 func validConfigs(m map[string]string) error {
 	if len(m) > maxConfigEntries {
-		return fmt.Errorf("%w: %d config entries", ErrInvalidCommand, len(m))
+		return fmt.Errorf("%w: %d config entries", ErrInvalidConfig, len(m))
 	}
 	for k, v := range m {
 		if k == "" || len(k) > maxConfigKeyLen || len(v) > maxConfigValueLen {
-			return fmt.Errorf("%w: config %q of %d bytes", ErrInvalidCommand, k, len(v))
+			return fmt.Errorf("%w: config %q of %d bytes", ErrInvalidConfig, k, len(v))
 		}
 	}
 	return nil

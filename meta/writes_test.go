@@ -77,8 +77,8 @@ func TestWriteErrors(t *testing.T) {
 		}, ErrInvalidReplicaAssignment},
 
 		{"topic configs unknown topic", func() error { return st.SetTopicConfigs(ctx, "nope", map[string]string{"a": "b"}) }, ErrUnknownTopic},
-		{"topic configs empty key", func() error { return st.SetTopicConfigs(ctx, "existing", map[string]string{"": "b"}) }, ErrInvalidCommand},
-		{"cluster configs empty key", func() error { return st.SetClusterConfigs(ctx, map[string]string{"": "b"}) }, ErrInvalidCommand},
+		{"topic configs empty key", func() error { return st.SetTopicConfigs(ctx, "existing", map[string]string{"": "b"}) }, ErrInvalidConfig},
+		{"cluster configs empty key", func() error { return st.SetClusterConfigs(ctx, map[string]string{"": "b"}) }, ErrInvalidConfig},
 
 		{"update unknown topic", func() error { return st.UpdatePartition(ctx, PartitionUpdate{Topic: "nope"}) }, ErrUnknownTopic},
 		{"update unknown partition", func() error {
