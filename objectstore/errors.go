@@ -168,3 +168,29 @@ func ClassForHTTPStatus(code int) (c Class, ok bool) {
 	}
 	return nil, false
 }
+
+// ClassForS3Code maps an S3 error code (shared by S3, MinIO and other
+// S3-compatible stores) to a class. ok is false for codes it does not know.
+func ClassForS3Code(code string) (c Class, ok bool) {
+	switch code {
+	case "NoSuchKey", "NotFound", "NoSuchBucket", "NoSuchUpload":
+		return ErrNotFound, true
+	case "PreconditionFailed":
+		return ErrPreconditionFailed, true
+	case "SlowDown", "SlowDownWrite", "SlowDownRead", "Throttling", "ThrottlingException",
+		"RequestLimitExceeded", "TooManyRequests", "TooManyRequestsException", "RequestThrottled",
+		"ServiceUnavailable", "XMinioServerNotInitialized":
+		return ErrThrottled, true
+	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
+		"InvalidToken", "TokenRefreshRequired", "AllAccessDisabled", "AccountProblem":
+		return ErrPermission, true
+	case "InvalidRange":
+		return ErrInvalid, true
+	case "InternalError", "RequestTimeout", "RequestTimeTooSkewed", "OperationAborted",
+		"ConditionalRequestConflict":
+		// ConditionalRequestConflict: a racing conditional write was in
+		// flight; a retry gets 412 or succeeds.
+		return ErrTransient, true
+	}
+	return nil, false
+}

@@ -12,9 +12,6 @@ import (
 // MinPartSize is S3's smallest part (except the last).
 const MinPartSize = 5 << 20
 
-// maxParts is S3's limit on parts in one upload.
-const maxParts = 10000
-
 // Config configures an S3 store.
 type Config struct {
 	Bucket string

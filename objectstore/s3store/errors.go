@@ -23,24 +23,8 @@ func classify(err error) objectstore.Class {
 	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "NoSuchKey", "NotFound", "NoSuchBucket":
-			return objectstore.ErrNotFound
-		case "PreconditionFailed":
-			return objectstore.ErrPreconditionFailed
-		case "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded",
-			"TooManyRequests", "TooManyRequestsException", "RequestThrottled", "ServiceUnavailable":
-			return objectstore.ErrThrottled
-		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
-			"InvalidToken", "TokenRefreshRequired", "AllAccessDisabled", "AccountProblem":
-			return objectstore.ErrPermission
-		case "InvalidRange":
-			return objectstore.ErrInvalid
-		case "InternalError", "RequestTimeout", "RequestTimeTooSkewed", "OperationAborted",
-			"ConditionalRequestConflict":
-			// ConditionalRequestConflict: a racing conditional write was in
-			// flight; a retry gets 412 or succeeds.
-			return objectstore.ErrTransient
+		if c, ok := objectstore.ClassForS3Code(ae.ErrorCode()); ok {
+			return c
 		}
 	}
 	var re *awshttp.ResponseError

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,13 +15,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/stratalog/strata/objectstore"
+	"github.com/stratalog/strata/objectstore/internal/multipart"
 )
 
 // Store is a Store over one S3 bucket and prefix.
 type Store struct {
 	cfg    Config
 	client *s3.Client
-	bufs   sync.Pool // *[]byte of PartSize
+	pool   *multipart.Pool
 }
 
 var _ objectstore.Store = (*Store)(nil)
@@ -78,9 +78,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 // tuning. It does not check the bucket.
 func NewWithClient(client *s3.Client, cfg Config) *Store {
 	cfg.ensureDefaults()
-	s := &Store{cfg: cfg, client: client}
-	s.bufs.New = func() any { b := make([]byte, cfg.PartSize); return &b }
-	return s
+	return &Store{cfg: cfg, client: client, pool: multipart.NewPool(cfg.PartSize)}
 }
 
 // Client is the underlying SDK client.
@@ -120,20 +118,16 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 		return s.putSingle(ctx, key, body, opts)
 	}
 	if size < 0 {
-		// Unknown length: read one part; if the reader ends within it,
-		// the object is small and goes up in one request.
-		bp := s.bufs.Get().(*[]byte)
-		n, err := io.ReadFull(r, *bp)
-		switch {
-		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-			body := bytes.Clone((*bp)[:n])
-			s.bufs.Put(bp)
-			return s.putSingle(ctx, key, body, opts)
-		case err != nil:
-			s.bufs.Put(bp)
-			return objectstore.ObjectInfo{}, s.wrap("put", key, fmt.Errorf("read: %w", err))
+		// Unknown length: if the reader ends within one part, the object
+		// is small and goes up in one request.
+		small, first, err := multipart.ReadFirst(s.pool, r)
+		if err != nil {
+			return objectstore.ObjectInfo{}, s.wrap("put", key, err)
 		}
-		return s.putMultipart(ctx, key, bp, r, size, opts)
+		if first == nil {
+			return s.putSingle(ctx, key, small, opts)
+		}
+		return s.putMultipart(ctx, key, first, r, size, opts)
 	}
 	return s.putMultipart(ctx, key, nil, r, size, opts)
 }
@@ -147,19 +141,7 @@ func readExactly(r io.Reader, size int64) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("read: %w", err)
 	}
-	return body, checkEOF(r, size)
-}
-
-func checkEOF(r io.Reader, size int64) error {
-	var one [1]byte
-	n, err := io.ReadFull(r, one[:])
-	if n > 0 {
-		return fmt.Errorf("%w: reader longer than the declared %d bytes", objectstore.ErrInvalid, size)
-	}
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("read: %w", err)
-	}
-	return nil
+	return body, multipart.CheckEOF(r, size)
 }
 
 func (s *Store) sse() (types.ServerSideEncryption, *string) {

@@ -57,6 +57,7 @@ func Run(t *testing.T, newStore NewStore, opts Options) {
 		{"ListPagination", testListPagination},
 		{"PutIfAbsent", testPutIfAbsent},
 		{"PutIfAbsentRace", testPutIfAbsentRace},
+		{"PutIfAbsentRaceMultipart", testPutIfAbsentRaceMultipart},
 		{"Delete", testDelete},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"CancelMidUpload", testCancelMidUpload},
@@ -434,6 +435,57 @@ func testPutIfAbsentRace(t *testing.T, s objectstore.Store, _ Options) {
 		if got := string(get(t, s, key, 0, -1)); got != fmt.Sprintf("writer-%d", winner) {
 			t.Fatalf("round %d: object holds %q, winner was %d", round, got, winner)
 		}
+	}
+}
+
+// testPutIfAbsentRaceMultipart races two writers of objects larger than
+// two parts, one of known and one of unknown length, so the precondition
+// must hold at the completion of a multipart upload.
+func testPutIfAbsentRaceMultipart(t *testing.T, s objectstore.Store, opts Options) {
+	ctx := ctxT(t)
+	size := 2*opts.PartSize + 1
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var r io.Reader = newPattern(uint64(200+i), size)
+			n := size
+			if i == 1 {
+				n, r = objectstore.SizeUnknown, hideSize{r}
+			}
+			_, errs[i] = s.Put(ctx, "race/large", r, n, objectstore.PutOptions{IfAbsent: true})
+		}()
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			if winner >= 0 {
+				t.Fatal("both multipart writers won")
+			}
+			winner = i
+		case errors.Is(err, objectstore.ErrPreconditionFailed):
+		default:
+			t.Fatalf("writer %d: %v", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no multipart writer won")
+	}
+	rc, err := s.GetRange(ctx, "race/large", 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(h.Sum(nil), sumSlice(patternSum(uint64(200+winner), size))) {
+		t.Fatalf("object is not writer %d's", winner)
 	}
 }
 
