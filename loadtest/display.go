@@ -5,6 +5,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
@@ -36,7 +37,7 @@ func (nopDisplay) close()                 {}
 
 // progressLine is the one-line status of a sample.
 func progressLine(s Sample) string {
-	return fmt.Sprintf("produce %9.0f rec/s %7.2f MB/s ack p99 %7.2fms | consume %9.0f rec/s %7.2f MB/s e2e p99 %7.2fms | lag %d errors %d",
+	return fmt.Sprintf("produce %8.0f rec/s %7.2f MB/s p99 %7.2fms | consume %8.0f rec/s %7.2f MB/s e2e p99 %7.2fms | lag %d | errors %d",
 		s.ProduceRecPerS, s.ProduceMBPerS, s.AckP99, s.ConsumeRecPerS, s.ConsumeMBPerS, s.E2EP99, s.Lag, s.Errors)
 }
 
@@ -60,55 +61,56 @@ func (d *lineDisplay) sample(s Sample, progress float64) {
 
 func (d *lineDisplay) close() {}
 
-// barScale is the bar's total: progress is shown in tenths of a percent.
+// barScale is the bar's scale: progress is shown in tenths of a percent.
+// The total is one more, so the bar never completes before close.
 const barScale = 1000
 
-// barDisplay draws an mpb bar per phase with the current rates beside it.
+// barDisplay draws one mpb bar for the current phase and, below it, a line
+// of the current rates and p99s.
 type barDisplay struct {
-	p    *mpb.Progress
-	line atomic.Pointer[string] // read by the bar's renderer: never under mu
-	mu   struct {
-		sync.Mutex
-		bar *mpb.Bar
-	}
+	p     *mpb.Progress
+	bar   *mpb.Bar
+	name  atomic.Pointer[string] // read by the renderer
+	line  atomic.Pointer[string]
+	start time.Time
 }
 
 func newBarDisplay(w io.Writer) *barDisplay {
-	return &barDisplay{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(40))}
+	d := &barDisplay{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(32), mpb.WithAutoRefresh()), start: time.Now()}
+	load := func(p *atomic.Pointer[string]) string {
+		if s := p.Load(); s != nil {
+			return *s
+		}
+		return ""
+	}
+	d.bar = d.p.New(barScale+1, mpb.BarStyle(),
+		mpb.PrependDecorators(
+			decor.Any(func(decor.Statistics) string { return fmt.Sprintf("%-13s", load(&d.name)) }),
+			decor.Any(func(decor.Statistics) string { return fmt.Sprintf("%5.0fs ", time.Since(d.start).Seconds()) }),
+		),
+		mpb.AppendDecorators(decor.Any(func(s decor.Statistics) string {
+			return fmt.Sprintf(" %3.0f%%", float64(min(s.Current, barScale))/barScale*100)
+		})),
+		mpb.BarExtender(mpb.BarFillerFunc(func(w io.Writer, _ decor.Statistics) error {
+			_, err := fmt.Fprintln(w, load(&d.line))
+			return err
+		}), false),
+	)
+	return d
 }
 
 func (d *barDisplay) phase(name string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.mu.bar != nil {
-		d.mu.bar.SetCurrent(barScale)
-	}
-	d.mu.bar = d.p.New(barScale, mpb.BarStyle(),
-		mpb.PrependDecorators(decor.Name(fmt.Sprintf("%-13s", name)), decor.Elapsed(decor.ET_STYLE_GO, decor.WC{W: 6})),
-		mpb.AppendDecorators(decor.Percentage(decor.WC{W: 5}), decor.Any(func(decor.Statistics) string {
-			if l := d.line.Load(); l != nil {
-				return " " + *l
-			}
-			return ""
-		})),
-	)
+	d.name.Store(&name)
+	d.bar.SetCurrent(0)
 }
 
 func (d *barDisplay) sample(s Sample, progress float64) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	line := progressLine(s)
 	d.line.Store(&line)
-	if d.mu.bar != nil {
-		d.mu.bar.SetCurrent(int64(progress * barScale))
-	}
+	d.bar.SetCurrent(int64(progress * barScale))
 }
 
 func (d *barDisplay) close() {
-	d.mu.Lock()
-	if d.mu.bar != nil {
-		d.mu.bar.SetCurrent(barScale)
-	}
-	d.mu.Unlock()
+	d.bar.SetTotal(-1, true)
 	d.p.Wait()
 }

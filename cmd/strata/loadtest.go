@@ -100,6 +100,9 @@ func runLoadtest(cmd *cobra.Command, args []string, f *loadtestFlags) error {
 	if f.local > 0 && f.kfake {
 		return errors.New("--local and --kfake are exclusive")
 	}
+	if f.local > 1 {
+		return fmt.Errorf("%w: --local %d (only --local 1 until multi-node clusters are available)", loadtest.ErrLocalSize, f.local)
+	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
