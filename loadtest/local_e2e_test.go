@@ -30,7 +30,8 @@ func TestLocalEndToEnd(t *testing.T) {
 	out := filepath.Join(dir, "results")
 	cmd := exec.CommandContext(ctx, bin, "loadtest", "--local", "1", "--quiet",
 		"--duration", "2s", "--warmup", "500ms", "--rate", "2000", "--out", out,
-		"--set", "partitions=4", "--set", "producers=2", "--set", "consumers=2",
+		// Produce only: the node does not serve consumer groups yet.
+		"--set", "partitions=4", "--set", "producers=2", "--set", "consumers=0", "--set", "consumer_groups=0",
 		"--set", "record_size=512", "--set", "sample_interval=500ms", "--set", "drain_timeout=20s",
 		"workloads/max-throughput.yaml")
 	logs, err := cmd.CombinedOutput()
