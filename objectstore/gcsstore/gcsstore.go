@@ -164,22 +164,43 @@ func (s *Store) uploadRetryer(o *storage.ObjectHandle) *storage.ObjectHandle {
 	)
 }
 
-// Put streams r through a resumable upload.
+// Put writes key. An object smaller than one chunk is sent in a single
+// request retried by the store's policy; larger ones, and readers of
+// unknown length, stream through a resumable upload whose chunks the
+// library retries.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, opts objectstore.PutOptions) (objectstore.ObjectInfo, error) {
 	if err := objectstore.ValidateKey(key); err != nil {
 		return objectstore.ObjectInfo{}, s.invalid("put", key, err)
 	}
+	if size >= 0 && size < int64(s.cfg.ChunkSize) {
+		body := make([]byte, size)
+		if _, err := io.ReadFull(objectstore.ExactReader(r, size), body); err != nil {
+			return objectstore.ObjectInfo{}, s.wrap("put", key, err)
+		}
+		var info objectstore.ObjectInfo
+		err := s.cfg.Retry.Do(ctx, "put", func(ctx context.Context) error {
+			var err error
+			info, err = s.write(ctx, key, bytes.NewReader(body), size, 0, opts)
+			return err
+		})
+		return info, err
+	}
+	return s.write(ctx, key, r, size, s.cfg.ChunkSize, opts)
+}
+
+// write runs one upload; chunkSize 0 sends it in a single request.
+func (s *Store) write(ctx context.Context, key string, r io.Reader, size int64, chunkSize int, opts objectstore.PutOptions) (objectstore.ObjectInfo, error) {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	o := s.uploadRetryer(s.object(key))
+	o := s.object(key)
+	if chunkSize > 0 {
+		o = s.uploadRetryer(o)
+	}
 	if opts.IfAbsent {
 		o = o.If(storage.Conditions{DoesNotExist: true})
 	}
 	w := o.NewWriter(wctx)
-	w.ChunkSize = s.cfg.ChunkSize
-	if size >= 0 && size < int64(s.cfg.ChunkSize) {
-		w.ChunkSize = 0 // one request, no resumable session
-	}
+	w.ChunkSize = chunkSize
 	w.ContentType = opts.ContentType
 	if w.ContentType == "" {
 		w.ContentType = "application/octet-stream"
@@ -192,17 +213,15 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	if err == nil && size >= 0 && n != size {
 		err = fmt.Errorf("%w: reader gave %d bytes, size said %d", objectstore.ErrInvalid, n, size)
 	}
+	if err == nil {
+		err = ctx.Err()
+	}
 	if err != nil {
 		cancel() // abandons the upload; nothing becomes visible
 		w.Close()
 		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
 		}
-		return objectstore.ObjectInfo{}, s.wrap("put", key, err)
-	}
-	if err := ctx.Err(); err != nil {
-		cancel()
-		w.Close()
 		return objectstore.ObjectInfo{}, s.wrap("put", key, err)
 	}
 	if err := w.Close(); err != nil {
