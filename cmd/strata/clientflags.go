@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
 	"github.com/spf13/pflag"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -36,6 +39,10 @@ type clientOptions struct {
 	Bootstrap []string
 	// ClientID is sent to the broker with every request.
 	ClientID string
+	// LogLevel is the franz-go client's log level: none, error, warn, info
+	// or debug. Logs go to LogOut (stderr when nil).
+	LogLevel string
+	LogOut   io.Writer
 }
 
 // bindClientFlags registers --bootstrap and --client-id on fs. The default
@@ -48,6 +55,7 @@ func bindClientFlags(fs *pflag.FlagSet, o *clientOptions) {
 	fs.StringSliceVar(&o.Bootstrap, "bootstrap", splitList(def),
 		"comma-separated host:port seed brokers (env "+bootstrapEnv+")")
 	fs.StringVar(&o.ClientID, "client-id", "strata-cli", "client id sent to the broker")
+	fs.StringVar(&o.LogLevel, "log-level", "none", "client log level on stderr: none, error, warn, info or debug")
 }
 
 // kgoOpts returns the franz-go options that connect to the cluster.
@@ -65,6 +73,26 @@ func (o clientOptions) kgoOpts() ([]kgo.Opt, error) {
 	if o.ClientID != "" {
 		opts = append(opts, kgo.ClientID(o.ClientID))
 	}
+	var level kgo.LogLevel
+	switch strings.ToLower(o.LogLevel) {
+	case "", "none":
+		return opts, nil
+	case "error":
+		level = kgo.LogLevelError
+	case "warn":
+		level = kgo.LogLevelWarn
+	case "info":
+		level = kgo.LogLevelInfo
+	case "debug":
+		level = kgo.LogLevelDebug
+	default:
+		return nil, fmt.Errorf("--log-level %q: want none, error, warn, info or debug", o.LogLevel)
+	}
+	w := o.LogOut
+	if w == nil {
+		w = os.Stderr
+	}
+	opts = append(opts, kgo.WithLogger(kgo.BasicLogger(w, level, nil)))
 	return opts, nil
 }
 
@@ -130,3 +158,28 @@ func (e *brokerError) Error() string {
 
 // Unwrap exposes the kerr value so callers can use errors.Is(err, kerr.X).
 func (e *brokerError) Unwrap() error { return e.err }
+
+// lookupTopic returns the topic's metadata, or the broker's error when the
+// topic or one of the given partitions does not exist. Commands call it
+// before producing or consuming so a missing topic fails at once instead of
+// after the client's retries.
+func lookupTopic(ctx context.Context, adm *kadm.Client, topic string, partitions []int32) (kadm.TopicDetail, error) {
+	topics, err := adm.ListTopicsWithInternal(ctx, topic)
+	if err != nil {
+		return kadm.TopicDetail{}, fmt.Errorf("look up topic %q: %w", topic, err)
+	}
+	t, ok := topics[topic]
+	if !ok {
+		return t, fmt.Errorf("topic %q: %w", topic, newBrokerError(kerr.UnknownTopicOrPartition, ""))
+	}
+	if t.Err != nil {
+		return t, fmt.Errorf("topic %q: %w", topic, newBrokerError(t.Err, ""))
+	}
+	for _, p := range partitions {
+		if _, ok := t.Partitions[p]; !ok {
+			return t, fmt.Errorf("topic %q partition %d (topic has %d): %w", topic, p, len(t.Partitions),
+				newBrokerError(kerr.UnknownTopicOrPartition, ""))
+		}
+	}
+	return t, nil
+}

@@ -18,7 +18,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -32,8 +31,15 @@ var (
 	errBadFormat = errors.New("bad --format")
 )
 
-// defaultFormat prints each record's value on its own line.
-const defaultFormat = `%v\n`
+const (
+	// defaultFormat prints each record's value on its own line.
+	defaultFormat = `%v\n`
+	// fetchMaxWait bounds how long the broker holds an empty fetch. A
+	// partition assigned while a fetch is in flight waits for that fetch to
+	// return, so this is also the worst added latency for a partition that
+	// joins late (franz-go's own default is 5s, too long for --timeout).
+	fetchMaxWait = 250 * time.Millisecond
+)
 
 func init() { rootCmd.AddCommand(newConsumeCmd()) }
 
@@ -257,7 +263,9 @@ func writeJSON(w *bufio.Writer, r *kgo.Record) error {
 }
 
 // consumerOpts validates o and returns the franz-go options to consume it.
-func (o consumeOptions) consumerOpts() ([]kgo.Opt, error) {
+// starts, when non-nil, holds the exact start offset of every partition to
+// consume directly, replacing --from.
+func (o consumeOptions) consumerOpts(starts map[int32]int64) ([]kgo.Opt, error) {
 	opts, err := o.Client.kgoOpts()
 	if err != nil {
 		return nil, err
@@ -280,12 +288,19 @@ func (o consumeOptions) consumerOpts() ([]kgo.Opt, error) {
 			return nil, fmt.Errorf("--partition %d: must not be negative", p)
 		}
 	}
+	opts = append(opts, kgo.FetchMaxWait(fetchMaxWait))
 	switch {
 	case o.Group != "" && len(o.Partitions) > 0:
 		return nil, errors.New("--partition cannot be combined with --group: the group assigns partitions")
 	case o.Group != "":
 		opts = append(opts, kgo.ConsumerGroup(o.Group), kgo.ConsumeTopics(o.Topic),
-			kgo.ConsumeStartOffset(from), kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll())
+			kgo.ConsumeStartOffset(from), kgo.DisableAutoCommit())
+	case starts != nil:
+		ps := make(map[int32]kgo.Offset, len(starts))
+		for p, at := range starts {
+			ps[p] = kgo.NewOffset().At(at)
+		}
+		opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{o.Topic: ps}))
 	case len(o.Partitions) > 0:
 		ps := make(map[int32]kgo.Offset, len(o.Partitions))
 		for _, p := range o.Partitions {
@@ -303,27 +318,32 @@ func (o consumeOptions) consumerOpts() ([]kgo.Opt, error) {
 // a clean exit. In a group, every printed record is committed before the
 // next poll. Fetch errors are reported once each to errOut.
 func runConsume(ctx context.Context, o consumeOptions, out, errOut io.Writer) error {
-	kopts, err := o.consumerOpts()
-	if err != nil {
+	if _, err := o.consumerOpts(nil); err != nil {
 		return err
 	}
 	write := writeJSON
 	if !o.JSON {
+		var err error
 		if write, err = parseFormat(o.Format); err != nil {
 			return err
 		}
+	}
+	starts, err := resolveTarget(ctx, o)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	kopts, err := o.consumerOpts(starts)
+	if err != nil {
+		return err
 	}
 	cl, err := kgo.NewClient(kopts...)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer cl.Close()
-	if err := checkConsumeTarget(ctx, kadm.NewClient(cl), o.Topic, o.Partitions); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
-	}
 
 	w := bufio.NewWriterSize(out, 64<<10)
 	defer w.Flush()
@@ -364,13 +384,10 @@ func runConsume(ctx context.Context, o consumeOptions, out, errOut io.Writer) er
 		if len(recs) > 0 {
 			lastRecord = time.Now()
 		}
-		if o.Group != "" {
-			if len(recs) > 0 {
-				if err := cl.CommitRecords(ctx, recs...); err != nil && ctx.Err() == nil {
-					return fmt.Errorf("commit offsets for group %q: %w", o.Group, err)
-				}
+		if o.Group != "" && len(recs) > 0 {
+			if err := cl.CommitRecords(ctx, recs...); err != nil && ctx.Err() == nil {
+				return fmt.Errorf("commit offsets for group %q: %w", o.Group, err)
 			}
-			cl.AllowRebalance()
 		}
 		if o.Timeout > 0 && len(recs) == 0 && !time.Now().Before(lastRecord.Add(o.Timeout)) {
 			break
@@ -380,25 +397,52 @@ func runConsume(ctx context.Context, o consumeOptions, out, errOut io.Writer) er
 	return nil
 }
 
-// checkConsumeTarget fails fast, with the broker's error, when the topic or
-// a requested partition does not exist; otherwise the consumer would wait.
-func checkConsumeTarget(ctx context.Context, adm *kadm.Client, topic string, partitions []int32) error {
-	topics, err := adm.ListTopicsWithInternal(ctx, topic)
+// resolveTarget fails fast, with the broker's error, when the topic or a
+// requested partition does not exist: otherwise the consumer would wait
+// forever. For direct consumption from an exact offset it returns each
+// partition's start, clamped into [log start, log end] so that an offset
+// outside the log starts at the nearest end of it.
+func resolveTarget(ctx context.Context, o consumeOptions) (map[int32]int64, error) {
+	opts, err := o.Client.kgoOpts()
 	if err != nil {
-		return fmt.Errorf("look up topic %q: %w", topic, err)
+		return nil, err
 	}
-	t, ok := topics[topic]
-	if !ok {
-		return fmt.Errorf("topic %q: %w", topic, newBrokerError(kerr.UnknownTopicOrPartition, ""))
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
 	}
-	if t.Err != nil {
-		return fmt.Errorf("topic %q: %w", topic, newBrokerError(t.Err, ""))
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	t, err := lookupTopic(ctx, adm, o.Topic, o.Partitions)
+	if err != nil {
+		return nil, err
 	}
+	at, err := strconv.ParseInt(strings.TrimSpace(o.From), 10, 64)
+	if err != nil || at < 0 || o.Group != "" {
+		return nil, nil
+	}
+	partitions := o.Partitions
+	if len(partitions) == 0 {
+		partitions = t.Partitions.Numbers()
+	}
+	startOffsets, err := adm.ListStartOffsets(ctx, o.Topic)
+	if err != nil {
+		return nil, fmt.Errorf("list start offsets of %q: %w", o.Topic, err)
+	}
+	endOffsets, err := adm.ListEndOffsets(ctx, o.Topic)
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets of %q: %w", o.Topic, err)
+	}
+	starts := make(map[int32]int64, len(partitions))
 	for _, p := range partitions {
-		if _, ok := t.Partitions[p]; !ok {
-			return fmt.Errorf("topic %q partition %d (topic has %d): %w", topic, p, len(t.Partitions),
-				newBrokerError(kerr.UnknownTopicOrPartition, ""))
+		off := at
+		if lo, ok := startOffsets.Lookup(o.Topic, p); ok && lo.Err == nil {
+			off = max(off, lo.Offset)
 		}
+		if hi, ok := endOffsets.Lookup(o.Topic, p); ok && hi.Err == nil {
+			off = min(off, hi.Offset)
+		}
+		starts[p] = off
 	}
-	return nil
+	return starts, nil
 }

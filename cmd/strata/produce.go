@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -231,6 +232,13 @@ func runProduce(ctx context.Context, o produceOptions, in io.Reader, out, errOut
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer cl.Close()
+	var partitions []int32
+	if o.Partition >= 0 {
+		partitions = []int32{o.Partition}
+	}
+	if _, err := lookupTopic(ctx, kadm.NewClient(cl), o.Topic, partitions); err != nil {
+		return err
+	}
 
 	stats := &produceStats{reported: map[string]bool{}}
 	promise := func(r *kgo.Record, err error) { stats.done(r, err, errOut) }
