@@ -143,6 +143,9 @@ func TestBootstrapFlagDefaults(t *testing.T) {
 			t.Errorf("env %q: bootstrap default %v, want %v", tc.env, got, tc.want)
 		}
 	}
+	if _, err := (clientOptions{Bootstrap: []string{"h:1"}, LogLevel: "loud"}).kgoOpts(); err == nil || !strings.Contains(err.Error(), `--log-level "loud"`) {
+		t.Errorf("bad log level: got %v", err)
+	}
 	if _, err := (clientOptions{Bootstrap: []string{" ", ""}}).kgoOpts(); !errors.Is(err, errNoBootstrap) {
 		t.Errorf("empty bootstrap: got %v, want errNoBootstrap", err)
 	}

@@ -95,7 +95,7 @@ func newProduceCmd() *cobra.Command {
 	bindClientFlags(cmd.Flags(), &o.Client)
 	f := cmd.Flags()
 	f.StringVarP(&o.File, "file", "f", "", "read lines from this file instead of stdin")
-	f.StringVarP(&o.KeySeparator, "key-separator", "K", "", "split each line into key and value at the first occurrence of this string")
+	f.StringVarP(&o.KeySeparator, "key-separator", "K", "", "split each line into key and value at the first occurrence of this string (\\t: tab)")
 	f.StringArrayVarP(&o.Headers, "header", "H", nil, "header key=value added to every record (repeatable)")
 	f.Int32VarP(&o.Partition, "partition", "p", o.Partition, "produce every record to this partition (-1: the client's partitioner)")
 	f.StringVar(&o.Acks, "acks", o.Acks, "required acknowledgements: all, 1 or 0")
@@ -143,6 +143,9 @@ func (s *produceStats) done(r *kgo.Record, err error, errOut io.Writer) {
 		fmt.Fprintf(errOut, "produce error: partition %d: %s\n", r.Partition, msg)
 	}
 }
+
+// separatorEscapes lets --key-separator '\t' mean a tab without shell quoting.
+var separatorEscapes = strings.NewReplacer(`\\`, `\`, `\t`, "\t")
 
 // producerOpts translates o into franz-go options.
 func (o produceOptions) producerOpts() ([]kgo.Opt, error) {
@@ -240,6 +243,10 @@ func runProduce(ctx context.Context, o produceOptions, in io.Reader, out, errOut
 		return err
 	}
 
+	var sep []byte
+	if o.KeySeparator != "" {
+		sep = []byte(separatorEscapes.Replace(o.KeySeparator))
+	}
 	stats := &produceStats{reported: map[string]bool{}}
 	promise := func(r *kgo.Record, err error) { stats.done(r, err, errOut) }
 	start := time.Now()
@@ -249,8 +256,8 @@ func runProduce(ctx context.Context, o produceOptions, in io.Reader, out, errOut
 	defer cancelRecs()
 	readErr := scanLines(ctx, in, o.MaxLineBytes, func(line []byte) {
 		r := &kgo.Record{Topic: o.Topic, Partition: o.Partition, Headers: headers}
-		if o.KeySeparator != "" {
-			if k, v, ok := bytes.Cut(line, []byte(o.KeySeparator)); ok {
+		if sep != nil {
+			if k, v, ok := bytes.Cut(line, sep); ok {
 				r.Key, line = k, v
 			}
 		}

@@ -135,7 +135,7 @@ func TestProduceFileStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	r := mustCLI(t, bs, "", "produce", topic, "--file", path, "--key-separator", "\t", "--compression", "zstd", "--linger", "2ms")
+	r := mustCLI(t, bs, "", "produce", topic, "--file", path, "--key-separator", `\t`, "--compression", "zstd", "--linger", "2ms")
 	elapsed := time.Since(start)
 	t.Logf("%d lines (%d bytes) in %s: %s", lines, buf.Len(), elapsed, strings.TrimSpace(r.Stderr))
 	if !strings.Contains(r.Stderr, fmt.Sprintf("produced %d records", lines)) {
@@ -148,6 +148,9 @@ func TestProduceFileStreams(t *testing.T) {
 	// Records with the same key land in the same partition.
 	keyPart := map[string]int32{}
 	for _, rec := range recs {
+		if !strings.HasPrefix(string(rec.Key), "key-") || !strings.HasPrefix(string(rec.Value), "value number ") {
+			t.Fatalf("record split wrongly: key %q value %q", rec.Key, rec.Value)
+		}
 		if p, ok := keyPart[string(rec.Key)]; ok && p != rec.Partition {
 			t.Fatalf("key %q in partitions %d and %d", rec.Key, p, rec.Partition)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -231,7 +232,7 @@ func runTopicDescribe(ctx context.Context, adm *kadm.Client, names []string, all
 // printTopic writes one topic's description.
 func printTopic(out io.Writer, t kadm.TopicDetail, starts, ends kadm.ListedOffsets, configs kadm.ResourceConfigs, allConfigs bool) error {
 	fmt.Fprintf(out, "Topic: %s\tID: %s\tPartitions: %d\tReplication: %d\tInternal: %v\n",
-		t.Topic, t.ID, len(t.Partitions), replicationOf(t), t.IsInternal)
+		t.Topic, base64.RawURLEncoding.EncodeToString(t.ID[:]), len(t.Partitions), replicationOf(t), t.IsInternal)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PARTITION\tLEADER\tREPLICAS\tISR\tLOG-START\tLOG-END")
 	for _, p := range t.Partitions.Sorted() {
