@@ -18,7 +18,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // `strata consume TOPIC`: print records, either straight from partitions or
@@ -29,6 +31,9 @@ var (
 	errBadFrom = errors.New("want earliest, latest, OFFSET, -N, @TIMESTAMP_MS or an RFC3339 time")
 	// errBadFormat is returned for a --format with an unknown % directive.
 	errBadFormat = errors.New("bad --format")
+	// errGroupsUnsupported is returned for --group against a broker that
+	// does not serve the consumer group APIs.
+	errGroupsUnsupported = errors.New("the broker does not serve consumer groups")
 )
 
 const (
@@ -417,6 +422,11 @@ func resolveTarget(ctx context.Context, o consumeOptions) (map[int32]int64, erro
 	if err != nil {
 		return nil, err
 	}
+	if o.Group != "" {
+		if err := checkGroupSupport(ctx, cl); err != nil {
+			return nil, err
+		}
+	}
 	at, err := strconv.ParseInt(strings.TrimSpace(o.From), 10, 64)
 	if err != nil || at < 0 || o.Group != "" {
 		return nil, nil
@@ -445,4 +455,34 @@ func resolveTarget(ctx context.Context, o consumeOptions) (map[int32]int64, erro
 		starts[p] = off
 	}
 	return starts, nil
+}
+
+// groupAPIs are the requests a group member needs.
+var groupAPIs = []kmsg.Key{kmsg.FindCoordinator, kmsg.JoinGroup, kmsg.SyncGroup, kmsg.Heartbeat,
+	kmsg.LeaveGroup, kmsg.OffsetFetch, kmsg.OffsetCommit}
+
+// checkGroupSupport fails with errGroupsUnsupported when the broker does not
+// advertise every group API; otherwise a group consumer would retry forever.
+func checkGroupSupport(ctx context.Context, cl *kgo.Client) error {
+	resp, err := kmsg.NewPtrApiVersionsRequest().RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("query broker API versions: %w", err)
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return fmt.Errorf("query broker API versions: %w", newBrokerError(err, ""))
+	}
+	served := make(map[int16]bool, len(resp.ApiKeys))
+	for _, k := range resp.ApiKeys {
+		served[k.ApiKey] = true
+	}
+	var missing []string
+	for _, k := range groupAPIs {
+		if !served[int16(k)] {
+			missing = append(missing, k.Name())
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("--group: %w (missing %s)", errGroupsUnsupported, strings.Join(missing, ", "))
+	}
+	return nil
 }

@@ -130,7 +130,14 @@ func TestConsumeGroup(t *testing.T) {
 	produceLines(t, bs, topic, 1, 6, 10)
 	group := testTopicName(t)
 
-	first := mustCLI(t, bs, "", "consume", topic, "--group", group, "--count", "4")
+	first := runCLI(t, bs, "", "consume", topic, "--group", group, "--count", "4")
+	if errors.Is(first.Err, errGroupsUnsupported) {
+		// Only a real broker can lack the group APIs; kfake serves them.
+		t.Skipf("target broker: %v", first.Err)
+	}
+	if first.Err != nil {
+		t.Fatalf("first member: %v\n%s", first.Err, first.Stderr)
+	}
 	if n := len(outputLines(first.Stdout)); n != 4 {
 		t.Fatalf("first member: %d records, want 4", n)
 	}
