@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+
+	"github.com/stratalog/strata/node"
+)
+
+func init() { rootCmd.AddCommand(newNodeCmd()) }
+
+// nodeFile is the YAML config file: the same names as the flags.
+type nodeFile struct {
+	NodeID              *int32            `yaml:"node-id"`
+	DataDir             *string           `yaml:"data-dir"`
+	KafkaAddr           *string           `yaml:"kafka-addr"`
+	AdvertisedKafkaAddr *string           `yaml:"advertised-kafka-addr"`
+	HTTPAddr            *string           `yaml:"http-addr"`
+	LogLevel            *string           `yaml:"log-level"`
+	LogFormat           *string           `yaml:"log-format"`
+	Set                 map[string]string `yaml:"set"`
+}
+
+type nodeFlags struct {
+	config    string
+	nodeID    int32
+	dataDir   string
+	kafkaAddr string
+	advAddr   string
+	httpAddr  string
+	logLevel  string
+	logFormat string
+	set       []string
+}
+
+func newNodeCmd() *cobra.Command {
+	def := node.DefaultConfig()
+	f := &nodeFlags{}
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "Start a Strata broker",
+		Long: `Start a Strata broker.
+
+Every flag can also be given in a YAML file (--config) under the same name, or
+as an environment variable STRATA_<FLAG> (upper case, dashes as underscores;
+STRATA_SET takes comma-separated key=value pairs). Flags win over the
+environment, which wins over the file.
+
+Broker settings use Kafka's names, e.g.
+  --set log.segment.bytes=268435456 --set log.retention.ms=-1
+  --set log.flush.interval.messages=10000   (acknowledge before fsync)
+Unknown names and invalid values are refused at start.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, level, format, err := resolveNodeConfig(cmd.Flags(), f, os.Getenv)
+			if err != nil {
+				return err
+			}
+			cfg.Logger = newLogger(level, format)
+			return runNode(cmd.Context(), cfg)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.config, "config", "", "YAML config file with the same keys as the flags")
+	fl.Int32Var(&f.nodeID, "node-id", def.NodeID, "this node's broker ID")
+	fl.StringVar(&f.dataDir, "data-dir", def.DataDir, "directory for logs and metadata")
+	fl.StringVar(&f.kafkaAddr, "kafka-addr", def.KafkaAddr, "Kafka protocol listen address")
+	fl.StringVar(&f.advAddr, "advertised-kafka-addr", "", "address clients are told to connect to (default: the listen address)")
+	fl.StringVar(&f.httpAddr, "http-addr", def.HTTPAddr, "HTTP address for /healthz, /readyz and /metrics (empty disables)")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	fl.StringArrayVar(&f.set, "set", nil, "broker setting key=value under Kafka's name (repeatable)")
+	return cmd
+}
+
+// resolveNodeConfig merges defaults, the config file, the environment and
+// flags, in increasing precedence.
+func resolveNodeConfig(fs *pflag.FlagSet, f *nodeFlags, getenv func(string) string) (node.Config, string, string, error) {
+	cfg := node.DefaultConfig()
+	level, format := "info", "text"
+	settings := map[string]string{}
+	if f.config != "" {
+		raw, err := os.ReadFile(f.config)
+		if err != nil {
+			return cfg, "", "", fmt.Errorf("config: %w", err)
+		}
+		var nf nodeFile
+		dec := yaml.NewDecoder(bytes.NewReader(raw))
+		dec.KnownFields(true)
+		if err := dec.Decode(&nf); err != nil && !errors.Is(err, io.EOF) {
+			return cfg, "", "", fmt.Errorf("config %s: %w", f.config, err)
+		}
+		setIf(&cfg.NodeID, nf.NodeID)
+		setIf(&cfg.DataDir, nf.DataDir)
+		setIf(&cfg.KafkaAddr, nf.KafkaAddr)
+		setIf(&cfg.AdvertisedKafkaAddr, nf.AdvertisedKafkaAddr)
+		setIf(&cfg.HTTPAddr, nf.HTTPAddr)
+		setIf(&level, nf.LogLevel)
+		setIf(&format, nf.LogFormat)
+		for k, v := range nf.Set {
+			settings[k] = v
+		}
+	}
+	env := func(flag string) (string, bool) {
+		v := getenv("STRATA_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_")))
+		return v, v != ""
+	}
+	if v, ok := env("node-id"); ok {
+		id, err := strconv.ParseInt(v, 10, 32)
+		if err != nil {
+			return cfg, "", "", fmt.Errorf("STRATA_NODE_ID: %q is not an integer", v)
+		}
+		cfg.NodeID = int32(id)
+	}
+	for flag, dst := range map[string]*string{"data-dir": &cfg.DataDir, "kafka-addr": &cfg.KafkaAddr,
+		"advertised-kafka-addr": &cfg.AdvertisedKafkaAddr, "http-addr": &cfg.HTTPAddr, "log-level": &level, "log-format": &format} {
+		if v, ok := env(flag); ok {
+			*dst = v
+		}
+	}
+	if v, ok := env("set"); ok {
+		for _, kv := range strings.Split(v, ",") {
+			if err := putSetting(settings, kv, "STRATA_SET"); err != nil {
+				return cfg, "", "", err
+			}
+		}
+	}
+	if fs.Changed("node-id") {
+		cfg.NodeID = f.nodeID
+	}
+	for flag, pair := range map[string][2]*string{"data-dir": {&cfg.DataDir, &f.dataDir}, "kafka-addr": {&cfg.KafkaAddr, &f.kafkaAddr},
+		"advertised-kafka-addr": {&cfg.AdvertisedKafkaAddr, &f.advAddr}, "http-addr": {&cfg.HTTPAddr, &f.httpAddr},
+		"log-level": {&level, &f.logLevel}, "log-format": {&format, &f.logFormat}} {
+		if fs.Changed(flag) {
+			*pair[0] = *pair[1]
+		}
+	}
+	for _, kv := range f.set {
+		if err := putSetting(settings, kv, "--set"); err != nil {
+			return cfg, "", "", err
+		}
+	}
+	cfg.Settings = settings
+	if _, err := parseLevel(level); err != nil {
+		return cfg, "", "", err
+	}
+	if format != "text" && format != "json" {
+		return cfg, "", "", fmt.Errorf("log-format: %q must be text or json", format)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, "", "", err
+	}
+	return cfg, level, format, nil
+}
+
+func setIf[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func putSetting(m map[string]string, kv, where string) error {
+	kv = strings.TrimSpace(kv)
+	if kv == "" {
+		return nil
+	}
+	k, v, ok := strings.Cut(kv, "=")
+	if !ok || strings.TrimSpace(k) == "" {
+		return fmt.Errorf("%s %q: want key=value", where, kv)
+	}
+	m[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	return nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("log-level: %q must be debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+func newLogger(level, format string) *slog.Logger {
+	l, _ := parseLevel(level)
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// runNode starts the node and runs it until SIGINT or SIGTERM, then shuts it
+// down cleanly.
+func runNode(ctx context.Context, cfg node.Config) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	keys := make([]string, 0, len(cfg.Settings))
+	for k := range cfg.Settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	cfg.Logger.Info("starting node", "node_id", cfg.NodeID, "data_dir", cfg.DataDir, "settings", keys)
+	n, err := node.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	cfg.Logger.Info("shutting down")
+	return n.Close()
+}

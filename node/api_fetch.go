@@ -1,0 +1,210 @@
+package node
+
+import (
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Fetch (key 1): versions 4-16. Topic IDs replace names from v13. Strata
+// creates no fetch sessions (it answers SessionID 0, which tells clients to
+// send full fetches), so an incremental fetch for a session is refused with
+// FETCH_SESSION_ID_NOT_FOUND.
+//
+// Records are never copied: the response carries placeholders that the
+// connection writer replaces with segment-file ranges sent with sendfile.
+// A fetch that finds fewer than MinBytes waits (up to MaxWaitMillis) for
+// appends to its partitions to become visible, without holding the
+// connection's reader.
+func init() { register(1, 4, 16, (*Node).handleFetch) }
+
+func (n *Node) handleFetch(r *request, rep *reply) {
+	req := r.kreq.(*kmsg.FetchRequest)
+	if req.SessionID != 0 || req.SessionEpoch > 0 {
+		resp := kmsg.NewPtrFetchResponse()
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		rep.finish(resp)
+		return
+	}
+	resp, splice, bytes, hasErr := n.readFetch(r, req)
+	if bytes >= int64(req.MinBytes) || req.MaxWaitMillis <= 0 || hasErr || n.draining() {
+		rep.finishSplice(resp, splice)
+		return
+	}
+	splice.release()
+	w := newFetchWaiter(n, r, req)
+	if w == nil {
+		resp, splice, _, _ = n.readFetch(r, req)
+		rep.finishSplice(resp, splice)
+		return
+	}
+	n.safeGo(r, rep, func() {
+		w.wait()
+		resp, splice, _, _ := n.readFetch(r, req)
+		rep.finishSplice(resp, splice)
+	})
+}
+
+// readFetch reads every requested partition within the request's limits.
+func (n *Node) readFetch(r *request, req *kmsg.FetchRequest) (*kmsg.FetchResponse, *spliceSet, int64, bool) {
+	resp := kmsg.NewPtrFetchResponse()
+	splice := &spliceSet{}
+	maxTotal := int64(req.MaxBytes)
+	if brokerMax := n.brokerCfg().Int64("fetch.max.bytes"); maxTotal <= 0 || maxTotal > brokerMax {
+		maxTotal = brokerMax
+	}
+	var total int64
+	hasErr := false
+	for _, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic = rt.Topic
+		st.TopicID = rt.TopicID
+		name := rt.Topic
+		unknownID := false
+		if r.version >= 13 {
+			if t, ok := n.meta.TopicByID(rt.TopicID); ok {
+				name = t.Name
+			} else {
+				unknownID = true
+			}
+		}
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			// Kafka sends empty, never null, record sets; some clients
+			// (librdkafka) refuse a null one.
+			sp.RecordBatches = []byte{}
+			if unknownID {
+				sp.ErrorCode = kerr.UnknownTopicID.Code
+				hasErr = true
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			p, code := n.lookupPartition(name, rp.Partition)
+			if code == 0 {
+				code = checkLeaderEpoch(p, rp.CurrentLeaderEpoch)
+			}
+			if code != 0 {
+				sp.ErrorCode = code
+				hasErr = true
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			hw := p.highWatermark()
+			sp.HighWatermark = hw
+			sp.LastStableOffset = hw
+			sp.LogStartOffset = p.log.StartOffset()
+			if rp.FetchOffset < sp.LogStartOffset || rp.FetchOffset > p.log.EndOffset() {
+				sp.ErrorCode = kerr.OffsetOutOfRange.Code
+				hasErr = true
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			limit := int64(rp.PartitionMaxBytes)
+			if rem := maxTotal - total; rem < limit {
+				limit = rem
+			}
+			// KIP-74: the first non-empty partition of a response returns at
+			// least one whole batch even past the limits; later ones only
+			// what fits.
+			if rp.FetchOffset < hw && (limit > 0 || total == 0) {
+				if limit <= 0 {
+					limit = 1
+				}
+				rr, err := p.log.Read(rp.FetchOffset, int(limit), hw)
+				switch {
+				case err != nil:
+					sp.ErrorCode = errCode(err)
+					hasErr = true
+				case rr.Size > 0 && (total == 0 || rr.Size <= limit):
+					sp.RecordBatches = splice.add(rr)
+					total += rr.Size
+					n.metrics.fetched.WithLabelValues(p.topic).Add(float64(rr.Size))
+				default:
+					rr.Release()
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, splice, total, hasErr
+}
+
+// fetchWaiter parks a long-polling fetch until enough bytes become visible
+// on its partitions, its wait expires, or the node drains.
+type fetchWaiter struct {
+	n       *Node
+	parts   []*partition
+	start   []int64
+	minB    int64
+	timeout time.Duration
+	wakeCh  chan struct{}
+}
+
+func newFetchWaiter(n *Node, r *request, req *kmsg.FetchRequest) *fetchWaiter {
+	w := &fetchWaiter{
+		n:       n,
+		minB:    int64(req.MinBytes),
+		timeout: time.Duration(req.MaxWaitMillis) * time.Millisecond,
+		wakeCh:  make(chan struct{}, 1),
+	}
+	for _, rt := range req.Topics {
+		name := rt.Topic
+		if r.version >= 13 {
+			t, ok := n.meta.TopicByID(rt.TopicID)
+			if !ok {
+				continue
+			}
+			name = t.Name
+		}
+		for _, rp := range rt.Partitions {
+			if p := n.parts.get(name, rp.Partition); p != nil {
+				w.parts = append(w.parts, p)
+			}
+		}
+	}
+	if len(w.parts) == 0 {
+		return nil
+	}
+	for _, p := range w.parts {
+		p.addWaiter(w)
+		w.start = append(w.start, p.visible.Load())
+	}
+	return w
+}
+
+func (w *fetchWaiter) wake() {
+	select {
+	case w.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+func (w *fetchWaiter) satisfied() bool {
+	var got int64
+	for i, p := range w.parts {
+		got += p.visible.Load() - w.start[i]
+	}
+	return got >= w.minB
+}
+
+func (w *fetchWaiter) wait() {
+	defer func() {
+		for _, p := range w.parts {
+			p.removeWaiter(w)
+		}
+	}()
+	timer := time.NewTimer(w.timeout)
+	defer timer.Stop()
+	for !w.satisfied() {
+		select {
+		case <-w.wakeCh:
+		case <-timer.C:
+			return
+		case <-w.n.drain:
+			return
+		}
+	}
+}

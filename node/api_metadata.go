@@ -1,0 +1,138 @@
+package node
+
+import (
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/meta"
+)
+
+// Metadata (key 3): versions 0-12. Topic IDs from v10, lookup by topic ID
+// in v12. Unknown topics are created when auto.create.topics.enable is true
+// and the request allows it (v4+; always for older versions), as Kafka does.
+func init() { register(3, 0, 12, (*Node).handleMetadata) }
+
+func (n *Node) handleMetadata(r *request, rep *reply) {
+	req := r.kreq.(*kmsg.MetadataRequest)
+	resp := kmsg.NewPtrMetadataResponse()
+	for _, b := range n.meta.Brokers() {
+		mb := kmsg.NewMetadataResponseBroker()
+		mb.NodeID = b.ID
+		mb.Host = b.Host
+		mb.Port = b.Port
+		if b.Rack != "" {
+			rack := b.Rack
+			mb.Rack = &rack
+		}
+		resp.Brokers = append(resp.Brokers, mb)
+	}
+	cid := n.meta.ClusterID()
+	resp.ClusterID = &cid
+	resp.ControllerID = n.meta.ControllerID()
+
+	all := req.Topics == nil || (r.version == 0 && len(req.Topics) == 0)
+	if all {
+		for _, t := range n.meta.Topics() {
+			resp.Topics = append(resp.Topics, metadataTopic(t))
+		}
+		rep.finish(resp)
+		return
+	}
+	autoCreate := n.brokerCfg().Bool("auto.create.topics.enable") && (r.version < 4 || req.AllowAutoTopicCreation)
+	for _, rt := range req.Topics {
+		var (
+			t  meta.Topic
+			ok bool
+		)
+		switch {
+		case rt.Topic != nil:
+			t, ok = n.meta.Topic(*rt.Topic)
+		case rt.TopicID != [16]byte{}:
+			t, ok = n.meta.TopicByID(rt.TopicID)
+			if !ok {
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.TopicID = rt.TopicID
+				mt.ErrorCode = kerr.UnknownTopicID.Code
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
+		}
+		if ok {
+			resp.Topics = append(resp.Topics, metadataTopic(t))
+			continue
+		}
+		mt := kmsg.NewMetadataResponseTopic()
+		mt.Topic = rt.Topic
+		name := ""
+		if rt.Topic != nil {
+			name = *rt.Topic
+		}
+		if err := validTopicName(name); err != nil {
+			mt.ErrorCode = kerr.InvalidTopicException.Code
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		if !autoCreate {
+			mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		created, err := n.autoCreateTopic(name)
+		if err != nil {
+			mt.ErrorCode = errCode(err)
+			if errors.Is(err, meta.ErrTopicExists) {
+				mt.ErrorCode = kerr.LeaderNotAvailable.Code
+			}
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		resp.Topics = append(resp.Topics, metadataTopic(created))
+	}
+	rep.finish(resp)
+}
+
+// autoCreateTopic creates a topic with the broker's defaults and opens its
+// logs before returning, so a produce right after finds them.
+func (n *Node) autoCreateTopic(name string) (meta.Topic, error) {
+	b := n.brokerCfg()
+	ctx, cancel := adminCtx(0)
+	defer cancel()
+	t, err := n.meta.CreateTopic(ctx, meta.TopicSpec{
+		Name:              name,
+		NumPartitions:     int32(b.Int64("num.partitions")),
+		ReplicationFactor: int16(b.Int64("default.replication.factor")),
+		Configs:           map[string]string{},
+	})
+	if err != nil {
+		return meta.Topic{}, err
+	}
+	n.log.Info("auto-created topic", "topic", name, "partitions", len(t.Partitions))
+	if err := n.parts.reconcile(); err != nil {
+		n.log.Error("opening logs of auto-created topic", "topic", name, "err", err)
+	}
+	return t, nil
+}
+
+func metadataTopic(t meta.Topic) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	name := t.Name
+	mt.Topic = &name
+	mt.TopicID = t.ID
+	mt.IsInternal = t.Internal
+	for _, p := range t.Partitions {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = p.Index
+		mp.Leader = p.Leader
+		mp.LeaderEpoch = p.LeaderEpoch
+		mp.Replicas = append([]int32{}, p.Replicas...)
+		mp.ISR = append([]int32{}, p.ISR...)
+		mp.OfflineReplicas = []int32{}
+		if p.Leader < 0 {
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}

@@ -1,0 +1,41 @@
+package node
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// OffsetForLeaderEpoch (key 23): versions 0-4. Returns, for a leader epoch,
+// the largest epoch at or below it and the offset where it ended — what a
+// consumer uses to detect log truncation after a leader change.
+func init() { register(23, 0, 4, (*Node).handleOffsetForLeaderEpoch) }
+
+func (n *Node) handleOffsetForLeaderEpoch(r *request, rep *reply) {
+	req := r.kreq.(*kmsg.OffsetForLeaderEpochRequest)
+	resp := kmsg.NewPtrOffsetForLeaderEpochResponse()
+	for _, rt := range req.Topics {
+		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.LeaderEpoch, sp.EndOffset = -1, -1
+			p, code := n.lookupPartition(rt.Topic, rp.Partition)
+			if code == 0 && r.version >= 2 {
+				code = checkLeaderEpoch(p, rp.CurrentLeaderEpoch)
+			}
+			if code != 0 {
+				sp.ErrorCode = code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			epoch, end := p.log.EndOffsetForEpoch(rp.LeaderEpoch)
+			if end > p.highWatermark() && epoch == p.cfg.Load().leaderEpoch {
+				end = p.highWatermark()
+			}
+			sp.LeaderEpoch, sp.EndOffset = epoch, end
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	rep.finish(resp)
+}

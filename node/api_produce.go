@@ -1,0 +1,144 @@
+package node
+
+import (
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Produce (key 0): versions 3-11, the versions that carry v2 record batches
+// and name topics (v13 switches to topic IDs).
+//
+// Every partition's batches are validated and appended in request order on
+// the connection's reader goroutine, which keeps a pipelining client's
+// batches in order. The response waits until each appended partition is
+// durable under its flush policy: with the default flush.messages=1 that is
+// after fsync, shared with concurrent appends by the group-commit syncer.
+func init() { register(0, 3, 11, (*Node).handleProduce) }
+
+func (n *Node) handleProduce(r *request, rep *reply) {
+	req := r.kreq.(*kmsg.ProduceRequest)
+	resp := kmsg.NewPtrProduceResponse()
+	acks := req.Acks
+	if acks != 0 && acks != 1 && acks != -1 {
+		for _, rt := range req.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = kerr.InvalidRequiredAcks.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		rep.finish(resp)
+		return
+	}
+	if req.TransactionID != nil {
+		// Transactions are served by the transaction coordinator; until it
+		// exists, a transactional producer is refused up front.
+		n.produceAllFail(req, resp, kerr.TransactionalIDAuthorizationFailed.Code, "transactions are not enabled on this broker")
+		n.finishProduce(rep, resp, acks, true)
+		return
+	}
+
+	type syncWait struct {
+		sp  *kmsg.ProduceResponseTopicPartition
+		err error
+	}
+	var (
+		wg     sync.WaitGroup
+		failed bool
+		waits  []*syncWait
+	)
+	for ti, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		resp.Topics = append(resp.Topics, st)
+		for pi, rp := range rt.Partitions {
+			sp := &resp.Topics[ti].Partitions[pi]
+			*sp = kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			p, code := n.lookupPartition(rt.Topic, rp.Partition)
+			if code != 0 {
+				sp.ErrorCode = code
+				failed = true
+				continue
+			}
+			if len(rp.Records) == 0 {
+				sp.ErrorCode = kerr.CorruptMessage.Code
+				sp.ErrorMessage = kmsg.StringPtr("empty records")
+				failed = true
+				continue
+			}
+			sw := &syncWait{sp: sp}
+			wg.Add(1)
+			info, err := p.append(rp.Records, func(err error) {
+				sw.err = err
+				wg.Done()
+			})
+			if err != nil {
+				wg.Done()
+				sp.ErrorCode = errCode(err)
+				sp.ErrorMessage = errMsg(err)
+				sp.BaseOffset = -1
+				failed = true
+				n.log.Debug("produce refused", "topic", rt.Topic, "partition", rp.Partition, "err", err)
+				continue
+			}
+			sp.BaseOffset = info.FirstOffset
+			sp.LogAppendTime = info.LogAppendTime
+			if sp.LogAppendTime == 0 {
+				sp.LogAppendTime = -1
+			}
+			sp.LogStartOffset = p.log.StartOffset()
+			waits = append(waits, sw)
+		}
+	}
+	if acks == 0 {
+		// Nobody reads the response; a failure closes the connection so the
+		// client notices.
+		n.finishProduce(rep, resp, acks, failed)
+		return
+	}
+	n.safeGo(r, rep, func() {
+		wg.Wait()
+		for _, sw := range waits {
+			if sw.err != nil {
+				sw.sp.ErrorCode = kerr.KafkaStorageError.Code
+				sw.sp.ErrorMessage = kmsg.StringPtr("fsync failed: " + sw.err.Error())
+				sw.sp.BaseOffset = -1
+			}
+		}
+		rep.finish(resp)
+	})
+}
+
+func (n *Node) finishProduce(rep *reply, resp *kmsg.ProduceResponse, acks int16, failed bool) {
+	switch {
+	case acks != 0:
+		rep.finish(resp)
+	case failed:
+		rep.finishClose()
+	default:
+		rep.finishNone()
+	}
+}
+
+func (n *Node) produceAllFail(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, code int16, msg string) {
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.ErrorCode = code
+			sp.ErrorMessage = kmsg.StringPtr(msg)
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+}

@@ -1,0 +1,85 @@
+package node
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// metrics are the broker's Prometheus metrics, registered on the node's own
+// registry so that several nodes can run in one process (tests).
+type metrics struct {
+	reg       *prometheus.Registry
+	requests  *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	bytesIn   prometheus.Counter
+	bytesOut  prometheus.Counter
+	openConns prometheus.Gauge
+	produced  *prometheus.CounterVec
+	fetched   *prometheus.CounterVec
+}
+
+func newMetrics(n *Node) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_kafka_requests_total", Help: "Kafka requests handled, by API.",
+		}, []string{"api"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "strata_kafka_request_duration_seconds",
+			Help:    "Time from reading a request to its response being ready, by API.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
+		}, []string{"api"}),
+		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_kafka_bytes_in_total", Help: "Bytes of Kafka requests read.",
+		}),
+		bytesOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_kafka_bytes_out_total", Help: "Bytes of Kafka responses written.",
+		}),
+		openConns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strata_kafka_open_connections", Help: "Open client connections.",
+		}),
+		produced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_topic_bytes_in_total", Help: "Record-batch bytes appended, by topic.",
+		}, []string{"topic"}),
+		fetched: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_topic_bytes_out_total", Help: "Record-batch bytes fetched, by topic.",
+		}, []string{"topic"}),
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.openConns, m.produced, m.fetched,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&partitionCollector{n: n})
+	return m
+}
+
+func (m *metrics) observe(r *request) {
+	name := kmsg.NameForKey(r.key)
+	m.requests.WithLabelValues(name).Inc()
+	m.latency.WithLabelValues(name).Observe(time.Since(r.received).Seconds())
+}
+
+// partitionCollector reports per-partition log sizes and offsets at scrape time.
+type partitionCollector struct{ n *Node }
+
+var (
+	partSizeDesc = prometheus.NewDesc("strata_partition_size_bytes", "Bytes of a partition's local log.", []string{"topic", "partition"}, nil)
+	partEndDesc  = prometheus.NewDesc("strata_partition_end_offset", "Log end offset of a partition.", []string{"topic", "partition"}, nil)
+	partHWDesc   = prometheus.NewDesc("strata_partition_high_watermark", "High watermark of a partition.", []string{"topic", "partition"}, nil)
+)
+
+func (c *partitionCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- partSizeDesc
+	ch <- partEndDesc
+	ch <- partHWDesc
+}
+
+func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, p := range c.n.parts.all() {
+		idx := itoa(p.index)
+		ch <- prometheus.MustNewConstMetric(partSizeDesc, prometheus.GaugeValue, float64(p.log.Size()), p.topic, idx)
+		ch <- prometheus.MustNewConstMetric(partEndDesc, prometheus.GaugeValue, float64(p.log.EndOffset()), p.topic, idx)
+		ch <- prometheus.MustNewConstMetric(partHWDesc, prometheus.GaugeValue, float64(p.highWatermark()), p.topic, idx)
+	}
+}

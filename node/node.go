@@ -1,0 +1,346 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/node/kconfig"
+	"github.com/stratalog/strata/node/storage"
+)
+
+// Config configures a broker. Field names match the command-line flags, the
+// YAML config file keys and the STRATA_* environment variables.
+type Config struct {
+	NodeID              int32
+	DataDir             string
+	KafkaAddr           string // listen address of the Kafka protocol
+	AdvertisedKafkaAddr string // address clients are told to use; defaults to the listen address
+	HTTPAddr            string // health, readiness and metrics; "" disables
+	// Settings are broker settings under Kafka's names (log.segment.bytes, ...).
+	Settings map[string]string
+	// ShutdownTimeout bounds how long Close waits for in-flight requests.
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+}
+
+// DefaultConfig returns the configuration of `make run`: one node, data
+// under ./data, Kafka on 127.0.0.1:9092, HTTP on 127.0.0.1:9644.
+func DefaultConfig() Config {
+	return Config{
+		NodeID:          1,
+		DataDir:         "./data",
+		KafkaAddr:       "127.0.0.1:9092",
+		HTTPAddr:        "127.0.0.1:9644",
+		Settings:        map[string]string{},
+		ShutdownTimeout: 10 * time.Second,
+	}
+}
+
+// Validate reports the first invalid field, naming it.
+func (c Config) Validate() error {
+	if c.NodeID < 0 {
+		return fmt.Errorf("node-id: must be >= 0, got %d", c.NodeID)
+	}
+	if c.DataDir == "" {
+		return errors.New("data-dir: must not be empty")
+	}
+	if _, _, err := net.SplitHostPort(c.KafkaAddr); err != nil {
+		return fmt.Errorf("kafka-addr: %w", err)
+	}
+	if c.AdvertisedKafkaAddr != "" {
+		if _, err := splitAdvertised(c.AdvertisedKafkaAddr); err != nil {
+			return fmt.Errorf("advertised-kafka-addr: %w", err)
+		}
+	}
+	if c.HTTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+			return fmt.Errorf("http-addr: %w", err)
+		}
+	}
+	if _, err := kconfig.NewBroker(c.Settings); err != nil {
+		return fmt.Errorf("set: %w", err)
+	}
+	return nil
+}
+
+type hostPort struct {
+	host string
+	port int32
+}
+
+func splitAdvertised(addr string) (hostPort, error) {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return hostPort{}, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port <= 0 || port > 65535 {
+		return hostPort{}, fmt.Errorf("bad port %q", p)
+	}
+	if h == "" || h == "0.0.0.0" || h == "::" {
+		h = "127.0.0.1"
+	}
+	return hostPort{h, int32(port)}, nil
+}
+
+// Node is a running broker.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	meta    Metadata
+	parts   *partitionSet
+	syncer  *storage.Syncer
+	metrics *metrics
+
+	broker atomic.Pointer[kconfig.Broker]
+	static kconfig.Broker
+
+	ln        net.Listener
+	httpSrv   *http.Server
+	httpLn    net.Listener
+	advertise hostPort
+	ready     atomic.Bool
+
+	drain     chan struct{} // closed when the node stops taking requests
+	stopped   chan struct{} // closed when in-flight work is abandoned
+	drainOnce sync.Once
+	conns     sync.WaitGroup
+	loops     sync.WaitGroup
+	mu        struct {
+		sync.Mutex
+		conns map[net.Conn]struct{}
+	}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start opens the metadata store and the logs, then listens. It returns once
+// the node serves Kafka requests.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	static, _ := kconfig.NewBroker(cfg.Settings)
+	n := &Node{
+		cfg:     cfg,
+		log:     cfg.Logger.With("node", cfg.NodeID),
+		static:  static,
+		drain:   make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	n.mu.conns = map[net.Conn]struct{}{}
+	n.broker.Store(&static)
+	n.metrics = newMetrics(n)
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "kafka"), 0o755); err != nil {
+		return nil, fmt.Errorf("data-dir: %w", err)
+	}
+
+	// HTTP first, so /healthz answers while the rest starts.
+	if cfg.HTTPAddr != "" {
+		if err := n.startHTTP(); err != nil {
+			return nil, err
+		}
+	}
+	ln, err := net.Listen("tcp", cfg.KafkaAddr)
+	if err != nil {
+		n.stopHTTP()
+		return nil, fmt.Errorf("kafka-addr: %w", err)
+	}
+	n.ln = ln
+	adv := cfg.AdvertisedKafkaAddr
+	if adv == "" {
+		adv = ln.Addr().String()
+	}
+	n.advertise, _ = splitAdvertised(adv)
+
+	ms, err := openMeta(ctx, cfg, n.log)
+	if err != nil {
+		ln.Close()
+		n.stopHTTP()
+		return nil, err
+	}
+	n.meta = ms
+	if err := n.meta.RegisterBroker(ctx, meta.Broker{ID: cfg.NodeID, Host: n.advertise.host, Port: n.advertise.port, Rack: static.Get("broker.rack")}); err != nil {
+		n.closeEarly()
+		return nil, fmt.Errorf("registering broker: %w", err)
+	}
+	n.refreshBrokerConfig()
+
+	n.syncer = storage.NewSyncer(n.log)
+	n.parts = newPartitionSet(n)
+	if err := n.parts.reconcile(); err != nil {
+		n.closeEarly()
+		return nil, err
+	}
+	n.loops.Add(3)
+	go n.runMetaWatch()
+	go n.runHousekeeping()
+	go n.runAccept()
+	n.ready.Store(true)
+	n.log.Info("node ready", "kafka", ln.Addr().String(), "advertised", adv, "http", cfg.HTTPAddr, "data_dir", cfg.DataDir)
+	return n, nil
+}
+
+func (n *Node) closeEarly() {
+	n.ln.Close()
+	if n.meta != nil {
+		_ = n.meta.Close()
+	}
+	n.stopHTTP()
+}
+
+// KafkaAddr is the address the Kafka listener is bound to.
+func (n *Node) KafkaAddr() string { return n.ln.Addr().String() }
+
+// HTTPAddr is the address the HTTP listener is bound to ("" if disabled).
+func (n *Node) HTTPAddr() string {
+	if n.httpLn == nil {
+		return ""
+	}
+	return n.httpLn.Addr().String()
+}
+
+func (n *Node) brokerCfg() kconfig.Broker { return *n.broker.Load() }
+
+func (n *Node) refreshBrokerConfig() {
+	b := n.static.WithDynamic(n.meta.ClusterConfigs())
+	n.broker.Store(&b)
+}
+
+func (n *Node) draining() bool {
+	select {
+	case <-n.drain:
+		return true
+	default:
+		return false
+	}
+}
+
+// runAccept accepts connections until the listener closes.
+func (n *Node) runAccept() {
+	defer n.loops.Done()
+	for {
+		nc, err := n.ln.Accept()
+		if err != nil {
+			if n.draining() {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			n.log.Error("accept failed; listener stopped", "err", err)
+			return
+		}
+		n.mu.Lock()
+		n.mu.conns[nc] = struct{}{}
+		n.mu.Unlock()
+		n.conns.Add(1)
+		go func() {
+			defer n.conns.Done()
+			n.serveConn(nc)
+			n.mu.Lock()
+			delete(n.mu.conns, nc)
+			n.mu.Unlock()
+		}()
+	}
+}
+
+// runMetaWatch applies metadata changes to the local partitions.
+func (n *Node) runMetaWatch() {
+	defer n.loops.Done()
+	ch, cancel := n.meta.Subscribe()
+	defer cancel()
+	for {
+		select {
+		case <-n.drain:
+			return
+		case <-ch:
+			n.refreshBrokerConfig()
+			if err := n.parts.reconcile(); err != nil {
+				n.log.Error("applying metadata change", "err", err)
+			}
+		}
+	}
+}
+
+// runHousekeeping rolls segments by age, flushes by flush.ms and applies
+// retention every log.retention.check.interval.ms.
+func (n *Node) runHousekeeping() {
+	defer n.loops.Done()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	lastRetention := time.Now()
+	for {
+		select {
+		case <-n.drain:
+			return
+		case now := <-tick.C:
+			retention := now.Sub(lastRetention) >= time.Duration(n.brokerCfg().Int64("log.retention.check.interval.ms"))*time.Millisecond
+			if retention {
+				lastRetention = now
+			}
+			for _, p := range n.parts.all() {
+				p.housekeep(now, retention)
+			}
+		}
+	}
+}
+
+// Close shuts the node down cleanly: it stops accepting connections and
+// requests, lets in-flight requests finish (up to ShutdownTimeout), then
+// flushes and closes every log and the metadata store.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.ready.Store(false)
+		n.drainOnce.Do(func() { close(n.drain) })
+		n.ln.Close()
+		// Wake every connection blocked in a read so it notices the drain.
+		n.mu.Lock()
+		for c := range n.mu.conns {
+			_ = c.SetReadDeadline(time.Now())
+		}
+		n.mu.Unlock()
+		done := make(chan struct{})
+		go func() { n.conns.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(n.cfg.ShutdownTimeout):
+			n.log.Warn("shutdown timeout: abandoning in-flight requests")
+			close(n.stopped)
+			n.mu.Lock()
+			for c := range n.mu.conns {
+				c.Close()
+			}
+			n.mu.Unlock()
+			<-done
+		}
+		n.loops.Wait()
+		n.syncer.Close()
+		var errs []error
+		errs = append(errs, n.parts.closeAll())
+		errs = append(errs, n.meta.Close())
+		n.stopHTTP()
+		n.closeErr = errors.Join(errs...)
+		n.log.Info("node stopped", "err", n.closeErr)
+	})
+	return n.closeErr
+}

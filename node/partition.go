@@ -1,0 +1,430 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/node/kconfig"
+	"github.com/stratalog/strata/node/record"
+	"github.com/stratalog/strata/node/storage"
+)
+
+// partConfig is a partition's resolved configuration, swapped atomically
+// when topic or broker configs change.
+type partConfig struct {
+	topic           kconfig.Topic
+	maxMessageBytes int
+	logAppendTime   bool
+	flushMessages   int64 // 1: acknowledge only fsynced data
+	flushMs         int64
+	leaderEpoch     int32
+}
+
+func (c *partConfig) syncEveryAppend() bool { return c.flushMessages <= 1 }
+
+// partition is one partition hosted on this node.
+//
+// Locking: appendMu serialises appends (offsets are assigned under it). mu
+// guards the waiters and the flush bookkeeping; it is never held while doing
+// I/O and is taken after appendMu when both are needed.
+type partition struct {
+	n       *Node
+	topic   string
+	topicID [16]byte
+	index   int32
+	log     *storage.Log
+
+	appendMu sync.Mutex
+	hw       atomic.Int64
+	visible  atomic.Int64 // bytes below the high watermark since open, for long-poll accounting
+	cfg      atomic.Pointer[partConfig]
+
+	mu struct {
+		sync.Mutex
+		pending     []pendingBytes // appended batches not yet visible, by end offset
+		waiters     map[*fetchWaiter]struct{}
+		unflushed   int64
+		lastFlush   time.Time
+		appendBytes int64 // cumulative bytes appended since open
+	}
+}
+
+type pendingBytes struct {
+	end   int64 // offset after the batch
+	total int64 // cumulative appended bytes including the batch
+}
+
+func (p *partition) highWatermark() int64 { return p.hw.Load() }
+
+// advanceHW moves the high watermark forward to hw (never backwards, never
+// past the log end) and wakes long-polling fetches.
+func (p *partition) advanceHW(hw int64) {
+	if leo := p.log.EndOffset(); hw > leo {
+		hw = leo
+	}
+	for {
+		cur := p.hw.Load()
+		if hw <= cur {
+			return
+		}
+		if p.hw.CompareAndSwap(cur, hw) {
+			break
+		}
+	}
+	p.mu.Lock()
+	i := 0
+	for i < len(p.mu.pending) && p.mu.pending[i].end <= hw {
+		p.visible.Store(p.mu.pending[i].total)
+		i++
+	}
+	p.mu.pending = p.mu.pending[i:]
+	waiters := make([]*fetchWaiter, 0, len(p.mu.waiters))
+	for w := range p.mu.waiters {
+		waiters = append(waiters, w)
+	}
+	p.mu.Unlock()
+	for _, w := range waiters {
+		w.wake()
+	}
+}
+
+func (p *partition) addWaiter(w *fetchWaiter) {
+	p.mu.Lock()
+	p.mu.waiters[w] = struct{}{}
+	p.mu.Unlock()
+}
+
+func (p *partition) removeWaiter(w *fetchWaiter) {
+	p.mu.Lock()
+	delete(p.mu.waiters, w)
+	p.mu.Unlock()
+}
+
+// appendResult is the outcome of appending one produce partition.
+type appendResult struct {
+	info storage.AppendInfo
+	err  error
+}
+
+// append validates and appends a produce request's records. It does not wait
+// for durability; done is called once the data is acknowledged-durable under
+// the partition's flush policy (immediately when flush.messages > 1).
+func (p *partition) append(records []byte, done func(error)) (storage.AppendInfo, error) {
+	cfg := p.cfg.Load()
+	hdrs, err := record.Validate(records, cfg.maxMessageBytes)
+	if err != nil {
+		return storage.AppendInfo{}, err
+	}
+	appendTime := int64(-1)
+	if cfg.logAppendTime {
+		appendTime = time.Now().UnixMilli()
+	}
+	var msgs int64
+	for _, h := range hdrs {
+		msgs += int64(h.NumRecords)
+	}
+	p.appendMu.Lock()
+	info, err := p.log.Append(records, hdrs, cfg.leaderEpoch, appendTime)
+	if err != nil {
+		p.appendMu.Unlock()
+		return storage.AppendInfo{}, err
+	}
+	p.mu.Lock()
+	p.mu.appendBytes += int64(len(records))
+	p.mu.pending = append(p.mu.pending, pendingBytes{end: info.LastOffset + 1, total: p.mu.appendBytes})
+	p.mu.unflushed += msgs
+	flushNow := !cfg.syncEveryAppend() && p.mu.unflushed >= cfg.flushMessages
+	if flushNow {
+		p.mu.unflushed = 0
+		p.mu.lastFlush = time.Now()
+	}
+	p.mu.Unlock()
+	p.appendMu.Unlock()
+	p.n.metrics.produced.WithLabelValues(p.topic).Add(float64(len(records)))
+
+	end := info.LastOffset + 1
+	if cfg.syncEveryAppend() {
+		p.n.syncer.Sync(p.log, end, func(err error) {
+			if err == nil {
+				p.advanceHW(p.log.SyncedOffset())
+			} else {
+				p.n.log.Error("fsync failed", "topic", p.topic, "partition", p.index, "err", err)
+			}
+			if done != nil {
+				done(err)
+			}
+		})
+		return info, nil
+	}
+	p.advanceHW(end)
+	if flushNow {
+		p.n.syncer.Sync(p.log, end, func(err error) {
+			if err != nil {
+				p.n.log.Error("fsync failed", "topic", p.topic, "partition", p.index, "err", err)
+			}
+		})
+	}
+	if done != nil {
+		done(nil)
+	}
+	return info, nil
+}
+
+// housekeep runs the periodic duties: age-based roll, flush.ms and retention.
+func (p *partition) housekeep(now time.Time, retention bool) {
+	cfg := p.cfg.Load()
+	p.appendMu.Lock()
+	if err := p.log.MaybeRoll(now); err != nil {
+		p.n.log.Error("rolling segment", "topic", p.topic, "partition", p.index, "err", err)
+	}
+	p.appendMu.Unlock()
+	if !cfg.syncEveryAppend() && cfg.flushMs < 1<<62 {
+		p.mu.Lock()
+		due := p.mu.unflushed > 0 && now.Sub(p.mu.lastFlush) >= time.Duration(cfg.flushMs)*time.Millisecond
+		if due {
+			p.mu.unflushed = 0
+			p.mu.lastFlush = now
+		}
+		p.mu.Unlock()
+		if due {
+			p.n.syncer.Sync(p.log, p.log.EndOffset(), func(error) {})
+		}
+	}
+	if retention {
+		if n, err := p.log.ApplyRetention(now); err != nil {
+			p.n.log.Error("applying retention", "topic", p.topic, "partition", p.index, "err", err)
+		} else if n > 0 {
+			p.n.log.Info("retention deleted segments", "topic", p.topic, "partition", p.index, "segments", n, "log_start", p.log.StartOffset())
+		}
+	}
+}
+
+// storageConfig maps a topic's Kafka configs onto the storage engine's.
+func storageConfig(t kconfig.Topic) storage.Config {
+	c := storage.DefaultConfig()
+	c.SegmentBytes = t.Int64("segment.bytes")
+	c.SegmentMs = time.Duration(t.Int64("segment.ms")) * time.Millisecond
+	if r := t.Int64("retention.ms"); r < 0 {
+		c.RetentionMs = -1
+	} else {
+		c.RetentionMs = time.Duration(r) * time.Millisecond
+	}
+	c.RetentionBytes = t.Int64("retention.bytes")
+	c.IndexIntervalBytes = int(t.Int64("index.interval.bytes"))
+	return c
+}
+
+func resolvePartConfig(b kconfig.Broker, t meta.Topic, epoch int32) *partConfig {
+	tc := b.Topic(t.Configs)
+	return &partConfig{
+		topic:           tc,
+		maxMessageBytes: int(tc.Int64("max.message.bytes")),
+		logAppendTime:   tc.LogAppendTime(),
+		flushMessages:   tc.Int64("flush.messages"),
+		flushMs:         tc.Int64("flush.ms"),
+		leaderEpoch:     epoch,
+	}
+}
+
+type tp struct {
+	topic string
+	part  int32
+}
+
+// partitionSet is the set of partitions hosted on this node, kept in step
+// with metadata by reconcile.
+type partitionSet struct {
+	n   *Node
+	dir string
+
+	reconcileMu sync.Mutex // one reconcile at a time
+	mu          sync.RWMutex
+	parts       map[tp]*partition
+}
+
+func newPartitionSet(n *Node) *partitionSet {
+	return &partitionSet{n: n, dir: filepath.Join(n.cfg.DataDir, "kafka"), parts: map[tp]*partition{}}
+}
+
+func (s *partitionSet) get(topic string, part int32) *partition {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.parts[tp{topic, part}]
+}
+
+func (s *partitionSet) all() []*partition {
+	s.mu.RLock()
+	out := make([]*partition, 0, len(s.parts))
+	for _, p := range s.parts {
+		out = append(out, p)
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].topic != out[j].topic {
+			return out[i].topic < out[j].topic
+		}
+		return out[i].index < out[j].index
+	})
+	return out
+}
+
+func partDirName(topic string, part int32) string { return topic + "-" + strconv.Itoa(int(part)) }
+
+const topicIDFile = "topic.id"
+
+// reconcile opens logs for partitions this node hosts, updates their configs,
+// and closes and deletes logs of topics that no longer exist.
+func (s *partitionSet) reconcile() error {
+	s.reconcileMu.Lock()
+	defer s.reconcileMu.Unlock()
+	self := s.n.cfg.NodeID
+	b := s.n.brokerCfg()
+	want := map[tp]meta.Topic{}
+	epochs := map[tp]int32{}
+	for _, t := range s.n.meta.Topics() {
+		for _, p := range t.Partitions {
+			if containsID(p.Replicas, self) {
+				want[tp{t.Name, p.Index}] = t
+				epochs[tp{t.Name, p.Index}] = p.LeaderEpoch
+			}
+		}
+	}
+	// Drop partitions whose topic is gone or was recreated under a new ID.
+	s.mu.Lock()
+	var drop []*partition
+	for k, p := range s.parts {
+		if t, ok := want[k]; !ok || t.ID != p.topicID {
+			drop = append(drop, p)
+			delete(s.parts, k)
+		}
+	}
+	s.mu.Unlock()
+	for _, p := range drop {
+		s.n.log.Info("deleting partition", "topic", p.topic, "partition", p.index)
+		p.closeWaiters()
+		if err := p.log.Delete(); err != nil {
+			s.n.log.Error("deleting partition log", "topic", p.topic, "partition", p.index, "err", err)
+		}
+	}
+	var errs []error
+	for k, t := range want {
+		pc := resolvePartConfig(b, t, epochs[k])
+		if p := s.get(k.topic, k.part); p != nil {
+			p.cfg.Store(pc)
+			p.log.SetConfig(storageConfig(pc.topic))
+			continue
+		}
+		p, err := s.open(k, t, pc)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		s.mu.Lock()
+		s.parts[k] = p
+		s.mu.Unlock()
+	}
+	s.removeStrays(want)
+	return errors.Join(errs...)
+}
+
+func (s *partitionSet) open(k tp, t meta.Topic, pc *partConfig) (*partition, error) {
+	dir := filepath.Join(s.dir, partDirName(k.topic, k.part))
+	if id, err := os.ReadFile(filepath.Join(dir, topicIDFile)); err == nil && string(id) != fmt.Sprintf("%x", t.ID) {
+		// A log left by an earlier topic of the same name.
+		s.n.log.Info("removing log of a deleted topic", "dir", dir)
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, topicIDFile), []byte(fmt.Sprintf("%x", t.ID)), 0o644); err != nil {
+		return nil, err
+	}
+	l, err := storage.Open(dir, storageConfig(pc.topic), s.n.log.With("topic", k.topic, "partition", k.part))
+	if err != nil {
+		return nil, fmt.Errorf("opening log %s: %w", dir, err)
+	}
+	p := &partition{n: s.n, topic: k.topic, topicID: t.ID, index: k.part, log: l}
+	p.mu.waiters = map[*fetchWaiter]struct{}{}
+	p.mu.lastFlush = time.Now()
+	p.cfg.Store(pc)
+	// What is on disk after a restart was either fsynced or, with a relaxed
+	// flush policy, is what the page cache kept: either way it is the log.
+	p.hw.Store(l.EndOffset())
+	return p, nil
+}
+
+// removeStrays deletes partition directories that belong to no hosted
+// partition (topics deleted while the node was down).
+func (s *partitionSet) removeStrays(want map[tp]meta.Topic) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		i := strings.LastIndexByte(e.Name(), '-')
+		if i <= 0 {
+			continue
+		}
+		part, err := strconv.Atoi(e.Name()[i+1:])
+		if err != nil {
+			continue
+		}
+		if _, ok := want[tp{e.Name()[:i], int32(part)}]; ok {
+			continue
+		}
+		s.n.log.Info("removing stray partition directory", "dir", e.Name())
+		_ = os.RemoveAll(filepath.Join(s.dir, e.Name()))
+	}
+}
+
+func (s *partitionSet) closeAll() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for k, p := range s.parts {
+		p.closeWaiters()
+		if err := p.log.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing %s-%d: %w", k.topic, k.part, err))
+		}
+	}
+	s.parts = map[tp]*partition{}
+	return errors.Join(errs...)
+}
+
+func (p *partition) closeWaiters() {
+	p.mu.Lock()
+	ws := make([]*fetchWaiter, 0, len(p.mu.waiters))
+	for w := range p.mu.waiters {
+		ws = append(ws, w)
+	}
+	p.mu.Unlock()
+	for _, w := range ws {
+		w.wake()
+	}
+}
+
+func containsID(ids []int32, id int32) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+func itoa(i int32) string { return strconv.Itoa(int(i)) }
