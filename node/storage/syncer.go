@@ -7,26 +7,31 @@ import (
 	"sync/atomic"
 )
 
-// Syncer is the group commit: callers that need their appends durable
-// before acknowledging them queue a request; one goroutine (runSync) takes
-// every pending request, fsyncs each distinct log once (several in
-// parallel), then completes every waiter that pass covered. Requests that
-// arrive during a pass wait for the next one, so under load one fsync per
-// log serves many produce requests.
+// Syncer is the group commit. Callers that need their appends durable
+// before acknowledging them queue a request for a log; each log has at most
+// one fsync in flight, and every request that arrives while it runs is
+// served by the next one, so under load one fsync per log covers many
+// produce requests. Logs are independent: a slow fsync of one partition
+// never holds back another's, and when a log's fsync completes the next one
+// starts at once if requests are waiting (per-log pipelining, no global
+// pass barrier). At most `parallel` fsyncs run at a time.
 type Syncer struct {
-	logger   *slog.Logger
-	parallel int
+	logger *slog.Logger
+	sem    chan struct{}
 
-	mu      sync.Mutex
-	pending map[*Log][]syncWaiter
-	closed  bool
-
-	wake chan struct{}
-	stop chan struct{}
-	done chan struct{}
+	mu     sync.Mutex
+	logs   map[*Log]*logSync
+	closed bool
+	wg     sync.WaitGroup // running fsync goroutines
 
 	passes atomic.Int64
 	syncs  atomic.Int64
+}
+
+// logSync is one log's group-commit state, guarded by Syncer.mu.
+type logSync struct {
+	running bool
+	waiting []syncWaiter
 }
 
 type syncWaiter struct {
@@ -36,30 +41,25 @@ type syncWaiter struct {
 
 // SyncerStats counts the work done so far.
 type SyncerStats struct {
-	Passes int64 // group-commit passes
-	Syncs  int64 // Log.Sync calls made by those passes
+	Passes int64 // fsync rounds started (one per log per round)
+	Syncs  int64 // Log.Sync calls made
 }
 
-// NewSyncer starts a Syncer. Close stops it.
+// NewSyncer returns a Syncer. Close stops it.
 func NewSyncer(logger *slog.Logger) *Syncer {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Syncer{
-		logger:   logger,
-		parallel: 8,
-		pending:  map[*Log][]syncWaiter{},
-		wake:     make(chan struct{}, 1),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+	return &Syncer{
+		logger: logger,
+		sem:    make(chan struct{}, 16),
+		logs:   map[*Log]*logSync{},
 	}
-	go s.runSync()
-	return s
 }
 
 // Sync calls done once l.SyncedOffset() >= upTo: at once if it already is,
-// otherwise after the next pass that fsyncs l, with that fsync's error if it
-// failed. done runs on the Syncer's goroutines and must not block.
+// otherwise after the next fsync of l, with that fsync's error if it failed.
+// done runs on the Syncer's goroutines and must not block.
 func (s *Syncer) Sync(l *Log, upTo int64, done func(error)) {
 	if l.SyncedOffset() >= upTo {
 		done(nil)
@@ -71,89 +71,82 @@ func (s *Syncer) Sync(l *Log, upTo int64, done func(error)) {
 		done(fmt.Errorf("syncer: %w", ErrClosed))
 		return
 	}
-	s.pending[l] = append(s.pending[l], syncWaiter{upTo: upTo, done: done})
+	ls := s.logs[l]
+	if ls == nil {
+		ls = &logSync{}
+		s.logs[l] = ls
+	}
+	ls.waiting = append(ls.waiting, syncWaiter{upTo: upTo, done: done})
+	start := !ls.running
+	if start {
+		ls.running = true
+		s.wg.Add(1)
+	}
 	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	if start {
+		go s.runLogSync(l, ls)
 	}
 }
 
-// Stats reports how many passes and fsyncs the Syncer has made.
+// runLogSync fsyncs l round after round until no request is waiting. It is
+// started by Sync when l has no fsync in flight and exits when l's queue is
+// empty; Close waits for it.
+func (s *Syncer) runLogSync(l *Log, ls *logSync) {
+	defer s.wg.Done()
+	for {
+		s.mu.Lock()
+		ws := ls.waiting
+		ls.waiting = nil
+		if len(ws) == 0 {
+			ls.running = false
+			delete(s.logs, l)
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+
+		s.sem <- struct{}{}
+		s.passes.Add(1)
+		s.syncs.Add(1)
+		err := l.Sync()
+		<-s.sem
+		if err != nil {
+			s.logger.Warn("group commit fsync failed", "log", l.dir, "err", err)
+		}
+		synced := l.SyncedOffset()
+		var again []syncWaiter
+		for _, w := range ws {
+			switch {
+			case err != nil:
+				w.done(err)
+			case synced >= w.upTo:
+				w.done(nil)
+			case w.upTo > l.EndOffset():
+				w.done(fmt.Errorf("%w: sync up to %d requested, log ends at %d", ErrOffsetOutOfRange, w.upTo, l.EndOffset()))
+			default:
+				// Appended after this fsync took its snapshot of the log
+				// end: the next round covers it.
+				again = append(again, w)
+			}
+		}
+		if len(again) > 0 {
+			s.mu.Lock()
+			ls.waiting = append(again, ls.waiting...)
+			s.mu.Unlock()
+		}
+	}
+}
+
+// Stats reports how many rounds and fsyncs the Syncer has made.
 func (s *Syncer) Stats() SyncerStats {
 	return SyncerStats{Passes: s.passes.Load(), Syncs: s.syncs.Load()}
 }
 
-// Close stops the Syncer after its current pass and fails requests still
-// queued with ErrClosed.
+// Close stops accepting requests and waits for fsyncs in flight; requests
+// already queued are served before it returns.
 func (s *Syncer) Close() {
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		<-s.done
-		return
-	}
 	s.closed = true
 	s.mu.Unlock()
-	close(s.stop)
-	<-s.done
-	s.mu.Lock()
-	left := s.pending
-	s.pending = map[*Log][]syncWaiter{}
-	s.mu.Unlock()
-	for _, ws := range left {
-		for _, w := range ws {
-			w.done(fmt.Errorf("syncer: %w", ErrClosed))
-		}
-	}
-}
-
-func (s *Syncer) runSync() {
-	defer close(s.done)
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-s.wake:
-		}
-		s.mu.Lock()
-		batch := s.pending
-		s.pending = map[*Log][]syncWaiter{}
-		s.mu.Unlock()
-		if len(batch) > 0 {
-			s.pass(batch)
-		}
-	}
-}
-
-// pass fsyncs each log of batch once, at most s.parallel at a time, and
-// completes its waiters.
-func (s *Syncer) pass(batch map[*Log][]syncWaiter) {
-	s.passes.Add(1)
-	sem := make(chan struct{}, s.parallel)
-	var wg sync.WaitGroup
-	for l, ws := range batch {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			s.syncs.Add(1)
-			err := l.Sync()
-			if err != nil {
-				s.logger.Warn("group commit fsync failed", "log", l.dir, "err", err)
-			}
-			synced := l.SyncedOffset()
-			for _, w := range ws {
-				switch {
-				case err != nil:
-					w.done(err)
-				case synced >= w.upTo:
-					w.done(nil)
-				default:
-					w.done(fmt.Errorf("%w: sync up to %d requested, log ends at %d", ErrOffsetOutOfRange, w.upTo, synced))
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	s.wg.Wait()
 }
