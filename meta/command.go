@@ -20,15 +20,16 @@ const commandVersion byte = 1
 type commandType byte
 
 const (
-	cmdInitCluster       commandType = 1 // initCluster
-	cmdRegisterBroker    commandType = 2 // registerBroker
-	cmdUnregisterBroker  commandType = 3 // unregisterBroker
-	cmdCreateTopic       commandType = 4 // createTopic
-	cmdDeleteTopic       commandType = 5 // deleteTopic
-	cmdCreatePartitions  commandType = 6 // createPartitions
-	cmdSetTopicConfigs   commandType = 7 // setTopicConfigs
-	cmdSetClusterConfigs commandType = 8 // setClusterConfigs
-	cmdUpdatePartition   commandType = 9 // updatePartition
+	cmdInitCluster         commandType = 1  // initCluster
+	cmdRegisterBroker      commandType = 2  // registerBroker
+	cmdUnregisterBroker    commandType = 3  // unregisterBroker
+	cmdCreateTopic         commandType = 4  // createTopic
+	cmdDeleteTopic         commandType = 5  // deleteTopic
+	cmdCreatePartitions    commandType = 6  // createPartitions
+	cmdSetTopicConfigs     commandType = 7  // setTopicConfigs
+	cmdSetClusterConfigs   commandType = 8  // setClusterConfigs
+	cmdUpdatePartition     commandType = 9  // updatePartition
+	cmdAllocateProducerIDs commandType = 10 // allocateProducerIDs
 )
 
 func (t commandType) String() string {
@@ -51,6 +52,8 @@ func (t commandType) String() string {
 		return "SetClusterConfigs"
 	case cmdUpdatePartition:
 		return "UpdatePartition"
+	case cmdAllocateProducerIDs:
+		return "AllocateProducerIDs"
 	}
 	return fmt.Sprintf("command(%d)", byte(t))
 }
@@ -202,6 +205,8 @@ func decodeCommand(data []byte) (commandType, any, error) {
 		body = new(setClusterConfigs)
 	case cmdUpdatePartition:
 		body = new(updatePartition)
+	case cmdAllocateProducerIDs:
+		body = new(allocateProducerIDs)
 	default:
 		return t, nil, fmt.Errorf("%w: unknown type %d", ErrInvalidCommand, byte(t))
 	}

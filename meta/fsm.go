@@ -54,8 +54,15 @@ func (f *fsm) Apply(l *raft.Log) any {
 	if changed {
 		f.subs.notify()
 	}
+	if r, ok := body.(resulter); ok {
+		return r.result()
+	}
 	return nil
 }
+
+// resulter is a command that hands its caller a value decided at apply
+// time (through raft's ApplyFuture.Response).
+type resulter interface{ result() any }
 
 // Snapshot serialises the state now, under the read lock; the state is
 // small enough that copying it out is cheaper than a persistent structure.

@@ -16,6 +16,8 @@ type state struct {
 	topics         map[string]*Topic
 	topicIDs       map[[16]byte]string // index over topics
 	clusterConfigs map[string]string
+	// nextProducerID is the first producer ID not yet handed out.
+	nextProducerID int64
 	// version is the raft index of the last command that changed the state.
 	version uint64
 }
@@ -50,6 +52,8 @@ func (s *state) apply(t commandType, body any) (changed bool, err error) {
 		return s.applySetClusterConfigs(c)
 	case *updatePartition:
 		return s.applyUpdatePartition(c)
+	case *allocateProducerIDs:
+		return s.applyAllocateProducerIDs(c)
 	}
 	return false, fmt.Errorf("%w: no handler for %v", ErrInvalidCommand, t)
 }
@@ -218,6 +222,7 @@ type snapshotJSON struct {
 	Brokers        []brokerJSON      `json:"brokers"`
 	Topics         []topicJSON       `json:"topics"`
 	ClusterConfigs map[string]string `json:"cluster_configs"`
+	NextProducerID int64             `json:"next_producer_id,omitempty"`
 }
 
 const snapshotFormat = 1
@@ -228,6 +233,7 @@ func (s *state) toSnapshot() snapshotJSON {
 		Version:        s.version,
 		ClusterID:      s.clusterID,
 		ClusterConfigs: s.clusterConfigs,
+		NextProducerID: s.nextProducerID,
 		Brokers:        make([]brokerJSON, 0, len(s.brokers)),
 		Topics:         make([]topicJSON, 0, len(s.topics)),
 	}
@@ -249,6 +255,10 @@ func stateFromSnapshot(snap *snapshotJSON) (*state, error) {
 	s := newState()
 	s.version = snap.Version
 	s.clusterID = snap.ClusterID
+	if snap.NextProducerID < 0 {
+		return nil, fmt.Errorf("snapshot: %w: next producer id %d", ErrInvalidCommand, snap.NextProducerID)
+	}
+	s.nextProducerID = snap.NextProducerID
 	for _, bj := range snap.Brokers {
 		b := bj.broker()
 		if err := validBroker(b); err != nil {

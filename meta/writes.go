@@ -16,6 +16,12 @@ import (
 // the local state machine, returning the state machine's verdict. When ctx
 // ends first the command may still be applied later.
 func (s *Store) apply(ctx context.Context, t commandType, body any) error {
+	return s.applyResult(ctx, t, body, nil)
+}
+
+// applyResult is apply that also hands got the state machine's result
+// value when the command succeeds (got may be nil).
+func (s *Store) applyResult(ctx context.Context, t commandType, body any, got func(any)) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
@@ -34,10 +40,10 @@ func (s *Store) apply(ctx context.Context, t commandType, body any) error {
 	}
 	f := s.raft.Apply(data, timeout)
 	if ctx.Done() == nil {
-		return s.result(t, f)
+		return s.result(t, f, got)
 	}
 	done := make(chan error, 1)
-	go func() { done <- s.result(t, f) }()
+	go func() { done <- s.result(t, f, got) }()
 	select {
 	case err := <-done:
 		return err
@@ -46,7 +52,7 @@ func (s *Store) apply(ctx context.Context, t commandType, body any) error {
 	}
 }
 
-func (s *Store) result(t commandType, f raft.ApplyFuture) error {
+func (s *Store) result(t commandType, f raft.ApplyFuture, got func(any)) error {
 	if err := f.Error(); err != nil {
 		switch {
 		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
@@ -59,6 +65,9 @@ func (s *Store) result(t commandType, f raft.ApplyFuture) error {
 	}
 	if err, ok := f.Response().(error); ok && err != nil {
 		return err
+	}
+	if got != nil {
+		got(f.Response())
 	}
 	return nil
 }
