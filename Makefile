@@ -4,7 +4,7 @@ BIN      := bin/strata
 TOOLS    := $(CURDIR)/bin/tools
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: build run test test-short deps vet fmt fuzz bench clean
+.PHONY: build run test test-short deps vet fmt fuzz bench bench-load bench-load-ceiling compat clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/strata
@@ -27,6 +27,20 @@ fuzz:
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./node/... ./objectstore/...
+
+# compat runs franz-go's own integration suite (pkg/kgo) against a fresh
+# node; it takes a few minutes.
+compat:
+	./scripts/compat.sh
+
+# bench-load runs the bundled max-throughput workload against a throwaway
+# local node, and against franz-go's in-memory kfake (the client ceiling).
+bench-load: build
+	./$(BIN) loadtest --local 1 --out bench-results/strata-max-throughput loadtest/workloads/max-throughput.yaml
+	./$(BIN) loadtest --local 1 --out bench-results/strata-latency loadtest/workloads/latency.yaml
+
+bench-load-ceiling: build
+	./$(BIN) loadtest --kfake --out bench-results/kfake-max-throughput loadtest/workloads/max-throughput.yaml
 
 test-short: build
 	$(GO) test -count=1 -short ./...
