@@ -319,7 +319,7 @@ func (l *Log) closeSegments() {
 
 func removeSegmentFiles(dir string, bases []int64) error {
 	for _, b := range bases {
-		for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+		for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 			s := &segment{dir: dir, base: b}
 			if err := os.Remove(s.path(suf)); err != nil && !os.IsNotExist(err) {
 				return err
