@@ -17,8 +17,9 @@ type ReadResult struct {
 	Chunks []Chunk
 	Size   int64
 
-	segs     []*segment
-	released atomic.Bool
+	segs      []*segment
+	onRelease func() // set by NewReadResult
+	released  atomic.Bool
 }
 
 // Chunk is a byte range of a segment file, for sendfile.
@@ -36,6 +37,9 @@ func (r *ReadResult) Release() {
 		s.release()
 	}
 	r.segs = nil
+	if r.onRelease != nil {
+		r.onRelease()
+	}
 }
 
 // Bytes copies the batches out.

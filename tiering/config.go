@@ -1,0 +1,101 @@
+package tiering
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrInvalidConfig: a Config field is out of range.
+var ErrInvalidConfig = errors.New("invalid tiering config")
+
+// Config tunes the tiering manager of one broker.
+type Config struct {
+	// Prefix is the key prefix of all tiered data in the store.
+	Prefix string
+	// CacheDir holds the cold-read chunk cache. It is emptied at start:
+	// chunks are only a cache of immutable objects.
+	CacheDir string
+	// CacheBytes bounds the chunk cache on disk (LRU by bytes).
+	CacheBytes int64
+	// ChunkBytes is the size of one ranged GET of a remote segment and of
+	// one cache file.
+	ChunkBytes int64
+	// ReadAheadChunks is how many chunks past the one being read are
+	// fetched ahead for a sequential reader.
+	ReadAheadChunks int
+	// UploadWorkers bounds concurrent segment uploads (one per partition
+	// at a time).
+	UploadWorkers int
+	// UploadBytesPerSec caps upload bandwidth; 0 is unlimited.
+	UploadBytesPerSec int64
+	// FetchWorkers bounds concurrent ranged GETs of cold reads.
+	FetchWorkers int
+	// FetchBytesPerSec caps cold-read download bandwidth; 0 is unlimited.
+	FetchBytesPerSec int64
+	// Interval is how often each partition's plan is recomputed.
+	Interval time.Duration
+	// RetryBackoff is the first wait after a failed upload or delete; it
+	// doubles per failure up to MaxRetryBackoff.
+	RetryBackoff, MaxRetryBackoff time.Duration
+	// OrphanGrace is how old an unreferenced object must be before the
+	// garbage collector deletes it (an upload in flight is younger).
+	OrphanGrace time.Duration
+	// GCInterval is how often each partition's orphans are collected.
+	GCInterval time.Duration
+	// RequestTimeout bounds one object-store call.
+	RequestTimeout time.Duration
+	// NodeID is recorded in manifest entries as their uploader.
+	NodeID int32
+}
+
+// Default returns the defaults: 8 MiB chunks with 4 chunks of read-ahead,
+// a 1 GiB cache, 2 upload workers and 8 fetch workers.
+//
+// 8 MiB chunks: an S3 GET costs a first-byte latency of tens of
+// milliseconds, and at ~100 MB/s per stream an 8 MiB body takes ~80 ms, so
+// one stream already spends most of its time moving data, and 4 chunks in
+// flight keep a replaying consumer at the store's bandwidth; it is also 128
+// GETs per GiB replayed, and small enough that a cache of 1 GiB holds the
+// working set of 30 concurrent replays.
+func Default() Config {
+	return Config{
+		Prefix:          "tier",
+		CacheBytes:      1 << 30,
+		ChunkBytes:      8 << 20,
+		ReadAheadChunks: 4,
+		UploadWorkers:   2,
+		FetchWorkers:    8,
+		Interval:        time.Second,
+		RetryBackoff:    time.Second,
+		MaxRetryBackoff: time.Minute,
+		OrphanGrace:     time.Hour,
+		GCInterval:      time.Hour,
+		RequestTimeout:  2 * time.Minute,
+	}
+}
+
+// Validate reports the first invalid field.
+func (c Config) Validate() error {
+	switch {
+	case c.Prefix == "":
+		return fmt.Errorf("%w: empty Prefix", ErrInvalidConfig)
+	case c.CacheDir == "":
+		return fmt.Errorf("%w: empty CacheDir", ErrInvalidConfig)
+	case c.ChunkBytes < 64<<10:
+		return fmt.Errorf("%w: ChunkBytes %d below 64 KiB", ErrInvalidConfig, c.ChunkBytes)
+	case c.CacheBytes < 2*c.ChunkBytes*int64(1+c.ReadAheadChunks):
+		return fmt.Errorf("%w: CacheBytes %d below twice a reader's chunks (%d)", ErrInvalidConfig, c.CacheBytes, 2*c.ChunkBytes*int64(1+c.ReadAheadChunks))
+	case c.ReadAheadChunks < 0:
+		return fmt.Errorf("%w: negative ReadAheadChunks", ErrInvalidConfig)
+	case c.UploadWorkers < 1 || c.FetchWorkers < 1:
+		return fmt.Errorf("%w: UploadWorkers and FetchWorkers must be >= 1", ErrInvalidConfig)
+	case c.UploadBytesPerSec < 0 || c.FetchBytesPerSec < 0:
+		return fmt.Errorf("%w: negative rate limit", ErrInvalidConfig)
+	case c.Interval <= 0 || c.RetryBackoff <= 0 || c.MaxRetryBackoff < c.RetryBackoff:
+		return fmt.Errorf("%w: Interval, RetryBackoff and MaxRetryBackoff must be positive and ordered", ErrInvalidConfig)
+	case c.OrphanGrace <= 0 || c.GCInterval <= 0 || c.RequestTimeout <= 0:
+		return fmt.Errorf("%w: OrphanGrace, GCInterval and RequestTimeout must be positive", ErrInvalidConfig)
+	}
+	return nil
+}

@@ -1,0 +1,89 @@
+package tiering
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics carry Kafka's remote-storage metric names where they exist
+// (RemoteCopyBytesPerSec becomes strata_tier_remote_copy_bytes_total: a
+// rate in Prometheus is taken from the counter).
+type metrics struct {
+	copyBytes      prometheus.Counter
+	copyRequests   prometheus.Counter
+	copyErrors     prometheus.Counter
+	fetchBytes     prometheus.Counter
+	fetchRequests  prometheus.Counter
+	fetchErrors    prometheus.Counter
+	deleteRequests prometheus.Counter
+	deleteErrors   prometheus.Counter
+	cacheHits      prometheus.Counter
+	cacheMisses    prometheus.Counter
+	cacheBytes     prometheus.Gauge
+}
+
+func newMetrics() *metrics {
+	c := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_tier_" + name, Help: help})
+	}
+	return &metrics{
+		copyBytes:      c("remote_copy_bytes_total", "Bytes uploaded to the cold tier (Kafka RemoteCopyBytesPerSec)."),
+		copyRequests:   c("remote_copy_requests_total", "Segment uploads committed (Kafka RemoteCopyRequestsPerSec)."),
+		copyErrors:     c("remote_copy_errors_total", "Segment uploads that failed and will be retried (Kafka RemoteCopyErrorsPerSec)."),
+		fetchBytes:     c("remote_fetch_bytes_total", "Record bytes served from the cold tier (Kafka RemoteFetchBytesPerSec)."),
+		fetchRequests:  c("remote_fetch_requests_total", "Ranged GETs of remote segments (Kafka RemoteFetchRequestsPerSec)."),
+		fetchErrors:    c("remote_fetch_errors_total", "Ranged GETs that failed (Kafka RemoteFetchErrorsPerSec)."),
+		deleteRequests: c("remote_delete_requests_total", "Remote segments deleted by retention or topic deletion (Kafka RemoteDeleteRequestsPerSec)."),
+		deleteErrors:   c("remote_delete_errors_total", "Remote deletions that failed (Kafka RemoteDeleteErrorsPerSec)."),
+		cacheHits:      c("cache_hits_total", "Cold-read chunk cache hits."),
+		cacheMisses:    c("cache_misses_total", "Cold-read chunk cache misses."),
+		cacheBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strata_tier_cache_bytes", Help: "Bytes held by the cold-read chunk cache.",
+		}),
+	}
+}
+
+// Describe and Collect make the manager a prometheus.Collector: the fixed
+// metrics above plus, per partition, the remote log size, the copy lag and
+// the offsets `strata tier status` shows.
+func (m *Manager) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(m, ch) }
+
+var (
+	partLabels       = []string{"topic", "partition"}
+	descRemoteSize   = prometheus.NewDesc("strata_tier_remote_log_size_bytes", "Bytes of record batches in the cold tier (Kafka RemoteLogSizeBytes).", partLabels, nil)
+	descLagBytes     = prometheus.NewDesc("strata_tier_remote_copy_lag_bytes", "Bytes of sealed segments below the high watermark not yet uploaded (Kafka RemoteCopyLagBytes).", partLabels, nil)
+	descLagSegments  = prometheus.NewDesc("strata_tier_remote_copy_lag_segments", "Sealed segments below the high watermark not yet uploaded (Kafka RemoteCopyLagSegments).", partLabels, nil)
+	descLocalSize    = prometheus.NewDesc("strata_tier_local_log_size_bytes", "Bytes of the local segments.", partLabels, nil)
+	descLogStart     = prometheus.NewDesc("strata_tier_log_start_offset", "Log start offset across both tiers.", partLabels, nil)
+	descLocalStart   = prometheus.NewDesc("strata_tier_local_log_start_offset", "First offset on local disk.", partLabels, nil)
+	descRemoteEnd    = prometheus.NewDesc("strata_tier_remote_log_end_offset", "Offset after the last remote segment (-1 when none).", partLabels, nil)
+	descHW           = prometheus.NewDesc("strata_tier_high_watermark", "High watermark.", partLabels, nil)
+	descRemoteSegs   = prometheus.NewDesc("strata_tier_remote_segments", "Remote segments in the manifest.", partLabels, nil)
+	descUploadFailed = prometheus.NewDesc("strata_tier_upload_failing", "1 while the partition's uploads are failing (the store is unreachable): local data is kept.", partLabels, nil)
+)
+
+func (m *Manager) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range []prometheus.Collector{m.metrics.copyBytes, m.metrics.copyRequests, m.metrics.copyErrors,
+		m.metrics.fetchBytes, m.metrics.fetchRequests, m.metrics.fetchErrors, m.metrics.deleteRequests,
+		m.metrics.deleteErrors, m.metrics.cacheHits, m.metrics.cacheMisses, m.metrics.cacheBytes} {
+		c.Collect(ch)
+	}
+	for _, p := range m.partitions() {
+		st := p.Status()
+		lv := []string{st.Topic, itoa(st.Partition)}
+		g := func(d *prometheus.Desc, v int64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), lv...)
+		}
+		g(descRemoteSize, st.RemoteBytes)
+		g(descLagBytes, st.PendingBytes)
+		g(descLagSegments, int64(st.PendingSegments))
+		g(descLocalSize, st.LocalBytes)
+		g(descLogStart, st.LogStartOffset)
+		g(descLocalStart, st.LocalStartOffset)
+		g(descRemoteEnd, st.RemoteEndOffset)
+		g(descHW, st.HighWatermark)
+		g(descRemoteSegs, st.RemoteSegments)
+		failing := int64(0)
+		if st.LastError != "" {
+			failing = 1
+		}
+		g(descUploadFailed, failing)
+	}
+}
