@@ -56,6 +56,12 @@ func errCode(err error) int16 {
 	switch {
 	case errors.Is(err, storage.ErrOffsetOutOfRange):
 		return kerr.OffsetOutOfRange.Code
+	case errors.Is(err, storage.ErrClosed):
+		// The partition is being closed or moved: the client refreshes
+		// metadata and retries.
+		return kerr.NotLeaderForPartition.Code
+	case errors.Is(err, storage.ErrLogFailed), errors.Is(err, storage.ErrCorruptSegment):
+		return kerr.KafkaStorageError.Code
 	case errors.Is(err, meta.ErrTopicExists):
 		return kerr.TopicAlreadyExists.Code
 	case errors.Is(err, meta.ErrUnknownTopic):
