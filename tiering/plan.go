@@ -34,6 +34,13 @@ func (p Policy) EffectiveLocal() (ms, bytes int64) {
 	if bytes == FollowTotal {
 		bytes = p.RetentionBytes
 	}
+	// The hot tail never outlives the log.
+	if p.RetentionMs >= 0 && (ms < 0 || ms > p.RetentionMs) {
+		ms = p.RetentionMs
+	}
+	if p.RetentionBytes >= 0 && (bytes < 0 || bytes > p.RetentionBytes) {
+		bytes = p.RetentionBytes
+	}
 	return ms, bytes
 }
 

@@ -400,4 +400,3 @@ func (c *indexCache) put(key string, v []idxEntry) {
 	c.order = append(c.order, key)
 	c.m[key] = v
 }
-
