@@ -1,0 +1,314 @@
+package node
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/node/producer"
+	"github.com/stratalog/strata/node/record"
+	"github.com/stratalog/strata/node/storage"
+)
+
+// partProducers is a partition's producer state: the sequence and epoch
+// checks of idempotent producers, open transactions (which bound the last
+// stable offset) and aborted transactions (for read_committed fetches).
+//
+// state and lastSnapshotBase are guarded by partition.appendMu, so a
+// produce's check and its append are one atomic step. firstOpen is
+// published for fetches without that lock; aborted has its own lock.
+type partProducers struct {
+	state            *producer.State
+	lastSnapshotBase int64
+	firstOpen        atomic.Int64 // first offset of the earliest open transaction, -1 when none
+
+	abortedMu sync.RWMutex
+	aborted   producer.Aborted
+}
+
+// txnMarker describes a commit or abort marker the broker appends.
+type txnMarker struct {
+	producerID       int64
+	epoch            int16
+	coordinatorEpoch int32
+	commit           bool
+}
+
+// checkProducers runs under appendMu before an append.
+func (p *partition) checkProducers(hdrs []record.Header, m *txnMarker) (*producer.Duplicate, error) {
+	if m != nil {
+		return nil, p.prod.state.CheckMarker(m.producerID, m.epoch)
+	}
+	return p.prod.state.Check(hdrs)
+}
+
+// updateProducers runs under appendMu after a successful append (hdrs
+// carry their assigned offsets).
+func (p *partition) updateProducers(hdrs []record.Header, m *txnMarker) {
+	now := time.Now().UnixMilli()
+	if m == nil {
+		p.prod.state.Update(hdrs, now)
+	} else if a, ok := p.prod.state.CompleteTxn(m.producerID, m.epoch, m.coordinatorEpoch, m.commit, hdrs[0].BaseOffset, now); ok {
+		p.addAborted(a, true)
+	}
+	p.prod.firstOpen.Store(p.prod.state.FirstOpenTxnOffset())
+}
+
+func (p *partition) addAborted(a producer.AbortedTxn, persist bool) {
+	p.prod.abortedMu.Lock()
+	added := p.prod.aborted.Add(a)
+	p.prod.abortedMu.Unlock()
+	if !added || !persist {
+		return
+	}
+	if err := p.log.AppendAbortedTxn(storage.AbortedTxnEntry(a)); err != nil {
+		// The marker is in the log: replaying the tail on the next open
+		// indexes it again.
+		p.n.log.Error("writing aborted transaction index", "topic", p.topic, "partition", p.index, "err", err)
+	}
+}
+
+// ackDuplicate answers a retried batch with the offsets it got the first
+// time, once those are durable.
+func (p *partition) ackDuplicate(d *producer.Duplicate, done func(error)) storage.AppendInfo {
+	info := storage.AppendInfo{FirstOffset: d.FirstOffset, LastOffset: d.LastOffset, LogAppendTime: -1}
+	if done == nil {
+		return info
+	}
+	if p.cfg.Load().syncEveryAppend() {
+		p.n.syncer.Sync(p.log, d.LastOffset+1, done)
+	} else {
+		done(nil)
+	}
+	return info
+}
+
+// lastStable is the last stable offset given the high watermark: the
+// first offset of the earliest open transaction, or hw when that is lower
+// or none is open.
+func (p *partition) lastStable(hw int64) int64 {
+	if f := p.prod.firstOpen.Load(); f >= 0 && f < hw {
+		return f
+	}
+	return hw
+}
+
+// abortedIn lists the aborted transactions a read_committed fetch of
+// [from, upto) must skip.
+func (p *partition) abortedIn(from, upto int64) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+	p.prod.abortedMu.RLock()
+	list := p.prod.aborted.Overlapping(from, upto)
+	p.prod.abortedMu.RUnlock()
+	out := make([]kmsg.FetchResponseTopicPartitionAbortedTransaction, 0, len(list))
+	for _, a := range list {
+		t := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+		t.ProducerID, t.FirstOffset = a.ProducerID, a.FirstOffset
+		out = append(out, t)
+	}
+	return out
+}
+
+// appendMarker appends a commit or abort marker and calls done once it is
+// durable.
+func (p *partition) appendMarker(m txnMarker, done func(error)) error {
+	batch := buildMarker(m, time.Now().UnixMilli())
+	h, err := record.ParseHeader(batch)
+	if err != nil {
+		return err
+	}
+	_, err = p.appendChecked(batch, []record.Header{h}, &m, done)
+	return err
+}
+
+// buildMarker encodes a control batch holding one end-transaction record
+// (key: version 0 and type 0 abort / 1 commit; value: version 0 and the
+// coordinator epoch), the way Kafka writes them.
+func buildMarker(m txnMarker, nowMs int64) []byte {
+	key := kmsg.NewControlRecordKey()
+	key.Type = kmsg.ControlRecordKeyTypeAbort
+	if m.commit {
+		key.Type = kmsg.ControlRecordKeyTypeCommit
+	}
+	val := kmsg.NewEndTxnMarker()
+	val.CoordinatorEpoch = m.coordinatorEpoch
+	rec := kmsg.NewRecord()
+	rec.Key = key.AppendTo(nil)
+	rec.Value = val.AppendTo(nil)
+	rec.Length = int32(len(rec.AppendTo(nil)) - 1)
+	b := kmsg.NewRecordBatch()
+	b.FirstOffset = 0
+	b.PartitionLeaderEpoch = -1
+	b.Magic = 2
+	b.Attributes = 0x20 | 0x10 // control, transactional
+	b.FirstTimestamp, b.MaxTimestamp = nowMs, nowMs
+	b.ProducerID, b.ProducerEpoch = m.producerID, m.epoch
+	b.FirstSequence = -1
+	b.NumRecords = 1
+	b.Records = rec.AppendTo(nil)
+	out := b.AppendTo(nil)
+	binary.BigEndian.PutUint32(out[8:], uint32(len(out)-12))
+	binary.BigEndian.PutUint32(out[17:], crc32.Checksum(out[21:], crc32.MakeTable(crc32.Castagnoli)))
+	return out
+}
+
+// parseMarker reads the end-transaction record of a control batch.
+func parseMarker(batch []byte) (commit bool, coordinatorEpoch int32, ok bool) {
+	_ = record.ForEachRecord(batch, func(r record.Record) bool {
+		var k kmsg.ControlRecordKey
+		if k.ReadFrom(r.Key) != nil || k.Type > kmsg.ControlRecordKeyTypeCommit {
+			return false
+		}
+		var v kmsg.EndTxnMarker
+		if v.ReadFrom(r.Value) != nil {
+			return false
+		}
+		commit, coordinatorEpoch, ok = k.Type == kmsg.ControlRecordKeyTypeCommit, v.CoordinatorEpoch, true
+		return false
+	})
+	return commit, coordinatorEpoch, ok
+}
+
+// loadProducers rebuilds the producer state when the partition opens: the
+// newest usable snapshot, the aborted-transaction indexes, then a replay
+// of the log from the snapshot to the end.
+func (p *partition) loadProducers() {
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	st, from := producer.New(), p.log.StartOffset()
+	end := p.log.EndOffset()
+	offs, err := p.log.ProducerSnapshotOffsets()
+	if err != nil {
+		p.n.log.Warn("listing producer snapshots", "topic", p.topic, "partition", p.index, "err", err)
+	}
+	for i := len(offs) - 1; i >= 0; i-- {
+		if offs[i] > end {
+			_ = p.log.RemoveProducerSnapshot(offs[i])
+			continue
+		}
+		data, err := p.log.ReadProducerSnapshot(offs[i])
+		var s *producer.State
+		var at int64
+		if err == nil {
+			s, at, err = producer.Unmarshal(data)
+		}
+		if err != nil {
+			p.n.log.Warn("ignoring producer snapshot", "topic", p.topic, "partition", p.index, "offset", offs[i], "err", err)
+			_ = p.log.RemoveProducerSnapshot(offs[i])
+			continue
+		}
+		st, from = s, max(at, from)
+		break
+	}
+	p.prod.state = st
+	if entries, err := p.log.AbortedTxns(); err != nil {
+		p.n.log.Warn("reading aborted transaction indexes", "topic", p.topic, "partition", p.index, "err", err)
+	} else {
+		for _, e := range entries {
+			p.prod.aborted.Add(producer.AbortedTxn(e))
+		}
+	}
+	replayed, err := p.replayProducers(from, end)
+	if err != nil {
+		p.n.log.Warn("replaying the log into producer state", "topic", p.topic, "partition", p.index, "from", from, "err", err)
+	}
+	p.prod.firstOpen.Store(st.FirstOpenTxnOffset())
+	p.prod.lastSnapshotBase = -1
+	if segs := p.log.Segments(); len(segs) > 0 {
+		p.prod.lastSnapshotBase = segs[len(segs)-1].BaseOffset
+	}
+	if replayed > 0 {
+		p.n.log.Info("rebuilt producer state", "topic", p.topic, "partition", p.index, "from", from, "batches", replayed, "producers", st.Len())
+	}
+}
+
+// replayProducers applies the batches of [from, end) to the state, as
+// they were applied when appended. It needs appendMu.
+func (p *partition) replayProducers(from, end int64) (int, error) {
+	now := time.Now().UnixMilli()
+	n := 0
+	for off := from; off < end; {
+		rr, err := p.log.Read(off, 4<<20, end)
+		if err != nil {
+			return n, err
+		}
+		b, err := rr.Bytes()
+		rr.Release()
+		if err != nil {
+			return n, err
+		}
+		if len(b) == 0 {
+			return n, nil
+		}
+		for len(b) >= record.HeaderSize {
+			h, err := record.ParseHeader(b)
+			if err != nil || h.Size() > len(b) {
+				return n, err
+			}
+			batch := b[:h.Size()]
+			b = b[h.Size():]
+			off = h.NextOffset()
+			if h.ProducerID < 0 {
+				continue
+			}
+			n++
+			if !h.IsControl() {
+				p.prod.state.Update([]record.Header{h}, now)
+				continue
+			}
+			if commit, ce, ok := parseMarker(batch); ok {
+				if a, ok := p.prod.state.CompleteTxn(h.ProducerID, h.ProducerEpoch, ce, commit, h.BaseOffset, now); ok {
+					p.addAborted(a, true)
+				}
+			}
+		}
+	}
+	return n, nil
+}
+
+// snapshotProducers writes the producer state as of the log end (on clean
+// close, and after a roll from housekeeping).
+func (p *partition) snapshotProducers() {
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	p.snapshotProducersLocked()
+}
+
+func (p *partition) snapshotProducersLocked() {
+	if p.prod.state == nil {
+		return
+	}
+	end := p.log.EndOffset()
+	data, err := p.prod.state.Marshal(end)
+	if err == nil {
+		err = p.log.WriteProducerSnapshot(end, data)
+	}
+	if err != nil {
+		p.n.log.Warn("writing producer snapshot", "topic", p.topic, "partition", p.index, "err", err)
+	}
+}
+
+// housekeepProducersLocked snapshots after a roll and, on retention
+// passes, expires idle producers and forgets aborted transactions below
+// the log start. It needs appendMu.
+func (p *partition) housekeepProducersLocked(now time.Time, retention bool) {
+	if p.prod.state == nil {
+		return
+	}
+	if segs := p.log.Segments(); len(segs) > 0 && segs[len(segs)-1].BaseOffset != p.prod.lastSnapshotBase {
+		p.prod.lastSnapshotBase = segs[len(segs)-1].BaseOffset
+		p.snapshotProducersLocked()
+	}
+	if !retention {
+		return
+	}
+	if n := p.prod.state.Expire(now.UnixMilli(), p.n.brokerCfg().Int64("producer.id.expiration.ms")); n > 0 {
+		p.n.log.Debug("expired producers", "topic", p.topic, "partition", p.index, "count", n)
+	}
+	p.prod.abortedMu.Lock()
+	p.prod.aborted.DropBefore(p.log.StartOffset())
+	p.prod.abortedMu.Unlock()
+}
