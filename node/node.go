@@ -102,6 +102,7 @@ type Node struct {
 	parts   *partitionSet
 	syncer  *storage.Syncer
 	metrics *metrics
+	groups  *groupState // the group coordinator (groups.go)
 
 	broker atomic.Pointer[kconfig.Broker]
 	static kconfig.Broker
@@ -186,6 +187,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.syncer = storage.NewSyncer(n.log)
 	n.parts = newPartitionSet(n)
 	if err := n.parts.reconcile(); err != nil {
+		n.closeEarly()
+		return nil, err
+	}
+	if err := n.startGroups(); err != nil {
 		n.closeEarly()
 		return nil, err
 	}
@@ -312,6 +317,7 @@ func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.ready.Store(false)
 		n.drainOnce.Do(func() { close(n.drain) })
+		n.drainGroups()
 		n.ln.Close()
 		// Wake every connection blocked in a read so it notices the drain.
 		n.mu.Lock()
@@ -334,6 +340,7 @@ func (n *Node) Close() error {
 			<-done
 		}
 		n.loops.Wait()
+		n.stopGroups()
 		n.syncer.Close()
 		var errs []error
 		errs = append(errs, n.parts.closeAll())
