@@ -432,3 +432,52 @@ func TestConsumeTransformProduceExactlyOnce(t *testing.T) {
 		t.Fatalf("group committed %d offsets in total, want %d", sum, total)
 	}
 }
+
+// benchProduce produces b.N 1 KiB records to an 8-partition topic, in
+// transactions of txnSize records when txnSize > 0, idempotently otherwise.
+func benchProduce(b *testing.B, txnSize int) {
+	n := startNode(b, "", nil)
+	addr := n.KafkaAddr()
+	createTopic(b, addr, "bench", 8, nil)
+	opts := []kgo.Opt{kgo.DefaultProduceTopic("bench"), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(2 * time.Millisecond)}
+	if txnSize > 0 {
+		opts = append(opts, kgo.TransactionalID("bench-txn"))
+	}
+	cl := newClient(b, addr, opts...)
+	val := make([]byte, 1024)
+	ctx := context.Background()
+	b.SetBytes(1024)
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; {
+		chunk := b.N - i
+		if txnSize > 0 {
+			chunk = min(chunk, txnSize)
+			if err := cl.BeginTransaction(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for j := 0; j < chunk; j++ {
+			cl.Produce(ctx, &kgo.Record{Value: val}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					b.Error(err)
+				}
+			})
+		}
+		if err := cl.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if txnSize > 0 {
+			if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+				b.Fatal(err)
+			}
+		}
+		i += chunk
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+}
+
+func BenchmarkProduceIdempotent(b *testing.B) { benchProduce(b, 0) }
+func BenchmarkProduceTxn100(b *testing.B)     { benchProduce(b, 100) }
+func BenchmarkProduceTxn1000(b *testing.B)    { benchProduce(b, 1000) }
+func BenchmarkProduceTxn10000(b *testing.B)   { benchProduce(b, 10000) }
