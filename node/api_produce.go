@@ -15,6 +15,14 @@ import (
 // batches in order. The response waits until each appended partition is
 // durable under its flush policy: with the default flush.messages=1 that is
 // after fsync, shared with concurrent appends by the group-commit syncer.
+//
+// Batches from idempotent and transactional producers are checked against
+// the partition's producer state (node/producer) atomically with their
+// append: a retried batch is acknowledged with its original offsets and
+// not appended again, a sequence gap is OUT_OF_ORDER_SEQUENCE_NUMBER and a
+// stale epoch INVALID_PRODUCER_EPOCH. Like Kafka without KIP-890, a
+// transactional batch is not checked against the coordinator's partition
+// list.
 func init() { register(0, 3, 11, (*Node).handleProduce) }
 
 func (n *Node) handleProduce(r *request, rep *reply) {
@@ -36,14 +44,6 @@ func (n *Node) handleProduce(r *request, rep *reply) {
 		rep.finish(resp)
 		return
 	}
-	if req.TransactionID != nil {
-		// Transactions are served by the transaction coordinator; until it
-		// exists, a transactional producer is refused up front.
-		n.produceAllFail(req, resp, kerr.TransactionalIDAuthorizationFailed.Code, "transactions are not enabled on this broker")
-		n.finishProduce(rep, resp, acks, true)
-		return
-	}
-
 	type syncWait struct {
 		sp  *kmsg.ProduceResponseTopicPartition
 		err error
@@ -125,20 +125,5 @@ func (n *Node) finishProduce(rep *reply, resp *kmsg.ProduceResponse, acks int16,
 		rep.finishClose()
 	default:
 		rep.finishNone()
-	}
-}
-
-func (n *Node) produceAllFail(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, code int16, msg string) {
-	for _, rt := range req.Topics {
-		st := kmsg.NewProduceResponseTopic()
-		st.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewProduceResponseTopicPartition()
-			sp.Partition = rp.Partition
-			sp.ErrorCode = code
-			sp.ErrorMessage = kmsg.StringPtr(msg)
-			st.Partitions = append(st.Partitions, sp)
-		}
-		resp.Topics = append(resp.Topics, st)
 	}
 }
