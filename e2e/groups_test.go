@@ -712,3 +712,99 @@ func (h *saramaHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.Con
 	}
 	return nil
 }
+
+// BenchmarkGroupRebalance measures how long 10 franz-go consumers take to
+// form a Stable group over 100 partitions (every partition assigned once),
+// and how long the group takes to settle again after one member leaves.
+// Run: go test ./e2e -run '^$' -bench GroupRebalance -benchtime 3x
+func BenchmarkGroupRebalance(b *testing.B) {
+	n := startNode(b, "", groupSettings())
+	addr := n.KafkaAddr()
+	adm := newAdmin(b, addr)
+	const members, parts = 10, 100
+	var joinTotal, leaveTotal time.Duration
+	for i := 0; i < b.N; i++ {
+		topic, group := fmt.Sprintf("bench-rebalance-%d", i), fmt.Sprintf("g-bench-%d", i)
+		createTopic(b, addr, topic, parts, nil)
+		start := time.Now()
+		var cls []*kgo.Client
+		for m := 0; m < members; m++ {
+			cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+				kgo.Balancers(kgo.CooperativeStickyBalancer()), kgo.HeartbeatInterval(100*time.Millisecond))
+			if err != nil {
+				b.Fatal(err)
+			}
+			pollInBackground(b, cl)
+			cls = append(cls, cl)
+		}
+		waitSettled(b, adm, group, topic, parts, members)
+		joinTotal += time.Since(start)
+		start = time.Now()
+		cls[0].Close()
+		waitSettled(b, adm, group, topic, parts, members-1)
+		leaveTotal += time.Since(start)
+		for _, cl := range cls[1:] {
+			cl.Close()
+		}
+	}
+	b.ReportMetric(float64(joinTotal.Milliseconds())/float64(b.N), "ms/form")
+	b.ReportMetric(float64(leaveTotal.Milliseconds())/float64(b.N), "ms/leave-rebalance")
+}
+
+// waitSettled polls DescribeGroups every 5ms until the assignment is complete.
+func waitSettled(b testing.TB, adm *kadm.Client, group, topic string, parts, members int) {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ds, err := adm.DescribeGroups(ctx, group)
+		cancel()
+		if err == nil {
+			if ok, _ := checkAssignment(ds[group], topic, parts, members); ok {
+				return
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.Fatalf("group %s never settled", group)
+}
+
+// BenchmarkOffsetCommit measures OffsetCommit throughput: each op is one
+// durable commit of one partition. Workers commit to their own groups
+// concurrently, so fsyncs of the same __consumer_offsets partition are
+// shared.
+// Run: go test ./e2e -run '^$' -bench OffsetCommit
+func BenchmarkOffsetCommit(b *testing.B) {
+	for _, workers := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			n := startNode(b, "", groupSettings())
+			addr := n.KafkaAddr()
+			createTopic(b, addr, "bench-commit", 8, nil)
+			cl := newClient(b, addr)
+			ctx := context.Background()
+			// Warm up: create __consumer_offsets and find coordinators.
+			for w := 0; w < workers; w++ {
+				if code := commitRaw(b, ctx, cl, fmt.Sprintf("g-commit-%d", w), "", nil, -1, "bench-commit", 0, nil); code != 0 {
+					b.Fatal(kerr.ErrorForCode(code))
+				}
+			}
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			per := (b.N + workers - 1) / workers
+			for w := 0; w < workers; w++ {
+				wg.Add(1)
+				go func(w int) {
+					defer wg.Done()
+					g := fmt.Sprintf("g-commit-%d", w)
+					for i := 0; i < per; i++ {
+						if code := commitRaw(b, ctx, cl, g, "", nil, -1, "bench-commit", int64(i), nil); code != 0 {
+							b.Error(kerr.ErrorForCode(code))
+							return
+						}
+					}
+				}(w)
+			}
+			wg.Wait()
+			b.ReportMetric(float64(per*workers)/b.Elapsed().Seconds(), "commits/s")
+		})
+	}
+}

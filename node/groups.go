@@ -9,6 +9,7 @@ import (
 
 	"github.com/stratalog/strata/meta"
 	"github.com/stratalog/strata/node/group"
+	"github.com/stratalog/strata/node/kconfig"
 	"github.com/stratalog/strata/node/record"
 )
 
@@ -85,18 +86,24 @@ func (n *Node) ensureOffsetsTopic(ctx context.Context) (meta.Topic, error) {
 	if nb := int16(len(n.meta.Brokers())); rf > nb {
 		rf = nb
 	}
+	configs := map[string]string{
+		// Kafka compacts this topic; Strata keeps it whole until
+		// compaction exists, so nothing is ever deleted by age.
+		"cleanup.policy": "compact",
+		"retention.ms":   "-1",
+		"segment.bytes":  b.Get("offsets.topic.segment.bytes"),
+	}
+	// As in Kafka, an internal topic is never tiered: the coordinator
+	// loads it from local disk.
+	if kconfig.CheckTopic("remote.storage.enable", "false") == nil {
+		configs["remote.storage.enable"] = "false"
+	}
 	t, err := n.meta.CreateTopic(ctx, meta.TopicSpec{
 		Name:              offsetsTopic,
 		NumPartitions:     n.groups.numParts,
 		ReplicationFactor: rf,
-		Configs: map[string]string{
-			// Kafka compacts this topic; Strata keeps it whole until
-			// compaction exists, so nothing is ever deleted by age.
-			"cleanup.policy": "compact",
-			"retention.ms":   "-1",
-			"segment.bytes":  b.Get("offsets.topic.segment.bytes"),
-		},
-		Internal: true,
+		Configs:           configs,
+		Internal:          true,
 	})
 	if errors.Is(err, meta.ErrTopicExists) {
 		if t, ok := n.meta.Topic(offsetsTopic); ok {
