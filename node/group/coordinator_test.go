@@ -88,8 +88,11 @@ func (b *memBackend) LedPartitions() []int32 {
 	}
 	return out
 }
-func (b *memBackend) PartitionExists(t string, p int32) bool { n, ok := b.topics[t]; return ok && p < n }
-func (b *memBackend) Subscribe() (<-chan struct{}, func())   { return make(chan struct{}), func() {} }
+func (b *memBackend) PartitionExists(t string, p int32) bool {
+	n, ok := b.topics[t]
+	return ok && p < n
+}
+func (b *memBackend) Subscribe() (<-chan struct{}, func()) { return make(chan struct{}), func() {} }
 
 func startCoordinator(t *testing.T, be *memBackend) *Coordinator {
 	t.Helper()
