@@ -17,6 +17,10 @@ import (
 // A fetch that finds fewer than MinBytes waits (up to MaxWaitMillis) for
 // appends to its partitions to become visible, without holding the
 // connection's reader.
+//
+// IsolationLevel 1 (read_committed) returns nothing at or past the last
+// stable offset and lists the aborted transactions overlapping what it
+// returns, from the partition's aborted-transaction index.
 func init() { register(1, 4, 16, (*Node).handleFetch) }
 
 func (n *Node) handleFetch(r *request, rep *reply) {
@@ -93,7 +97,7 @@ func (n *Node) readFetch(r *request, req *kmsg.FetchRequest) (*kmsg.FetchRespons
 			}
 			hw := p.highWatermark()
 			sp.HighWatermark = hw
-			sp.LastStableOffset = hw
+			sp.LastStableOffset = p.lastStable(hw)
 			sp.LogStartOffset = p.log.StartOffset()
 			if rp.FetchOffset < sp.LogStartOffset || rp.FetchOffset > p.log.EndOffset() {
 				sp.ErrorCode = kerr.OffsetOutOfRange.Code
@@ -104,6 +108,12 @@ func (n *Node) readFetch(r *request, req *kmsg.FetchRequest) (*kmsg.FetchRespons
 			limit := int64(rp.PartitionMaxBytes)
 			if rem := maxTotal - total; rem < limit {
 				limit = rem
+			}
+			if req.IsolationLevel == 1 {
+				// read_committed: nothing past the last stable offset,
+				// and the aborted transactions in what is returned.
+				hw = sp.LastStableOffset
+				sp.AbortedTransactions = p.abortedIn(rp.FetchOffset, hw)
 			}
 			// KIP-74: the first non-empty partition of a response returns at
 			// least one whole batch even past the limits; later ones only

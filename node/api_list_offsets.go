@@ -6,7 +6,8 @@ import (
 )
 
 // ListOffsets (key 2): versions 1-8. Timestamps: -1 latest (the high
-// watermark), -2 earliest (the log start), -3 the record with the largest
+// watermark, or the last stable offset for read_committed), -2 earliest
+// (the log start), -3 the record with the largest
 // timestamp (v7+), -4 earliest local (v8+, the local log start), and >= 0 the
 // first offset whose timestamp is at or after it.
 func init() { register(2, 1, 8, (*Node).handleListOffsets) }
@@ -40,6 +41,8 @@ func (n *Node) handleListOffsets(r *request, rep *reply) {
 			sp.LeaderEpoch = p.cfg.Load().leaderEpoch
 			hw := p.highWatermark()
 			switch ts := rp.Timestamp; {
+			case ts == listLatest && req.IsolationLevel == 1:
+				sp.Offset = p.lastStable(hw)
 			case ts == listLatest:
 				sp.Offset = hw
 			case ts == listEarliest, ts == listEarliestLocal && r.version >= 8:

@@ -102,6 +102,7 @@ type Node struct {
 	parts   *partitionSet
 	syncer  *storage.Syncer
 	metrics *metrics
+	txns    *txnService // producer IDs and the transaction coordinator (txns.go)
 	groups  *groupState // the group coordinator (groups.go)
 
 	broker atomic.Pointer[kconfig.Broker]
@@ -191,6 +192,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	if err := n.startGroups(); err != nil {
+		n.closeEarly()
+		return nil, err
+	}
+	if err := n.startTxns(ctx); err != nil {
 		n.closeEarly()
 		return nil, err
 	}

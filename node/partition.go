@@ -44,6 +44,7 @@ type partition struct {
 	log     *storage.Log
 
 	appendMu sync.Mutex
+	prod     partProducers // producer and transaction state (txns.go)
 	hw       atomic.Int64
 	visible  atomic.Int64 // bytes below the high watermark since open, for long-poll accounting
 	cfg      atomic.Pointer[partConfig]
@@ -124,6 +125,15 @@ func (p *partition) append(records []byte, done func(error)) (storage.AppendInfo
 	if err != nil {
 		return storage.AppendInfo{}, err
 	}
+	return p.appendChecked(records, hdrs, nil, done)
+}
+
+// appendChecked appends validated batches: a produce request's (marker
+// nil), or a transaction marker the broker built. The producer-state check
+// and the append are atomic under appendMu; a duplicate batch is
+// acknowledged with its original offsets instead of being appended.
+func (p *partition) appendChecked(records []byte, hdrs []record.Header, marker *txnMarker, done func(error)) (storage.AppendInfo, error) {
+	cfg := p.cfg.Load()
 	appendTime := int64(-1)
 	if cfg.logAppendTime {
 		appendTime = time.Now().UnixMilli()
@@ -133,11 +143,19 @@ func (p *partition) append(records []byte, done func(error)) (storage.AppendInfo
 		msgs += int64(h.NumRecords)
 	}
 	p.appendMu.Lock()
+	if dup, err := p.checkProducers(hdrs, marker); err != nil || dup != nil {
+		p.appendMu.Unlock()
+		if err != nil {
+			return storage.AppendInfo{}, err
+		}
+		return p.ackDuplicate(dup, done), nil
+	}
 	info, err := p.log.Append(records, hdrs, cfg.leaderEpoch, appendTime)
 	if err != nil {
 		p.appendMu.Unlock()
 		return storage.AppendInfo{}, err
 	}
+	p.updateProducers(hdrs, marker)
 	p.mu.Lock()
 	p.mu.appendBytes += int64(len(records))
 	p.mu.pending = append(p.mu.pending, pendingBytes{end: info.LastOffset + 1, total: p.mu.appendBytes})
@@ -186,6 +204,7 @@ func (p *partition) housekeep(now time.Time, retention bool) {
 	if err := p.log.MaybeRoll(now); err != nil {
 		p.n.log.Error("rolling segment", "topic", p.topic, "partition", p.index, "err", err)
 	}
+	p.housekeepProducersLocked(now, retention)
 	p.appendMu.Unlock()
 	if !cfg.syncEveryAppend() && cfg.flushMs < 1<<62 {
 		p.mu.Lock()
@@ -362,6 +381,7 @@ func (s *partitionSet) open(k tp, t meta.Topic, pc *partConfig) (*partition, err
 	// What is on disk after a restart was either fsynced or, with a relaxed
 	// flush policy, is what the page cache kept: either way it is the log.
 	p.hw.Store(l.EndOffset())
+	p.loadProducers()
 	return p, nil
 }
 
@@ -398,6 +418,7 @@ func (s *partitionSet) closeAll() error {
 	var errs []error
 	for k, p := range s.parts {
 		p.closeWaiters()
+		p.snapshotProducers()
 		if err := p.log.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing %s-%d: %w", k.topic, k.part, err))
 		}
