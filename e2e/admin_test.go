@@ -42,6 +42,10 @@ func TestAdminTopicLifecycle(t *testing.T) {
 	if r, _ := adm.CreateTopic(ctx, 1, 1, map[string]*string{"segment.bytes": &neg}, "cfg2"); !errors.Is(r.Err, kerr.InvalidConfig) {
 		t.Fatalf("bad value: %v", r.Err)
 	}
+	total, local := "60000", "120000"
+	if r, _ := adm.CreateTopic(ctx, 1, 1, map[string]*string{"retention.ms": &total, "local.retention.ms": &local}, "cfg3"); !errors.Is(r.Err, kerr.InvalidConfig) {
+		t.Fatalf("local retention above total: %v", r.Err)
+	}
 	if r, _ := adm.CreateTopic(ctx, 1, 3, nil, "rf3"); !errors.Is(r.Err, kerr.InvalidReplicationFactor) {
 		t.Fatalf("rf 3 on one broker: %v", r.Err)
 	}

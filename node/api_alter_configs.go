@@ -33,6 +33,11 @@ func (n *Node) handleAlterConfigs(r *request, rep *reply) {
 			}
 			values[c.Name] = *c.Value
 		}
+		if res.ErrorCode == 0 {
+			if err := n.checkCombination(t, values); err != nil {
+				res.ErrorCode, res.ErrorMessage = kerr.InvalidConfig.Code, errMsg(err)
+			}
+		}
 		if res.ErrorCode == 0 && !req.ValidateOnly {
 			if err := n.applyConfigs(t, values, 0); err != nil {
 				res.ErrorCode, res.ErrorMessage = errCode(err), errMsg(err)

@@ -140,6 +140,9 @@ func (n *Node) topicSpec(rt kmsg.CreateTopicsRequestTopic) (meta.TopicSpec, int1
 		}
 		spec.Configs[c.Name] = *c.Value
 	}
+	if err := kconfig.CheckRetentions(b.Topic(spec.Configs)); err != nil {
+		return spec, kerr.InvalidConfig.Code, err
+	}
 	return spec, 0, nil
 }
 

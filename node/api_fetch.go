@@ -31,6 +31,14 @@ func (n *Node) handleFetch(r *request, rep *reply) {
 		rep.finish(resp)
 		return
 	}
+	if n.fetchNeedsCold(r, req) {
+		// Cold reads wait on the object store: off the reader goroutine.
+		n.safeGo(r, rep, func() {
+			resp, splice, _, _ := n.readFetch(r, req)
+			rep.finishSplice(resp, splice)
+		})
+		return
+	}
 	resp, splice, bytes, hasErr := n.readFetch(r, req)
 	if bytes >= int64(req.MinBytes) || req.MaxWaitMillis <= 0 || hasErr || n.draining() {
 		rep.finishSplice(resp, splice)
@@ -98,7 +106,7 @@ func (n *Node) readFetch(r *request, req *kmsg.FetchRequest) (*kmsg.FetchRespons
 			hw := p.highWatermark()
 			sp.HighWatermark = hw
 			sp.LastStableOffset = p.lastStable(hw)
-			sp.LogStartOffset = p.log.StartOffset()
+			sp.LogStartOffset = p.logStartOffset() // across tiers (tiering.go)
 			if rp.FetchOffset < sp.LogStartOffset || rp.FetchOffset > p.log.EndOffset() {
 				sp.ErrorCode = kerr.OffsetOutOfRange.Code
 				hasErr = true
@@ -122,7 +130,7 @@ func (n *Node) readFetch(r *request, req *kmsg.FetchRequest) (*kmsg.FetchRespons
 				if limit <= 0 {
 					limit = 1
 				}
-				rr, err := p.log.Read(rp.FetchOffset, int(limit), hw)
+				rr, err := p.readTiered(rp.FetchOffset, int(limit), hw)
 				switch {
 				case err != nil:
 					sp.ErrorCode = errCode(err)

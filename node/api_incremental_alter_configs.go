@@ -26,7 +26,11 @@ func (n *Node) handleIncrementalAlterConfigs(r *request, rep *reply) {
 			continue
 		}
 		values := t.current
-		if err := applyIncremental(t, values, rr.Configs, n.brokerCfg()); err != nil {
+		err := applyIncremental(t, values, rr.Configs, n.brokerCfg())
+		if err == nil {
+			err = n.checkCombination(t, values)
+		}
+		if err != nil {
 			res.ErrorCode, res.ErrorMessage = kerr.InvalidConfig.Code, errMsg(err)
 			resp.Resources = append(resp.Resources, res)
 			continue

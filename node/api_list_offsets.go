@@ -45,7 +45,9 @@ func (n *Node) handleListOffsets(r *request, rep *reply) {
 				sp.Offset = p.lastStable(hw)
 			case ts == listLatest:
 				sp.Offset = hw
-			case ts == listEarliest, ts == listEarliestLocal && r.version >= 8:
+			case ts == listEarliest:
+				sp.Offset = p.logStartOffset() // the remote log start when tiered
+			case ts == listEarliestLocal && r.version >= 8:
 				sp.Offset = p.log.StartOffset()
 			case ts == listMaxTimestamp && r.version >= 7:
 				mts, off := p.log.MaxTimestamp()
@@ -70,6 +72,5 @@ func (n *Node) handleListOffsets(r *request, rep *reply) {
 }
 
 func offsetForTimestamp(p *partition, ts int64) (int64, bool, int64, error) {
-	off, fts, found, err := p.log.OffsetForTimestamp(ts)
-	return off, found, fts, err
+	return p.offsetForTimestampTiered(ts) // both tiers (tiering.go)
 }

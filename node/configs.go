@@ -84,6 +84,15 @@ func (t configTarget) known(name string) bool {
 	return ok
 }
 
+// checkCombination refuses value sets that are valid one by one but not
+// together (a local tail kept longer than the whole log).
+func (n *Node) checkCombination(t configTarget, values map[string]string) error {
+	if !t.topic {
+		return nil
+	}
+	return kconfig.CheckRetentions(n.brokerCfg().Topic(values))
+}
+
 // apply stores new dynamic values for the target.
 func (n *Node) applyConfigs(t configTarget, values map[string]string, timeoutMs int32) error {
 	ctx, cancel := adminCtx(timeoutMs)

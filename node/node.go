@@ -17,6 +17,8 @@ import (
 	"github.com/stratalog/strata/meta"
 	"github.com/stratalog/strata/node/kconfig"
 	"github.com/stratalog/strata/node/storage"
+	"github.com/stratalog/strata/objectstore"
+	"github.com/stratalog/strata/tiering"
 )
 
 // Config configures a broker. Field names match the command-line flags, the
@@ -27,6 +29,9 @@ type Config struct {
 	KafkaAddr           string // listen address of the Kafka protocol
 	AdvertisedKafkaAddr string // address clients are told to use; defaults to the listen address
 	HTTPAddr            string // health, readiness and metrics; "" disables
+	// ObjectStore is the cold tier's URL (objectstore URL forms); empty
+	// means a directory under DataDir (the embedded default).
+	ObjectStore string
 	// Settings are broker settings under Kafka's names (log.segment.bytes, ...).
 	Settings map[string]string
 	// ShutdownTimeout bounds how long Close waits for in-flight requests.
@@ -104,6 +109,10 @@ type Node struct {
 	metrics *metrics
 	txns    *txnService // producer IDs and the transaction coordinator (txns.go)
 	groups  *groupState // the group coordinator (groups.go)
+
+	// tier moves sealed segments to the object store (tiering.go).
+	tier      *tiering.Manager
+	tierStore objectstore.Store
 
 	broker atomic.Pointer[kconfig.Broker]
 	static kconfig.Broker
@@ -187,6 +196,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 
 	n.syncer = storage.NewSyncer(n.log)
 	n.parts = newPartitionSet(n)
+	if err := n.startTiering(ctx); err != nil {
+		n.closeEarly()
+		return nil, err
+	}
 	if err := n.parts.reconcile(); err != nil {
 		n.closeEarly()
 		return nil, err
@@ -348,6 +361,7 @@ func (n *Node) Close() error {
 		n.stopGroups()
 		n.syncer.Close()
 		var errs []error
+		errs = append(errs, n.stopTiering())
 		errs = append(errs, n.parts.closeAll())
 		errs = append(errs, n.meta.Close())
 		n.stopHTTP()

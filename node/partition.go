@@ -16,6 +16,7 @@ import (
 	"github.com/stratalog/strata/node/kconfig"
 	"github.com/stratalog/strata/node/record"
 	"github.com/stratalog/strata/node/storage"
+	"github.com/stratalog/strata/tiering"
 )
 
 // partConfig is a partition's resolved configuration, swapped atomically
@@ -48,6 +49,7 @@ type partition struct {
 	hw       atomic.Int64
 	visible  atomic.Int64 // bytes below the high watermark since open, for long-poll accounting
 	cfg      atomic.Pointer[partConfig]
+	tier     atomic.Pointer[tiering.Partition] // nil until attached (tiering.go)
 
 	mu struct {
 		sync.Mutex
@@ -218,7 +220,7 @@ func (p *partition) housekeep(now time.Time, retention bool) {
 			p.n.syncer.Sync(p.log, p.log.EndOffset(), func(error) {})
 		}
 	}
-	if retention {
+	if retention && p.tiered() == nil { // tiered logs: the tiering manager deletes uploaded segments
 		if n, err := p.log.ApplyRetention(now); err != nil {
 			p.n.log.Error("applying retention", "topic", p.topic, "partition", p.index, "err", err)
 		} else if n > 0 {
@@ -330,6 +332,7 @@ func (s *partitionSet) reconcile() error {
 	for _, p := range drop {
 		s.n.log.Info("deleting partition", "topic", p.topic, "partition", p.index)
 		p.closeWaiters()
+		s.n.detachTier(p, true)
 		if err := p.log.Delete(); err != nil {
 			s.n.log.Error("deleting partition log", "topic", p.topic, "partition", p.index, "err", err)
 		}
@@ -378,6 +381,10 @@ func (s *partitionSet) open(k tp, t meta.Topic, pc *partConfig) (*partition, err
 	p.mu.waiters = map[*fetchWaiter]struct{}{}
 	p.mu.lastFlush = time.Now()
 	p.cfg.Store(pc)
+	if err := s.n.attachTier(p); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("tiering %s: %w", dir, err)
+	}
 	// What is on disk after a restart was either fsynced or, with a relaxed
 	// flush policy, is what the page cache kept: either way it is the log.
 	p.hw.Store(l.EndOffset())

@@ -30,6 +30,7 @@ type nodeFile struct {
 	KafkaAddr           *string           `yaml:"kafka-addr"`
 	AdvertisedKafkaAddr *string           `yaml:"advertised-kafka-addr"`
 	HTTPAddr            *string           `yaml:"http-addr"`
+	ObjectStore         *string           `yaml:"object-store"`
 	LogLevel            *string           `yaml:"log-level"`
 	LogFormat           *string           `yaml:"log-format"`
 	Set                 map[string]string `yaml:"set"`
@@ -42,6 +43,7 @@ type nodeFlags struct {
 	kafkaAddr string
 	advAddr   string
 	httpAddr  string
+	objStore  string
 	logLevel  string
 	logFormat string
 	set       []string
@@ -81,6 +83,7 @@ Unknown names and invalid values are refused at start.`,
 	fl.StringVar(&f.kafkaAddr, "kafka-addr", def.KafkaAddr, "Kafka protocol listen address")
 	fl.StringVar(&f.advAddr, "advertised-kafka-addr", "", "address clients are told to connect to (default: the listen address)")
 	fl.StringVar(&f.httpAddr, "http-addr", def.HTTPAddr, "HTTP address for /healthz, /readyz and /metrics (empty disables)")
+	fl.StringVar(&f.objStore, "object-store", "", "cold tier URL: file:///dir, s3://bucket/prefix?..., gs://bucket/prefix, minio://host/bucket (default: <data-dir>/objectstore)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fl.StringArrayVar(&f.set, "set", nil, "broker setting key=value under Kafka's name (repeatable)")
@@ -109,6 +112,7 @@ func resolveNodeConfig(fs *pflag.FlagSet, f *nodeFlags, getenv func(string) stri
 		setIf(&cfg.KafkaAddr, nf.KafkaAddr)
 		setIf(&cfg.AdvertisedKafkaAddr, nf.AdvertisedKafkaAddr)
 		setIf(&cfg.HTTPAddr, nf.HTTPAddr)
+		setIf(&cfg.ObjectStore, nf.ObjectStore)
 		setIf(&level, nf.LogLevel)
 		setIf(&format, nf.LogFormat)
 		for k, v := range nf.Set {
@@ -127,7 +131,8 @@ func resolveNodeConfig(fs *pflag.FlagSet, f *nodeFlags, getenv func(string) stri
 		cfg.NodeID = int32(id)
 	}
 	for flag, dst := range map[string]*string{"data-dir": &cfg.DataDir, "kafka-addr": &cfg.KafkaAddr,
-		"advertised-kafka-addr": &cfg.AdvertisedKafkaAddr, "http-addr": &cfg.HTTPAddr, "log-level": &level, "log-format": &format} {
+		"advertised-kafka-addr": &cfg.AdvertisedKafkaAddr, "http-addr": &cfg.HTTPAddr, "log-level": &level, "log-format": &format,
+		"object-store": &cfg.ObjectStore} {
 		if v, ok := env(flag); ok {
 			*dst = v
 		}
@@ -144,7 +149,7 @@ func resolveNodeConfig(fs *pflag.FlagSet, f *nodeFlags, getenv func(string) stri
 	}
 	for flag, pair := range map[string][2]*string{"data-dir": {&cfg.DataDir, &f.dataDir}, "kafka-addr": {&cfg.KafkaAddr, &f.kafkaAddr},
 		"advertised-kafka-addr": {&cfg.AdvertisedKafkaAddr, &f.advAddr}, "http-addr": {&cfg.HTTPAddr, &f.httpAddr},
-		"log-level": {&level, &f.logLevel}, "log-format": {&format, &f.logFormat}} {
+		"log-level": {&level, &f.logLevel}, "log-format": {&format, &f.logFormat}, "object-store": {&cfg.ObjectStore, &f.objStore}} {
 		if fs.Changed(flag) {
 			*pair[0] = *pair[1]
 		}

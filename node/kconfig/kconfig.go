@@ -140,11 +140,11 @@ var defs = []*Def{
 	{Broker: "log.retention.check.interval.ms", Type: Long, Default: "300000", Min: 1, Max: math.MaxInt64, Doc: "how often retention is applied (age-based rolls are checked every 250 ms)"},
 	{Broker: "fetch.max.bytes", Type: Int, Default: "57671680", Min: 1024, Max: math.MaxInt32, Doc: "cap on a Fetch response's total bytes"},
 	{Broker: "broker.rack", Type: String, Default: "", Nullable: true, Doc: "rack reported in Metadata"},
-	{Broker: "transactional.id.expiration.ms", Type: Int, Default: "604800000", Min: 1, Max: math.MaxInt32, Doc: "forget a transactional ID (and its producer ID) idle this long with no open transaction"},
-	{Broker: "producer.id.expiration.ms", Type: Int, Default: "86400000", Min: 1, Max: math.MaxInt32, Doc: "forget a producer's sequence state on a partition after this long without a write from it"},
-	{Broker: "transaction.max.timeout.ms", Type: Int, Default: "900000", Min: 1, Max: math.MaxInt32, Doc: "largest transaction timeout a producer may ask for; an open transaction older than its timeout is aborted"},
-	{Broker: "transaction.state.log.num.partitions", Type: Int, Default: "50", Min: 1, Max: 10000, Doc: "partitions of the internal __transaction_state topic, fixed when it is created"},
-	{Broker: "transaction.abort.timed.out.transaction.cleanup.interval.ms", Type: Int, Default: "10000", Min: 1, Max: math.MaxInt32, Doc: "how often open transactions are checked against their timeouts"},
+	{Broker: "remote.fetch.chunk.bytes", Type: Long, Default: "8388608", Min: 65536, Max: 1 << 30, Doc: "bytes of one ranged GET of a remote segment and of one chunk-cache file"},
+	{Broker: "remote.cache.bytes", Type: Long, Default: "1073741824", Min: 1 << 20, Max: math.MaxInt64, Doc: "disk budget of the cold-read chunk cache (under data-dir/tier-cache)"},
+	{Broker: "remote.log.manager.copy.max.bytes.per.second", Type: Long, Default: "0", Min: 0, Max: math.MaxInt64, Doc: "cap on upload bandwidth to the object store; 0 is unlimited"},
+	{Broker: "remote.log.manager.fetch.max.bytes.per.second", Type: Long, Default: "0", Min: 0, Max: math.MaxInt64, Doc: "cap on cold-read download bandwidth; 0 is unlimited"},
+	{Broker: "remote.orphan.grace.ms", Type: Long, Default: "3600000", Min: 1, Max: math.MaxInt64, Doc: "age after which an unreferenced remote object (a failed or zombie upload) is deleted"},
 	{Broker: "offsets.topic.num.partitions", Type: Int, Default: "50", Min: 1, Max: 10000, Doc: "partitions of the internal __consumer_offsets topic, fixed when it is created"},
 	{Broker: "offsets.topic.replication.factor", Type: Short, Default: "3", Min: 1, Max: 32767, Doc: "replication factor of __consumer_offsets, capped at the number of registered brokers when it is created"},
 	{Broker: "offsets.topic.segment.bytes", Type: Int, Default: "104857600", Min: 1024, Max: math.MaxInt32, Doc: "segment size of __consumer_offsets"},
@@ -155,11 +155,19 @@ var defs = []*Def{
 	{Broker: "group.min.session.timeout.ms", Type: Int, Default: "6000", Min: 1, Max: math.MaxInt32, Doc: "smallest session timeout a group member may ask for"},
 	{Broker: "group.max.session.timeout.ms", Type: Int, Default: "1800000", Min: 1, Max: math.MaxInt32, Doc: "largest session timeout a group member may ask for"},
 	{Broker: "group.max.size", Type: Int, Default: "2147483647", Min: 1, Max: math.MaxInt32, Doc: "most members a classic group may have"},
+	{Broker: "transactional.id.expiration.ms", Type: Int, Default: "604800000", Min: 1, Max: math.MaxInt32, Doc: "forget a transactional ID (and its producer ID) idle this long with no open transaction"},
+	{Broker: "producer.id.expiration.ms", Type: Int, Default: "86400000", Min: 1, Max: math.MaxInt32, Doc: "forget a producer's sequence state on a partition after this long without a write from it"},
+	{Broker: "transaction.max.timeout.ms", Type: Int, Default: "900000", Min: 1, Max: math.MaxInt32, Doc: "largest transaction timeout a producer may ask for; an open transaction older than its timeout is aborted"},
+	{Broker: "transaction.state.log.num.partitions", Type: Int, Default: "50", Min: 1, Max: 10000, Doc: "partitions of the internal __transaction_state topic, fixed when it is created"},
+	{Broker: "transaction.abort.timed.out.transaction.cleanup.interval.ms", Type: Int, Default: "10000", Min: 1, Max: math.MaxInt32, Doc: "how often open transactions are checked against their timeouts"},
 
 	{Topic: "segment.bytes", Broker: "log.segment.bytes", Type: Int, Default: "1073741824", Min: 1024, Max: math.MaxInt32, Doc: "roll the active segment at this size"},
 	{Topic: "segment.ms", Broker: "log.roll.ms", Type: Long, Default: strconv.FormatInt(week, 10), Min: 1, Max: math.MaxInt64, Doc: "roll the active segment when its first batch is this old"},
-	{Topic: "retention.ms", Broker: "log.retention.ms", Type: Long, Default: strconv.FormatInt(week, 10), Min: -1, Max: math.MaxInt64, Doc: "delete segments whose newest record is older; -1 keeps forever"},
-	{Topic: "retention.bytes", Broker: "log.retention.bytes", Type: Long, Default: "-1", Min: -1, Max: math.MaxInt64, Doc: "delete oldest segments beyond this size per partition; -1 is unbounded"},
+	{Topic: "retention.ms", Broker: "log.retention.ms", Type: Long, Default: "-1", Min: -1, Max: math.MaxInt64, Doc: "delete segments (local and remote) whose newest record is older; -1 (the default: the cold tier keeps everything) keeps forever"},
+	{Topic: "retention.bytes", Broker: "log.retention.bytes", Type: Long, Default: "-1", Min: -1, Max: math.MaxInt64, Doc: "delete oldest segments (local and remote) beyond this size per partition; -1 is unbounded"},
+	{Topic: "remote.storage.enable", Broker: "remote.storage.enable.default", Type: Bool, Default: "true", Doc: "upload sealed segments to the object store and serve old offsets from it; the node always has a store (a directory under its data dir by default)"},
+	{Topic: "local.retention.ms", Broker: "log.local.retention.ms", Type: Long, Default: "3600000", Min: -2, Max: math.MaxInt64, Doc: "how long uploaded segments stay on local disk (the hot tail); -2 follows retention.ms, -1 keeps them; Strata's default is one hour so the disk stays bounded while retention.ms is infinite"},
+	{Topic: "local.retention.bytes", Broker: "log.local.retention.bytes", Type: Long, Default: "-2", Min: -2, Max: math.MaxInt64, Doc: "bytes of uploaded segments kept on local disk per partition; -2 follows retention.bytes, -1 is unbounded"},
 	{Topic: "max.message.bytes", Broker: "message.max.bytes", Type: Int, Default: "1048588", Min: 0, Max: math.MaxInt32, Doc: "largest record batch accepted"},
 	{Topic: "flush.messages", Broker: "log.flush.interval.messages", Type: Long, Default: "1", Min: 1, Max: math.MaxInt64, Doc: "fsync after this many messages; 1 (the default) acknowledges only fsynced data, with group commit"},
 	{Topic: "flush.ms", Broker: "log.flush.interval.ms", Type: Long, Default: "9223372036854775807", Min: 0, Max: math.MaxInt64, Doc: "fsync at least this often when flush.messages > 1"},
@@ -342,3 +350,18 @@ func (t Topic) Int64(name string) int64 { n, _ := strconv.ParseInt(t.Get(name), 
 
 // LogAppendTime reports whether the topic stamps batches with the broker's clock.
 func (t Topic) LogAppendTime() bool { return t.Get("message.timestamp.type") == "LogAppendTime" }
+
+// CheckRetentions refuses a topic whose local retention exceeds its total
+// retention (the hot tail cannot outlive the log).
+func CheckRetentions(t Topic) error {
+	for _, pair := range [][2]string{{"local.retention.ms", "retention.ms"}, {"local.retention.bytes", "retention.bytes"}} {
+		local, total := t.Int64(pair[0]), t.Int64(pair[1])
+		if _, src := t.b.TopicLookup(t.overrides, pair[0]); src != SourceTopic {
+			continue // the broker default is capped by the topic's total retention
+		}
+		if total >= 0 && (local == -1 || local > total) {
+			return fmt.Errorf("%w: %s=%d exceeds %s=%d: the local tail cannot be kept longer than the whole log", ErrInvalid, pair[0], local, pair[1], total)
+		}
+	}
+	return nil
+}

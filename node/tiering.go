@@ -1,0 +1,238 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/node/kconfig"
+	"github.com/stratalog/strata/node/storage"
+	"github.com/stratalog/strata/objectstore"
+	"github.com/stratalog/strata/objectstore/open"
+	"github.com/stratalog/strata/tiering"
+)
+
+// Tiering glue: the node opens the object store (--object-store, or a
+// directory under the data dir), runs a tiering.Manager, attaches each
+// hosted partition to it, and serves fetches and ListOffsets below the
+// local log start from the cold tier.
+
+// coldReadTimeout bounds one cold read (its ranged GETs are retried inside).
+const coldReadTimeout = 30 * time.Second
+
+func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
+
+// DefaultObjectStoreDir is where the embedded object store lives under the
+// data dir when no --object-store is given.
+const DefaultObjectStoreDir = "objectstore"
+
+// objectStoreURL is the store the node tiers to.
+func (c Config) objectStoreURL() (string, error) {
+	if c.ObjectStore != "" {
+		return c.ObjectStore, nil
+	}
+	dir, err := filepath.Abs(filepath.Join(c.DataDir, DefaultObjectStoreDir))
+	if err != nil {
+		return "", fmt.Errorf("object-store: %w", err)
+	}
+	return "file://" + dir, nil
+}
+
+// startTiering opens the store and starts the tiering manager.
+func (n *Node) startTiering(ctx context.Context) error {
+	u, err := n.cfg.objectStoreURL()
+	if err != nil {
+		return err
+	}
+	opts := open.Default()
+	opts.Registerer = n.metrics.reg
+	store, err := open.Open(ctx, u, opts)
+	if err != nil {
+		return fmt.Errorf("object-store: %w", err)
+	}
+	tc := tiering.Default()
+	tc.CacheDir = filepath.Join(n.cfg.DataDir, "tier-cache")
+	tc.NodeID = n.cfg.NodeID
+	b := n.brokerCfg()
+	tc.ChunkBytes = b.Int64("remote.fetch.chunk.bytes")
+	tc.CacheBytes = b.Int64("remote.cache.bytes")
+	tc.UploadBytesPerSec = b.Int64("remote.log.manager.copy.max.bytes.per.second")
+	tc.FetchBytesPerSec = b.Int64("remote.log.manager.fetch.max.bytes.per.second")
+	if ms := b.Int64("remote.orphan.grace.ms"); ms > 0 {
+		tc.OrphanGrace = msDuration(ms)
+	}
+	m, err := tiering.New(tc, store, n.log)
+	if err != nil {
+		store.Close()
+		return err
+	}
+	if err := n.metrics.reg.Register(m); err != nil {
+		store.Close()
+		return err
+	}
+	n.tier, n.tierStore = m, store
+	m.Start()
+	n.log.Info("tiering to object store", "url", redactURL(u))
+	return nil
+}
+
+func (n *Node) stopTiering() error {
+	if n.tier == nil {
+		return nil
+	}
+	return errors.Join(n.tier.Close(), n.tierStore.Close())
+}
+
+func redactURL(u string) string {
+	if loc, err := objectstore.ParseURL(u); err == nil {
+		return loc.String()
+	}
+	return "(unparsable)"
+}
+
+// tierSource adapts a partition to tiering.Source.
+type tierSource struct{ p *partition }
+
+func (s tierSource) Log() tiering.LocalLog { return s.p.log }
+func (s tierSource) HighWatermark() int64  { return s.p.highWatermark() }
+func (s tierSource) LeaderEpoch() int32    { return s.p.cfg.Load().leaderEpoch }
+func (s tierSource) IsLeader() bool        { return true } // every hosted partition is led here (replication factor 1)
+func (s tierSource) Policy() tiering.Policy {
+	return tierPolicy(s.p.cfg.Load().topic)
+}
+
+func tierPolicy(t kconfig.Topic) tiering.Policy {
+	return tiering.Policy{
+		RemoteEnabled:       t.Get("remote.storage.enable") == "true",
+		RetentionMs:         t.Int64("retention.ms"),
+		RetentionBytes:      t.Int64("retention.bytes"),
+		LocalRetentionMs:    t.Int64("local.retention.ms"),
+		LocalRetentionBytes: t.Int64("local.retention.bytes"),
+	}
+}
+
+func (p *partition) tierID() tiering.ID {
+	return tiering.ID{Topic: p.topic, TopicID: p.topicID, Partition: p.index}
+}
+
+// attachTier attaches a newly opened partition to the tiering manager. A
+// log restored from an empty data dir is restarted at the remote end.
+func (n *Node) attachTier(p *partition) error {
+	if n.tier == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*n.cfg.ShutdownTimeout+time.Minute)
+	defer cancel()
+	tp, err := n.tier.Attach(ctx, p.tierID(), p.log.Dir(), tierSource{p})
+	if err != nil {
+		return err
+	}
+	p.tier.Store(tp)
+	return nil
+}
+
+// detachTier stops tiering a partition; deleted topics lose their remote
+// data in the background.
+func (n *Node) detachTier(p *partition, deleted bool) {
+	if n.tier != nil {
+		n.tier.Detach(p.tierID(), deleted)
+	}
+}
+
+// tiered returns the partition's tiering handle when remote storage is on.
+func (p *partition) tiered() *tiering.Partition {
+	tp := p.tier.Load()
+	if tp == nil || !tierPolicy(p.cfg.Load().topic).RemoteEnabled {
+		return nil
+	}
+	return tp
+}
+
+// logStartOffset is the log start across both tiers.
+func (p *partition) logStartOffset() int64 {
+	if tp := p.tier.Load(); tp != nil {
+		return tp.LogStartOffset()
+	}
+	return p.log.StartOffset()
+}
+
+// needsCold reports whether a fetch at offset is served from the cold tier.
+func (p *partition) needsCold(offset int64) bool {
+	return p.tier.Load() != nil && offset < p.log.StartOffset()
+}
+
+// readTiered reads from the local log, or from the cold tier below the
+// local start. A cold read that fails is a retriable KAFKA_STORAGE_ERROR:
+// the client retries, and never gets guessed data.
+func (p *partition) readTiered(offset int64, maxBytes int, hw int64) (*storage.ReadResult, error) {
+	tp := p.tier.Load()
+	if tp == nil || offset >= p.log.StartOffset() {
+		return p.log.Read(offset, maxBytes, hw)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), coldReadTimeout)
+	defer cancel()
+	rr, err := tp.Read(ctx, offset, maxBytes)
+	switch {
+	case errors.Is(err, tiering.ErrOffsetOutOfRange):
+		return nil, fmt.Errorf("%w: %w", storage.ErrOffsetOutOfRange, err)
+	case err != nil:
+		p.n.log.Warn("cold read failed", "topic", p.topic, "partition", p.index, "offset", offset, "err", err)
+		return nil, fmt.Errorf("%w: %w", kerr.KafkaStorageError, err)
+	}
+	return rr, nil
+}
+
+// offsetForTimestampTiered looks in the cold tier first, then locally.
+func (p *partition) offsetForTimestampTiered(ts int64) (int64, bool, int64, error) {
+	if tp := p.tier.Load(); tp != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), coldReadTimeout)
+		defer cancel()
+		off, fts, found, err := tp.OffsetForTimestamp(ctx, ts)
+		if err != nil {
+			return 0, false, 0, fmt.Errorf("%w: %w", kerr.KafkaStorageError, err)
+		}
+		if found && off < p.log.StartOffset() {
+			return off, true, fts, nil
+		}
+	}
+	off, fts, found, err := p.log.OffsetForTimestamp(ts)
+	return off, found, fts, err
+}
+
+// TierStatus reports the tiering state of every hosted partition (for
+// `strata tier status`, which reads the same numbers from /metrics).
+func (n *Node) TierStatus() []tiering.Status {
+	var out []tiering.Status
+	for _, p := range n.parts.all() {
+		if tp := p.tier.Load(); tp != nil {
+			out = append(out, tp.Status())
+		}
+	}
+	return out
+}
+
+// fetchNeedsCold reports whether any partition of a fetch reads below its
+// local log start.
+func (n *Node) fetchNeedsCold(r *request, req *kmsg.FetchRequest) bool {
+	for _, rt := range req.Topics {
+		name := rt.Topic
+		if r.version >= 13 {
+			t, ok := n.meta.TopicByID(rt.TopicID)
+			if !ok {
+				continue
+			}
+			name = t.Name
+		}
+		for _, rp := range rt.Partitions {
+			if p := n.parts.get(name, rp.Partition); p != nil && p.needsCold(rp.FetchOffset) {
+				return true
+			}
+		}
+	}
+	return false
+}
