@@ -30,8 +30,7 @@ func TestLocalEndToEnd(t *testing.T) {
 	out := filepath.Join(dir, "results")
 	cmd := exec.CommandContext(ctx, bin, "loadtest", "--local", "1", "--quiet",
 		"--duration", "2s", "--warmup", "500ms", "--rate", "2000", "--out", out,
-		// Produce only: the node does not serve consumer groups yet.
-		"--set", "partitions=4", "--set", "producers=2", "--set", "consumers=0", "--set", "consumer_groups=0",
+		"--set", "partitions=4", "--set", "producers=2", "--set", "consumers=2", "--set", "consumer_groups=1",
 		"--set", "record_size=512", "--set", "sample_interval=500ms", "--set", "drain_timeout=20s",
 		"workloads/max-throughput.yaml")
 	logs, err := cmd.CombinedOutput()
@@ -48,6 +47,9 @@ func TestLocalEndToEnd(t *testing.T) {
 	}
 	if cn.Stored != cn.Acked {
 		t.Errorf("broker stores %d records, harness acked %d", cn.Stored, cn.Acked)
+	}
+	if len(cn.Groups) != 1 {
+		t.Fatalf("want one consumer group in the counts, got %+v", cn.Groups)
 	}
 	for _, g := range cn.Groups {
 		if g.Position != g.AckedInTopics {
