@@ -150,6 +150,26 @@ func (n *Node) readFetch(r *request, req *kmsg.FetchRequest) (*kmsg.FetchRespons
 	return resp, splice, total, hasErr
 }
 
+// eachFetchPartition calls fn for every requested partition hosted here,
+// resolving topic IDs on the versions that use them, until fn returns false.
+func (n *Node) eachFetchPartition(r *request, req *kmsg.FetchRequest, fn func(*partition, kmsg.FetchRequestTopicPartition) bool) {
+	for _, rt := range req.Topics {
+		name := rt.Topic
+		if r.version >= 13 {
+			t, ok := n.meta.TopicByID(rt.TopicID)
+			if !ok {
+				continue
+			}
+			name = t.Name
+		}
+		for _, rp := range rt.Partitions {
+			if p := n.parts.get(name, rp.Partition); p != nil && !fn(p, rp) {
+				return
+			}
+		}
+	}
+}
+
 // fetchWaiter parks a long-polling fetch until enough bytes become visible
 // on its partitions, its wait expires, or the node drains.
 type fetchWaiter struct {
@@ -168,21 +188,10 @@ func newFetchWaiter(n *Node, r *request, req *kmsg.FetchRequest) *fetchWaiter {
 		timeout: time.Duration(req.MaxWaitMillis) * time.Millisecond,
 		wakeCh:  make(chan struct{}, 1),
 	}
-	for _, rt := range req.Topics {
-		name := rt.Topic
-		if r.version >= 13 {
-			t, ok := n.meta.TopicByID(rt.TopicID)
-			if !ok {
-				continue
-			}
-			name = t.Name
-		}
-		for _, rp := range rt.Partitions {
-			if p := n.parts.get(name, rp.Partition); p != nil {
-				w.parts = append(w.parts, p)
-			}
-		}
-	}
+	n.eachFetchPartition(r, req, func(p *partition, _ kmsg.FetchRequestTopicPartition) bool {
+		w.parts = append(w.parts, p)
+		return true
+	})
 	if len(w.parts) == 0 {
 		return nil
 	}

@@ -219,20 +219,10 @@ func (n *Node) TierStatus() []tiering.Status {
 // fetchNeedsCold reports whether any partition of a fetch reads below its
 // local log start.
 func (n *Node) fetchNeedsCold(r *request, req *kmsg.FetchRequest) bool {
-	for _, rt := range req.Topics {
-		name := rt.Topic
-		if r.version >= 13 {
-			t, ok := n.meta.TopicByID(rt.TopicID)
-			if !ok {
-				continue
-			}
-			name = t.Name
-		}
-		for _, rp := range rt.Partitions {
-			if p := n.parts.get(name, rp.Partition); p != nil && p.needsCold(rp.FetchOffset) {
-				return true
-			}
-		}
-	}
-	return false
+	cold := false
+	n.eachFetchPartition(r, req, func(p *partition, rp kmsg.FetchRequestTopicPartition) bool {
+		cold = p.needsCold(rp.FetchOffset)
+		return !cold
+	})
+	return cold
 }
