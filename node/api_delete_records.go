@@ -7,6 +7,9 @@ import (
 
 // DeleteRecords (key 21): versions 0-2. Moves a partition's log start offset
 // forward (-1 means the high watermark); whole segments below it are deleted.
+// As in Kafka the log start is the whole log's: below the local log start
+// of a tiered partition it moves the remote log start, and remote segments
+// wholly below it are deleted by the tiering manager.
 func init() { register(21, 0, 2, (*Node).handleDeleteRecords) }
 
 func (n *Node) handleDeleteRecords(r *request, rep *reply) {
@@ -34,13 +37,14 @@ func (n *Node) handleDeleteRecords(r *request, rep *reply) {
 			case off < 0 || off > hw:
 				sp.ErrorCode = kerr.OffsetOutOfRange.Code
 			default:
-				if off > p.log.StartOffset() {
-					if err := p.log.DeleteRecordsBefore(off); err != nil {
+				if off > p.logStartOffset() {
+					// Both tiers: below the local start it moves the remote start (tiering.go).
+					if err := p.deleteRecordsBefore(off); err != nil {
 						sp.ErrorCode = errCode(err)
 						n.log.Error("DeleteRecords", "topic", rt.Topic, "partition", rp.Partition, "err", err)
 					}
 				}
-				sp.LowWatermark = p.log.StartOffset()
+				sp.LowWatermark = p.logStartOffset()
 				if sp.ErrorCode == 0 {
 					n.log.Info("log start offset moved by DeleteRecords", "topic", rt.Topic, "partition", rp.Partition, "log_start", sp.LowWatermark)
 				}

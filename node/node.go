@@ -37,6 +37,10 @@ type Config struct {
 	// ShutdownTimeout bounds how long Close waits for in-flight requests.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
+	// WrapObjectStore, when set, wraps the cold tier's store after it is
+	// opened (tests inject faults with objectstore/faultstore); nil in
+	// production.
+	WrapObjectStore func(objectstore.Store) objectstore.Store
 }
 
 // DefaultConfig returns the configuration of `make run`: one node, data

@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/node/kconfig"
+	"github.com/stratalog/strata/node/producer"
+	"github.com/stratalog/strata/node/record"
 	"github.com/stratalog/strata/node/storage"
 	"github.com/stratalog/strata/objectstore"
 	"github.com/stratalog/strata/objectstore/open"
@@ -54,6 +56,9 @@ func (n *Node) startTiering(ctx context.Context) error {
 	store, err := open.Open(ctx, u, opts)
 	if err != nil {
 		return fmt.Errorf("object-store: %w", err)
+	}
+	if n.cfg.WrapObjectStore != nil {
+		store = n.cfg.WrapObjectStore(store)
 	}
 	tc := tiering.Default()
 	tc.CacheDir = filepath.Join(n.cfg.DataDir, "tier-cache")
@@ -133,6 +138,86 @@ func (n *Node) attachTier(p *partition) error {
 		return err
 	}
 	p.tier.Store(tp)
+	if snap, ok := tp.TakeRestoredSnapshot(); ok {
+		if err := p.restoreProducerSnapshot(ctx, tp, snap); err != nil {
+			n.log.Warn("restoring producer state from the cold tier", "topic", p.topic, "partition", p.index, "err", err)
+		}
+	}
+	return nil
+}
+
+// restoreProducerSnapshot turns the producer snapshot found in the store
+// (taken at snap.Offset <= the remote end) into a local snapshot at the
+// restored log's start: the remote batches in between are replayed on top
+// of it, so loadProducers then starts from exactly the remote end.
+func (p *partition) restoreProducerSnapshot(ctx context.Context, tp *tiering.Partition, snap tiering.RestoredSnapshot) error {
+	st, at, err := producer.Unmarshal(snap.Data)
+	if err != nil {
+		return err
+	}
+	end := p.log.StartOffset() // the restored local log is empty and starts here
+	if at > end {
+		return fmt.Errorf("snapshot at %d is past the restored log start %d", at, end)
+	}
+	now := time.Now().UnixMilli()
+	replayed := 0
+	for off := max(at, tp.LogStartOffset()); off < end; {
+		rr, err := tp.Read(ctx, off, 1<<20)
+		if err != nil {
+			return fmt.Errorf("replaying remote batches at %d: %w", off, err)
+		}
+		b, err := rr.Bytes()
+		rr.Release()
+		if err != nil {
+			return err
+		}
+		if len(b) == 0 {
+			break
+		}
+		for len(b) >= record.HeaderSize {
+			h, err := record.ParseHeader(b)
+			if err != nil || h.Size() > len(b) {
+				return fmt.Errorf("replaying remote batches at %d: bad batch header: %v", off, err)
+			}
+			batch := b[:h.Size()]
+			b = b[h.Size():]
+			off = h.NextOffset()
+			if h.ProducerID < 0 || h.BaseOffset < at || h.NextOffset() > end {
+				continue
+			}
+			replayed++
+			if !h.IsControl() {
+				st.Update([]record.Header{h}, now)
+			} else if commit, ce, ok := parseMarker(batch); ok {
+				st.CompleteTxn(h.ProducerID, h.ProducerEpoch, ce, commit, h.BaseOffset, now)
+			}
+		}
+	}
+	data, err := st.Marshal(end)
+	if err != nil {
+		return err
+	}
+	if err := p.log.WriteProducerSnapshot(end, data); err != nil {
+		return err
+	}
+	p.n.log.Info("restored producer state from the cold tier", "topic", p.topic, "partition", p.index,
+		"snapshot_offset", at, "replayed_batches", replayed, "producers", st.Len(), "at", end)
+	return nil
+}
+
+// deleteRecordsBefore moves the log start of both tiers to off (Kafka's
+// DeleteRecords: the log start is the whole log's). The tiering layer
+// persists it first, so remote segments below it are deleted and never
+// served again, then local segments below it go.
+func (p *partition) deleteRecordsBefore(off int64) error {
+	if tp := p.tier.Load(); tp != nil {
+		if err := tp.DeleteRecordsBefore(off); err != nil {
+			return err
+		}
+	}
+	if off > p.log.StartOffset() {
+		return p.log.DeleteRecordsBefore(off)
+	}
 	return nil
 }
 

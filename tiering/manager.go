@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stratalog/strata/node/storage"
@@ -62,6 +63,9 @@ type Manager struct {
 	prefetchSlots chan struct{}
 	upLimit       *limiter
 	downLimit     *limiter
+	// again asks the planner for a pass before the next tick: a finished
+	// upload lets the next segment of a backlog start at once.
+	again chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -94,6 +98,7 @@ func New(cfg Config, store objectstore.Store, logger *slog.Logger) (*Manager, er
 		prefetchSlots: make(chan struct{}, max(1, cfg.FetchWorkers/2)),
 		upLimit:       newLimiter(cfg.UploadBytesPerSec),
 		downLimit:     newLimiter(cfg.FetchBytesPerSec),
+		again:         make(chan struct{}, 1),
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.mu.parts = map[ID]*Partition{}
@@ -152,7 +157,13 @@ func (m *Manager) Partition(id ID) *Partition {
 // log with no records is restarted where the remote log ends, so a broker
 // restored with an empty data directory serves the cold range again.
 func (m *Manager) Attach(ctx context.Context, id ID, dir string, src Source) (*Partition, error) {
-	p := &Partition{m: m, id: id, root: partitionRoot(m.cfg.Prefix, id), src: src}
+	p := &Partition{m: m, id: id, root: partitionRoot(m.cfg.Prefix, id), dir: dir, src: src}
+	p.mu.published = -1
+	logStart, err := readLogStartFile(dir)
+	if err != nil {
+		return nil, err
+	}
+	p.logStart.Store(logStart)
 	path := manifestPath(dir)
 	_, statErr := os.Stat(path)
 	man, err := openManifest(path)
@@ -176,15 +187,44 @@ func (m *Manager) Attach(ctx context.Context, id ID, dir string, src Source) (*P
 		if n > 0 {
 			m.log.Info("manifest rebuilt from the store", "partition", id, "segments", n)
 		}
+		var stored int64
+		err = retryAtAttach(ctx, p.m.cfg.RetryBackoff, func() (err error) {
+			stored, err = p.fetchLogStart(ctx)
+			return err
+		})
+		if err != nil {
+			man.Close()
+			return nil, fmt.Errorf("reading the log start of %s: %w", id, err)
+		}
+		p.mu.published = stored
+		if stored > p.logStart.Load() {
+			if err := writeLogStartFile(dir, stored); err != nil {
+				man.Close()
+				return nil, err
+			}
+			p.logStart.Store(stored)
+		}
 	}
 	if _, end, _, ok := man.Bounds(); ok {
 		l := src.Log()
 		if l.EndOffset() == l.StartOffset() && l.EndOffset() < end {
-			if err := l.ResetEmpty(end); err != nil {
+			at := max(end, p.logStart.Load())
+			if err := l.ResetEmpty(at); err != nil {
 				man.Close()
-				return nil, fmt.Errorf("restarting %s at the remote end %d: %w", id, end, err)
+				return nil, fmt.Errorf("restarting %s at the remote end %d: %w", id, at, err)
 			}
-			m.log.Info("local log restarted at the remote log end", "partition", id, "offset", end)
+			m.log.Info("local log restarted at the remote log end", "partition", id, "offset", at)
+			var snap *RestoredSnapshot
+			err := retryAtAttach(ctx, p.m.cfg.RetryBackoff, func() (err error) {
+				snap, err = p.findRemoteSnapshot(ctx)
+				return err
+			})
+			if err != nil {
+				// The partition still serves; idempotent producers are
+				// then known only from what they write next.
+				m.log.Warn("restoring the producer snapshot from the store", "partition", id, "err", err)
+			}
+			p.mu.restored = snap
 		}
 	}
 	m.mu.Lock()
@@ -274,6 +314,11 @@ func (m *Manager) runPlanner() {
 			for _, p := range m.partitions() {
 				p.step(now)
 			}
+		case <-m.again:
+			now := time.Now()
+			for _, p := range m.partitions() {
+				p.step(now)
+			}
 		}
 	}
 }
@@ -290,8 +335,12 @@ type Partition struct {
 	m    *Manager
 	id   ID
 	root string
+	dir  string // the local log's directory
 	src  Source
 	man  *manifest
+	// logStart is the log start set by DeleteRecords (-1 when none);
+	// written under mu, read without it.
+	logStart atomic.Int64
 
 	mu struct {
 		sync.Mutex
@@ -304,6 +353,9 @@ type Partition struct {
 		lastGC       time.Time
 		lastErr      error
 		plan         Plan
+		publishing   bool
+		published    int64 // log start known to be in the store (-1 none)
+		restored     *RestoredSnapshot
 	}
 }
 
@@ -314,7 +366,7 @@ func (p *Partition) ID() ID { return p.id }
 func (p *Partition) LogStartOffset() int64 {
 	local := p.src.Log().StartOffset()
 	start, end, _, ok := p.man.Bounds()
-	return LogStartOffset(!ok, start, end, local)
+	return max(LogStartOffset(!ok, start, end, local), p.logStart.Load())
 }
 
 // RemoteEndOffset is the offset after the last remote segment; ok is false
@@ -365,7 +417,7 @@ func (p *Partition) Status() Status {
 // state gathers the planner's input.
 func (p *Partition) state(now time.Time) (State, error) {
 	l := p.src.Log()
-	s := State{Now: now, Policy: p.src.Policy(), Local: l.Segments(), HighWatermark: p.src.HighWatermark()}
+	s := State{Now: now, Policy: p.src.Policy(), Local: l.Segments(), HighWatermark: p.src.HighWatermark(), LogStart: p.logStart.Load()}
 	start, end, b, ok := p.man.Bounds()
 	s.RemoteEmpty, s.RemoteStart, s.RemoteEnd, s.RemoteBytes = !ok, start, end, b
 	if ok {
@@ -419,6 +471,14 @@ func (p *Partition) step(now time.Time) {
 		go p.runRemoteRetention(plan.DeleteRemote)
 	}
 	p.mu.Lock()
+	publish := !p.mu.publishing && p.logStart.Load() > p.mu.published
+	p.mu.publishing = p.mu.publishing || publish
+	p.mu.Unlock()
+	if publish {
+		p.m.wg.Add(1)
+		go p.runPublishLogStart(p.logStart.Load())
+	}
+	p.mu.Lock()
 	gcDue := !p.mu.gcRunning && now.Sub(p.mu.lastGC) >= p.m.cfg.GCInterval
 	if gcDue {
 		p.mu.gcRunning, p.mu.lastGC = true, now
@@ -447,6 +507,10 @@ func (p *Partition) runUpload(seg storage.SegmentInfo) {
 	p.mu.uploading = false
 	if err == nil {
 		p.mu.failures, p.mu.lastErr, p.mu.blockedUntil = 0, nil, time.Time{}
+		select {
+		case p.m.again <- struct{}{}:
+		default:
+		}
 		return
 	}
 	if errors.Is(err, context.Canceled) && p.m.ctx.Err() != nil {
@@ -490,13 +554,17 @@ func (p *Partition) upload(ctx context.Context, seg storage.SegmentInfo) error {
 	// Index files may carry preallocated or torn trailing bytes: whole entries only.
 	sizes[1] -= sizes[1] % 8
 	sizes[2] -= sizes[2] % 12
+	snapAt, snap, _, err := snapshotFor(p.src.Log(), seg.NextOffset)
+	if err != nil {
+		return fmt.Errorf("reading the producer snapshot for segment %d: %w", seg.BaseOffset, err)
+	}
 	var id [16]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return err
 	}
 	key := segmentKey(p.root, seg.BaseOffset, id)
-	total := sizes[0] + sizes[1] + sizes[2]
-	body := io.MultiReader(io.NewSectionReader(files[0], 0, sizes[0]), io.NewSectionReader(files[1], 0, sizes[1]), io.NewSectionReader(files[2], 0, sizes[2]))
+	total := sizes[0] + sizes[1] + sizes[2] + int64(len(snap))
+	body := io.MultiReader(io.NewSectionReader(files[0], 0, sizes[0]), io.NewSectionReader(files[1], 0, sizes[1]), io.NewSectionReader(files[2], 0, sizes[2]), bytes.NewReader(snap))
 	pctx, cancel := context.WithTimeout(ctx, p.m.cfg.RequestTimeout+time.Duration(total/(1<<20))*time.Second)
 	defer cancel()
 	if _, err := p.m.store.Put(pctx, key, &limitedReader{ctx: pctx, r: body, l: p.m.upLimit}, total, objectstore.PutOptions{}); err != nil {
@@ -508,6 +576,9 @@ func (p *Partition) upload(ctx context.Context, seg storage.SegmentInfo) error {
 		Size: sizes[0], IndexSize: sizes[1], TimeIndexSize: sizes[2],
 		LeaderEpoch: p.src.LeaderEpoch(), Epochs: epochRanges(p.src.Log().LeaderEpochs(), seg.BaseOffset, seg.NextOffset),
 		UploadID: id, UploadedBy: p.m.cfg.NodeID, UploadedAt: time.Now().UnixMilli(),
+	}
+	if len(snap) > 0 {
+		entry.SnapshotOffset, entry.SnapshotSize = snapAt, int64(len(snap))
 	}
 	b, err := encodeEntry(entry)
 	if err != nil {

@@ -31,6 +31,12 @@ type Segment struct {
 	UploadIDS  string   `json:"upload_id"`
 	UploadedBy int32    `json:"uploaded_by"`
 	UploadedAt int64    `json:"uploaded_at_ms"`
+	// SnapshotOffset and SnapshotSize locate the producer-state snapshot
+	// stored at the end of the data object (after the time index): the
+	// snapshot the broker took at SnapshotOffset <= NextOffset. Size 0
+	// means the object carries none.
+	SnapshotOffset int64 `json:"producer_snapshot_offset,omitempty"`
+	SnapshotSize   int64 `json:"producer_snapshot_size,omitempty"`
 }
 
 // EpochRange is a leader epoch and the first offset written under it.
@@ -40,7 +46,9 @@ type EpochRange struct {
 }
 
 // ObjectSize is the size of the segment's data object.
-func (s Segment) ObjectSize() int64 { return s.Size + s.IndexSize + s.TimeIndexSize }
+func (s Segment) ObjectSize() int64 {
+	return s.Size + s.IndexSize + s.TimeIndexSize + s.SnapshotSize
+}
 
 func (s Segment) sameRange(o Segment) bool {
 	return s.BaseOffset == o.BaseOffset && s.NextOffset == o.NextOffset && s.Size == o.Size
@@ -71,7 +79,8 @@ func decodeEntry(b []byte) (Segment, error) {
 		return Segment{}, fmt.Errorf("%w: manifest entry upload id %q", ErrCorruptManifest, s.UploadIDS)
 	}
 	copy(s.UploadID[:], id)
-	if s.BaseOffset < 0 || s.NextOffset <= s.BaseOffset || s.Size <= 0 || s.IndexSize < 0 || s.TimeIndexSize < 0 {
+	if s.BaseOffset < 0 || s.NextOffset <= s.BaseOffset || s.Size <= 0 || s.IndexSize < 0 || s.TimeIndexSize < 0 ||
+		s.SnapshotSize < 0 || s.SnapshotSize > maxSnapshotBytes || s.SnapshotOffset > s.NextOffset {
 		return Segment{}, fmt.Errorf("%w: manifest entry range [%d, %d) size %d", ErrCorruptManifest, s.BaseOffset, s.NextOffset, s.Size)
 	}
 	return s, nil
@@ -89,7 +98,8 @@ var ErrCorruptManifest = errors.New("corrupt manifest")
 // File layout: a 16-byte header ("STRM", version uint32, head uint64: the
 // index of the first live record), then 64-byte records: base, next, max
 // timestamp, size (int64 each), index size, time-index size (uint32 each),
-// leader epoch (int32), 4 bytes of padding, upload id (16 bytes). Records
+// leader epoch (int32), producer-snapshot size (uint32; 0 in files written
+// before snapshots were uploaded), upload id (16 bytes). Records
 // below head were deleted by remote retention.
 type manifest struct {
 	path string
@@ -192,6 +202,7 @@ func encodeRecord(s Segment) []byte {
 	binary.BigEndian.PutUint32(b[32:], uint32(s.IndexSize))
 	binary.BigEndian.PutUint32(b[36:], uint32(s.TimeIndexSize))
 	binary.BigEndian.PutUint32(b[40:], uint32(s.LeaderEpoch))
+	binary.BigEndian.PutUint32(b[44:], uint32(s.SnapshotSize))
 	copy(b[48:], s.UploadID[:])
 	return b
 }
@@ -205,6 +216,7 @@ func decodeRecord(b []byte) Segment {
 		IndexSize:     int64(binary.BigEndian.Uint32(b[32:])),
 		TimeIndexSize: int64(binary.BigEndian.Uint32(b[36:])),
 		LeaderEpoch:   int32(binary.BigEndian.Uint32(b[40:])),
+		SnapshotSize:  int64(binary.BigEndian.Uint32(b[44:])),
 	}
 	copy(s.UploadID[:], b[48:64])
 	return s

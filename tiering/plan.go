@@ -52,11 +52,14 @@ type State struct {
 	HighWatermark int64
 	// Remote describes the manifest: whether it has segments, their
 	// offsets and bytes, and the oldest few (enough for one retention pass).
-	RemoteEmpty          bool
-	RemoteStart          int64
-	RemoteEnd            int64
-	RemoteBytes          int64
-	RemoteHead           []Segment
+	RemoteEmpty bool
+	RemoteStart int64
+	RemoteEnd   int64
+	RemoteBytes int64
+	RemoteHead  []Segment
+	// LogStart is the log start set by DeleteRecords (-1 when none):
+	// remote segments wholly below it are deleted.
+	LogStart             int64
 	UploadInFlight       bool
 	UploadBlockedUntil   time.Time
 	RemoteDeleteInFlight bool
@@ -161,7 +164,8 @@ func planRemoteRetention(s State) int {
 	for _, seg := range s.RemoteHead {
 		expired := s.Policy.RetentionMs >= 0 && seg.MaxTimestamp < cutoff
 		oversize := s.Policy.RetentionBytes >= 0 && total-seg.Size >= s.Policy.RetentionBytes
-		if !expired && !oversize {
+		deleted := seg.NextOffset <= s.LogStart
+		if !expired && !oversize && !deleted {
 			break
 		}
 		total -= seg.Size
