@@ -21,12 +21,13 @@ import (
 )
 
 // startTierNode is startNode with a wrapper around the node's object store.
-func startTierNode(t testing.TB, dir string, wrap func(objectstore.Store) objectstore.Store) *testNode {
+func startTierNode(t testing.TB, dir string, settings map[string]string, wrap func(objectstore.Store) objectstore.Store) *testNode {
 	t.Helper()
 	cfg := node.DefaultConfig()
 	cfg.DataDir = dir
 	cfg.KafkaAddr = "127.0.0.1:0"
 	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.Settings = settings
 	cfg.Logger = testLogger(t)
 	cfg.WrapObjectStore = wrap
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

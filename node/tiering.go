@@ -71,6 +71,9 @@ func (n *Node) startTiering(ctx context.Context) error {
 	if ms := b.Int64("remote.orphan.grace.ms"); ms > 0 {
 		tc.OrphanGrace = msDuration(ms)
 	}
+	tc.Interval = msDuration(b.Int64("remote.log.manager.task.interval.ms"))
+	tc.RetryBackoff = msDuration(b.Int64("remote.log.manager.task.retry.backoff.ms"))
+	tc.MaxRetryBackoff = max(tc.RetryBackoff, msDuration(b.Int64("remote.log.manager.task.retry.backoff.max.ms")))
 	m, err := tiering.New(tc, store, n.log)
 	if err != nil {
 		store.Close()
