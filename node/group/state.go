@@ -552,7 +552,10 @@ func (g *Group) completeJoin(now time.Time) []Action {
 	g.Generation++
 	if len(g.Members) == 0 {
 		g.transition(Empty, now)
-		g.Protocol, g.Leader, g.ProtocolType = "", "", ""
+		// Kafka keeps the protocol type of a group that empties (describe
+		// and list still say "consumer"); only the protocol is cleared. An
+		// empty group accepts any protocol type on the next join.
+		g.Protocol, g.Leader = "", ""
 		return append(acts, Persist{Generation: g.Generation})
 	}
 	if g.Members[g.Leader] == nil || g.Members[g.Leader].joinWaiter == 0 {

@@ -333,3 +333,25 @@ func TestPartitionFor(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyGroupKeepsProtocolType: a group whose last member leaves stays
+// described as a "consumer" group, as in Kafka, and still accepts a member of
+// another protocol type afterwards.
+func TestEmptyGroupKeepsProtocolType(t *testing.T) {
+	g := NewGroup("g", testRules(0), t0)
+	a, _ := joinNew(t, g, t0, 1, "a", "range")
+	g.Sync(t0, SyncRequest{Waiter: 2, MemberID: a, Generation: 1, Assignments: map[string][]byte{a: []byte("A")}})
+	g.SyncPersisted(t0, 1, nil)
+	if codes, _ := g.Leave(t0, []LeaveRequest{{MemberID: a}}); codes[0] != 0 {
+		t.Fatalf("leave: %v", codes)
+	}
+	if g.State != Empty || g.ProtocolType != "consumer" || g.Protocol != "" || g.Leader != "" {
+		t.Fatalf("after last leave: state %s type %q protocol %q leader %q", g.State, g.ProtocolType, g.Protocol, g.Leader)
+	}
+	other := joinReq(3, "", "x", "range")
+	other.ProtocolType = "connect"
+	js, _, _ := replies(g.Join(t0, other))
+	if js[3].Err != kerr.MemberIDRequired.Code {
+		t.Fatalf("connect join of an empty consumer group: %v", kerr.ErrorForCode(js[3].Err))
+	}
+}
