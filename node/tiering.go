@@ -154,7 +154,7 @@ func (n *Node) attachTier(p *partition) error {
 // restored log's start: the remote batches in between are replayed on top
 // of it, so loadProducers then starts from exactly the remote end.
 func (p *partition) restoreProducerSnapshot(ctx context.Context, tp *tiering.Partition, snap tiering.RestoredSnapshot) error {
-	st, at, err := producer.Unmarshal(snap.Data)
+	st, at, aborted, err := producer.UnmarshalWithAborted(snap.Data)
 	if err != nil {
 		return err
 	}
@@ -192,11 +192,13 @@ func (p *partition) restoreProducerSnapshot(ctx context.Context, tp *tiering.Par
 			if !h.IsControl() {
 				st.Update([]record.Header{h}, now)
 			} else if commit, ce, ok := parseMarker(batch); ok {
-				st.CompleteTxn(h.ProducerID, h.ProducerEpoch, ce, commit, h.BaseOffset, now)
+				if a, ok := st.CompleteTxn(h.ProducerID, h.ProducerEpoch, ce, commit, h.BaseOffset, now); ok {
+					aborted = append(aborted, a)
+				}
 			}
 		}
 	}
-	data, err := st.Marshal(end)
+	data, err := st.MarshalWithAborted(end, aborted)
 	if err != nil {
 		return err
 	}

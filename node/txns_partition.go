@@ -192,8 +192,9 @@ func (p *partition) loadProducers() {
 		data, err := p.log.ReadProducerSnapshot(offs[i])
 		var s *producer.State
 		var at int64
+		var aborted []producer.AbortedTxn
 		if err == nil {
-			s, at, err = producer.Unmarshal(data)
+			s, at, aborted, err = producer.UnmarshalWithAborted(data)
 		}
 		if err != nil {
 			p.n.log.Warn("ignoring producer snapshot", "topic", p.topic, "partition", p.index, "offset", offs[i], "err", err)
@@ -201,6 +202,13 @@ func (p *partition) loadProducers() {
 			continue
 		}
 		st, from = s, max(at, from)
+		// The snapshot carries aborted transactions whose segments may have
+		// left local disk (tiered), so their .txnindex files are gone.
+		p.prod.abortedMu.Lock()
+		for _, a := range aborted {
+			p.prod.aborted.Add(a)
+		}
+		p.prod.abortedMu.Unlock()
 		break
 	}
 	p.prod.state = st
@@ -282,7 +290,10 @@ func (p *partition) snapshotProducersLocked() {
 		return
 	}
 	end := p.log.EndOffset()
-	data, err := p.prod.state.Marshal(end)
+	p.prod.abortedMu.RLock()
+	aborted := p.prod.aborted.List()
+	p.prod.abortedMu.RUnlock()
+	data, err := p.prod.state.MarshalWithAborted(end, aborted)
 	if err == nil {
 		err = p.log.WriteProducerSnapshot(end, data)
 	}
@@ -309,6 +320,8 @@ func (p *partition) housekeepProducersLocked(now time.Time, retention bool) {
 		p.n.log.Debug("expired producers", "topic", p.topic, "partition", p.index, "count", n)
 	}
 	p.prod.abortedMu.Lock()
-	p.prod.aborted.DropBefore(p.log.StartOffset())
+	// The whole log's start: tiered segments below the local start are
+	// still served to read_committed consumers and need their aborts.
+	p.prod.aborted.DropBefore(p.logStartOffset())
 	p.prod.abortedMu.Unlock()
 }

@@ -50,5 +50,8 @@ func (a *Aborted) DropFrom(end int64) {
 	a.list = a.list[:i]
 }
 
+// List returns a copy of the aborted transactions, in marker order.
+func (a *Aborted) List() []AbortedTxn { return append([]AbortedTxn(nil), a.list...) }
+
 // Len is the number of aborted transactions held.
 func (a *Aborted) Len() int { return len(a.list) }
