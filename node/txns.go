@@ -179,6 +179,9 @@ func (s *txnService) ensureTopic(ctx context.Context) (meta.Topic, error) {
 			"cleanup.policy": "compact",
 			"retention.ms":   "-1",
 			"segment.bytes":  "104857600",
+			// As in Kafka, an internal topic is never tiered: the
+			// coordinator loads it from local disk.
+			"remote.storage.enable": "false",
 		},
 		Internal: true,
 	})
