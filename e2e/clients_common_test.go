@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -145,5 +146,72 @@ func checkGroupCaughtUp(t *testing.T, addr, group, topic string, want map[int32]
 	}
 	if got := len(l.Lag[topic]); got != len(want) {
 		t.Fatalf("group %s: lag for %d partitions, want %d", group, got, len(want))
+	}
+}
+
+// clientValue is the value every client script writes for record i: it
+// names the client and compresses well, so batches really are compressed.
+func clientValue(src string, i int) string {
+	return fmt.Sprintf("%s value %d ", src, i) + strings.Repeat(fmt.Sprintf("padding-%d ", i%10), 20)
+}
+
+// checkClientRecords checks records a script consumed against the ones a
+// produce phase wrote: indexes first..first+n-1, record i on partition
+// i%parts under key "k-i", each exactly once and in offset order per
+// partition, with its value and headers idx=i and src=src.
+func checkClientRecords(t *testing.T, recs []clientEvent, src string, first, n, parts int) {
+	t.Helper()
+	if len(recs) != n {
+		t.Fatalf("consumed %d records, want %d", len(recs), n)
+	}
+	seen := map[int]bool{}
+	last := map[int32]int64{}
+	for _, r := range recs {
+		var i int
+		if _, err := fmt.Sscanf(r.Key, "k-%d", &i); err != nil {
+			t.Fatalf("record key %q: %v", r.Key, err)
+		}
+		if i < first || i >= first+n || seen[i] {
+			t.Fatalf("record %d outside [%d,%d) or seen twice", i, first, first+n)
+		}
+		seen[i] = true
+		if r.Partition != int32(i%parts) || r.Value != clientValue(src, i) ||
+			r.Headers["idx"] != fmt.Sprint(i) || r.Headers["src"] != src {
+			t.Fatalf("record %d mangled: %+v", i, r)
+		}
+		if o, ok := last[r.Partition]; ok && r.Offset <= o {
+			t.Fatalf("partition %d offsets out of order: %d after %d", r.Partition, r.Offset, o)
+		}
+		last[r.Partition] = r.Offset
+	}
+}
+
+// checkLogRecords reads topic from the start with franz-go and checks the
+// n records a script produced, byte for byte: record i at partition i%parts,
+// offset i/parts, its key, value and headers, the batch codec (kgo's
+// numbering: 1 gzip, 2 snappy, 3 lz4, 4 zstd) and, when idempotent, a single
+// producer ID.
+func checkLogRecords(t *testing.T, addr, topic, src string, n, parts int, codec uint8, idempotent bool) {
+	t.Helper()
+	pids := map[int64]bool{}
+	for _, r := range consumeN(t, addr, topic, n) {
+		var i int
+		if _, err := fmt.Sscanf(string(r.Key), "k-%d", &i); err != nil {
+			t.Fatal(err)
+		}
+		if r.Partition != int32(i%parts) || r.Offset != int64(i/parts) || string(r.Value) != clientValue(src, i) {
+			t.Fatalf("record %d at %d/%d: %q", i, r.Partition, r.Offset, r.Value)
+		}
+		if len(r.Headers) != 2 || r.Headers[0].Key != "idx" || string(r.Headers[0].Value) != fmt.Sprint(i) ||
+			r.Headers[1].Key != "src" || string(r.Headers[1].Value) != src {
+			t.Fatalf("record %d headers %+v", i, r.Headers)
+		}
+		if c := r.Attrs.CompressionType(); c != codec {
+			t.Fatalf("record %d compression %d, want %d", i, c, codec)
+		}
+		pids[r.ProducerID] = true
+	}
+	if idempotent && (len(pids) != 1 || pids[-1]) {
+		t.Fatalf("producer ids %v, want one idempotent producer", pids)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -26,40 +25,6 @@ func kafkajsEnv(t *testing.T) (string, []string) {
 		t.Skip("kafkajs not installed in bin/tools/node_modules; run `make deps` (needs npm)")
 	}
 	return nodeBin, []string{"NODE_PATH=" + mods, "KAFKAJS_NO_PARTITIONER_WARNING=1"}
-}
-
-func kafkajsValue(i int) string {
-	return fmt.Sprintf("kafkajs value %d ", i) + strings.Repeat(fmt.Sprintf("padding-%d ", i%10), 20)
-}
-
-// checkKafkajsRecords checks consumed script records against the ones the
-// produce phase wrote: indexes first..first+n-1, record i on partition i%parts,
-// each exactly once, with its key, value and headers.
-func checkKafkajsRecords(t *testing.T, recs []clientEvent, first, n, parts int) {
-	t.Helper()
-	if len(recs) != n {
-		t.Fatalf("consumed %d records, want %d", len(recs), n)
-	}
-	seen := map[int]bool{}
-	next := map[int32]int64{}
-	for _, r := range recs {
-		var i int
-		if _, err := fmt.Sscanf(r.Key, "k-%d", &i); err != nil {
-			t.Fatalf("record key %q: %v", r.Key, err)
-		}
-		if i < first || i >= first+n || seen[i] {
-			t.Fatalf("record %d outside [%d,%d) or seen twice", i, first, first+n)
-		}
-		seen[i] = true
-		if r.Partition != int32(i%parts) || r.Value != kafkajsValue(i) ||
-			r.Headers["idx"] != fmt.Sprint(i) || r.Headers["src"] != "kafkajs" {
-			t.Fatalf("record %d mangled: %+v", i, r)
-		}
-		if o, ok := next[r.Partition]; ok && r.Offset <= o {
-			t.Fatalf("partition %d offsets out of order: %d after %d", r.Partition, r.Offset, o)
-		}
-		next[r.Partition] = r.Offset
-	}
 }
 
 // TestClientKafkajs: kafkajs creates a topic, produces idempotently with
@@ -95,35 +60,11 @@ func TestClientKafkajs(t *testing.T) {
 	}
 
 	// Byte-exact check from franz-go: keys, values, headers, offsets, gzip
-	// batches from an idempotent producer.
-	recs := consumeN(t, addr, topic, count)
-	pids := map[int64]bool{}
-	for _, r := range recs {
-		var i int
-		if _, err := fmt.Sscanf(string(r.Key), "k-%d", &i); err != nil {
-			t.Fatal(err)
-		}
-		if r.Partition != int32(i%parts) || r.Offset != int64(i/parts) || string(r.Value) != kafkajsValue(i) {
-			t.Fatalf("record %d at %d/%d: %q", i, r.Partition, r.Offset, r.Value)
-		}
-		if len(r.Headers) != 2 || r.Headers[0].Key != "idx" || string(r.Headers[0].Value) != fmt.Sprint(i) ||
-			r.Headers[1].Key != "src" || string(r.Headers[1].Value) != "kafkajs" {
-			t.Fatalf("record %d headers %+v", i, r.Headers)
-		}
-		if c := r.Attrs.CompressionType(); c != 1 {
-			t.Fatalf("record %d compression %d, want gzip (1)", i, c)
-		}
-		if r.ProducerID < 0 {
-			t.Fatalf("record %d has no producer id: not idempotent", i)
-		}
-		pids[r.ProducerID] = true
-	}
-	if len(pids) != 1 {
-		t.Fatalf("producer ids %v, want one", pids)
-	}
+	// batches from one idempotent producer.
+	checkLogRecords(t, addr, topic, "kafkajs", count, parts, 1, true)
 
 	ev = run("consume", fmt.Sprint("EXPECT=", count))
-	checkKafkajsRecords(t, filterEvents(ev, "record"), 0, count, parts)
+	checkClientRecords(t, filterEvents(ev, "record"), "kafkajs", 0, count, parts)
 	want := map[int32]int64{}
 	for p := int32(0); p < parts; p++ {
 		want[p] = count / parts
@@ -135,7 +76,7 @@ func TestClientKafkajs(t *testing.T) {
 	run("produce", fmt.Sprint("COUNT=", more), fmt.Sprint("FIRST=", count))
 	ev = run("consume", fmt.Sprint("EXPECT=", more))
 	got := filterEvents(ev, "record")
-	checkKafkajsRecords(t, got, count, more, parts)
+	checkClientRecords(t, got, "kafkajs", count, more, parts)
 	for _, r := range got {
 		if r.Offset < count/parts {
 			t.Fatalf("second consumer re-read offset %d on partition %d", r.Offset, r.Partition)
