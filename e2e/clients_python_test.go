@@ -166,3 +166,43 @@ func TestClientConfluentKafkaTransactions(t *testing.T) {
 		t.Fatalf("read_uncommitted franz-go saw %d aborted records, want %d", aborted, count)
 	}
 }
+
+// TestClientConfluentKafkaConsumeTransformProduce: a confluent-kafka
+// consumer and transactional producer copy a topic, committing the group's
+// offsets inside the transaction (AddOffsetsToTxn, TxnOffsetCommit) with the
+// consumer's group metadata (generation and member, KIP-447); the
+// copy is visible to read_committed readers and the group is caught up.
+func TestClientConfluentKafkaConsumeTransformProduce(t *testing.T) {
+	py := pythonWith(t, "confluent_kafka", "python3-confluent-kafka")
+	const in, out, group, parts, count = "ctp-in", "ctp-out", "ctp-group", 3, 30
+	n := startNode(t, "", groupSettings())
+	addr := n.KafkaAddr()
+	createTopic(t, addr, in, parts, nil)
+	createTopic(t, addr, out, parts, nil)
+	produceN(t, addr, in, parts, count)
+
+	ev := runClient(t, 45*time.Second, []string{"BROKER=" + addr, "TOPIC=" + in, "OUT_TOPIC=" + out,
+		"GROUP=" + group, "TXN_ID=ctp-producer", fmt.Sprint("EXPECT=", count)}, py, clientScript(t, "py_confluent.py"), "ctp")
+	if c := filterEvents(ev, "consumed"); len(c) != 1 || c[0].Count != count {
+		t.Fatalf("ctp: %+v", ev)
+	}
+	want := map[int32]int64{}
+	for p := int32(0); p < parts; p++ {
+		want[p] = count / parts
+	}
+	checkCommittedEvents(t, ev, want)
+	checkGroupCaughtUp(t, addr, group, in, want)
+
+	copied := map[string]bool{}
+	for _, r := range consumeN(t, addr, out, count, kgo.FetchIsolationLevel(kgo.ReadCommitted())) {
+		if !r.Attrs.IsTransactional() {
+			t.Fatalf("copied record %q is not transactional", r.Value)
+		}
+		copied[string(r.Value)] = true
+	}
+	for i := 0; i < count; i++ {
+		if !copied[fmt.Sprint("copied:", i)] {
+			t.Fatalf("record %d not copied: %v", i, copied)
+		}
+	}
+}

@@ -1,10 +1,10 @@
 """Drives confluent-kafka (librdkafka) against a Strata node for
 e2e/clients_python_test.go.
 
-Usage: python3 py_confluent.py produce|consume|txn
+Usage: python3 py_confluent.py produce|consume|txn|ctp
 Environment: BROKER, TOPIC, GROUP, PARTITIONS, COUNT, FIRST, EXPECT,
-ISOLATION (read_committed or read_uncommitted), TXN_ID. Prints one JSON object
-per line on stdout.
+ISOLATION (read_committed or read_uncommitted), TXN_ID, OUT_TOPIC. Prints one
+JSON object per line on stdout.
 """
 import json
 import os
@@ -131,7 +131,47 @@ def txn():
         first += count
 
 
-PHASES = {"produce": produce, "consume": consume, "txn": txn}
+def ctp():
+    """Consume-transform-produce: reads EXPECT records of TOPIC in GROUP and
+    writes each, prefixed with "copied:", to OUT_TOPIC in one transaction that also
+    commits the group's offsets."""
+    expect, out_topic = int(env("EXPECT")), env("OUT_TOPIC")
+    c = Consumer({
+        "bootstrap.servers": BROKER,
+        "group.id": env("GROUP"),
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "isolation.level": "read_committed",
+        "fetch.wait.max.ms": 100,
+    })
+    c.subscribe([TOPIC])
+    p = Producer({"bootstrap.servers": BROKER, "transactional.id": env("TXN_ID"), "linger.ms": 5})
+    p.init_transactions(30)
+    p.begin_transaction()
+    seen = 0
+    deadline = time.time() + 30
+    while seen < expect and time.time() < deadline:
+        m = c.poll(0.2)
+        if m is None:
+            continue
+        if m.error():
+            out(event="error", error=str(m.error()))
+            return
+        p.produce(out_topic, key=m.key(), value=b"copied:" + m.value(), partition=m.partition(), on_delivery=on_delivery)
+        seen += 1
+    if seen < expect:
+        out(event="error", error="consumed %d of %d" % (seen, expect))
+        return
+    positions = c.position(c.assignment())
+    p.send_offsets_to_transaction(positions, c.consumer_group_metadata(), 30)
+    p.commit_transaction(30)
+    for tp in positions:
+        out(event="committed", topic=tp.topic, partition=tp.partition, offset=tp.offset)
+    c.close()
+    out(event="consumed", count=seen)
+
+
+PHASES = {"produce": produce, "consume": consume, "txn": txn, "ctp": ctp}
 
 if __name__ == "__main__":
     try:
