@@ -68,6 +68,9 @@ func runClient(t *testing.T, timeout time.Duration, env []string, name string, a
 		shown = append(shown, filepath.Base(a))
 	}
 	t.Logf("%s %s: %v", filepath.Base(name), strings.Join(shown, " "), time.Since(start).Round(time.Millisecond))
+	if os.Getenv("STRATA_TEST_LOG") != "" {
+		t.Logf("%s stderr:\n%s", filepath.Base(name), stderr.Bytes())
+	}
 	events, perr := parseEvents(stdout.Bytes())
 	if err != nil || perr != nil {
 		t.Fatalf("%s %v: %v %v\nstdout:\n%s\nstderr:\n%s", name, args, err, perr, stdout.Bytes(), tail(stderr.Bytes(), 4000))

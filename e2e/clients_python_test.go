@@ -45,6 +45,9 @@ func runPythonGroupRoundTrip(t *testing.T, py, script, src string, codec uint8, 
 	if acks := filterEvents(ev, "ack"); len(acks) != count {
 		t.Fatalf("%d delivery reports, want %d", len(acks), count)
 	}
+	if p := filterEvents(ev, "produced"); len(p) == 1 && p[0].Value != "" {
+		t.Logf("%s: %s", src, p[0].Value)
+	}
 	checkLogRecords(t, addr, topic, src, count, parts, codec, idempotent)
 
 	want := map[int32]int64{}

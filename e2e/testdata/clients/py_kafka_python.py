@@ -43,7 +43,8 @@ def produce():
         md = f.get(timeout=30)
         out(event="ack", topic=md.topic, partition=md.partition, offset=md.offset)
     p.close(10)
-    out(event="produced", count=count)
+    # kafka-python infers the broker's version from ApiVersions.
+    out(event="produced", count=count, value="api_version %s" % (p.config["api_version"],))
 
 
 def consume():
