@@ -13,7 +13,8 @@ run: build
 	./$(BIN) node --data-dir ./data
 
 # deps installs the external programs the test suite drives: versitygw (a
-# real S3 server) into bin/tools, and kcat from Debian when running as root.
+# real S3 server) and kafkajs into bin/tools; kcat, python3-confluent-kafka
+# and python3-kafka from Debian when running as root.
 deps:
 	@./scripts/deps.sh
 
