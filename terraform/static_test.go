@@ -510,3 +510,24 @@ func TestTemplatesGetTheirVariables(t *testing.T) {
 		t.Fatalf("found %d templatefile calls, want the unit and the bootstrap script", calls)
 	}
 }
+
+// README.md documents every input and output of the modules.
+func TestReadmeCoversModules(t *testing.T) {
+	readme := readFile(t, "README.md")
+	mods := loadModules(t, ".")
+	for _, dir := range []string{"modules/strata-aws", "modules/strata-gcp", "modules/strata-node-config"} {
+		for name := range mods[dir].variables {
+			if !strings.Contains(readme, "`"+name+"`") {
+				t.Errorf("README.md does not mention variable %s of %s", name, dir)
+			}
+		}
+		for name := range mods[dir].outputs {
+			if !strings.Contains(readme, "`"+name+"`") {
+				t.Errorf("README.md does not mention output %s of %s", name, dir)
+			}
+		}
+	}
+	if !strings.Contains(readme, "terraform init") || !strings.Contains(readme, "static") {
+		t.Error("README.md should say the cloud modules are only checked statically here")
+	}
+}
