@@ -21,6 +21,7 @@ missing=()
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 /usr/bin/python3 -c 'import confluent_kafka' >/dev/null 2>&1 || missing+=(python3-confluent-kafka)
 /usr/bin/python3 -c 'import kafka' >/dev/null 2>&1 || missing+=(python3-kafka)
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck) # lints the Terraform modules' bootstrap script
 if [ "${#missing[@]}" -gt 0 ]; then
 	if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
 		echo "deps: installing ${missing[*]} from Debian"
