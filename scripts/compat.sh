@@ -46,7 +46,7 @@ set -e
 pass=$(grep -c -- '^--- PASS' "$WORK/kgo.log" || true)
 fail=$(grep -c -- '^--- FAIL' "$WORK/kgo.log" || true)
 skip=$(grep -c -- '^--- SKIP' "$WORK/kgo.log" || true)
-echo "compat: $pass passed, $fail failed, $skip skipped (top-level and subtests)"
+echo "compat: $pass passed, $fail failed, $skip skipped"
 if [ "$rc" -ne 0 ]; then
 	echo "compat: last lines of the suite's output:"; tail -40 "$WORK/kgo.log"
 	echo "compat: last lines of the node's log:"; tail -20 "$WORK/node.log"
