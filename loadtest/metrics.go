@@ -25,7 +25,7 @@ var DefaultMetricSelectors = []string{
 	"strata_kafka_bytes_in_total",
 	"strata_kafka_bytes_out_total",
 	"strata_objectstore_*bytes*",
-	"strata_tiering_*bytes*",
+	"strata_tier_*bytes*",
 }
 
 // maxMetricsBody bounds how much of a /metrics response is read.
