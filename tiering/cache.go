@@ -68,12 +68,14 @@ func (c *chunkCache) pathFor(k chunkKey) string {
 	return filepath.Join(c.dir, fmt.Sprintf("%s-%d", hex.EncodeToString(h[:12]), k.index))
 }
 
-// contains reports whether the chunk is cached (without touching the LRU).
+// contains reports whether the chunk is cached or being filled (without
+// touching the LRU): either way a prefetch of it has nothing to do.
 func (c *chunkCache) contains(k chunkKey) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	_, ok := c.mu.entries[k]
-	return ok
+	_, filling := c.mu.inflight[k]
+	return ok || filling
 }
 
 // open returns the cached chunk as an open file, fetching it with fill

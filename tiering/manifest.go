@@ -290,6 +290,16 @@ func (m *manifest) Head(k int) ([]Segment, error) {
 // Find returns the live segment holding offset, or the first one after it
 // (offset in a gap); ok is false past the end.
 func (m *manifest) Find(offset int64) (Segment, bool, error) {
+	segs, err := m.From(offset, 1)
+	if err != nil || len(segs) == 0 {
+		return Segment{}, false, err
+	}
+	return segs[0], true, nil
+}
+
+// From returns up to k live segments in order, starting with the one
+// holding offset or the first one after it; none past the end.
+func (m *manifest) From(offset int64, k int) ([]Segment, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	live := m.n - m.head
@@ -303,13 +313,18 @@ func (m *manifest) Find(offset int64) (Segment, bool, error) {
 		return s.NextOffset > offset
 	})
 	if ferr != nil {
-		return Segment{}, false, ferr
+		return nil, ferr
 	}
-	if int64(i) == live {
-		return Segment{}, false, nil
+	n := min(int64(k), live-int64(i))
+	out := make([]Segment, 0, max(n, 0))
+	for j := int64(i); j < int64(i)+n; j++ {
+		s, err := m.atLocked(j)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
 	}
-	s, err := m.atLocked(int64(i))
-	return s, err == nil, err
+	return out, nil
 }
 
 // Scan calls fn for each live segment in order until it returns false.

@@ -184,14 +184,35 @@ func LogStartOffset(remoteEmpty bool, remoteStart, remoteEnd, localStart int64) 
 	return remoteStart
 }
 
-// PlanPrefetch returns the chunk indexes to fetch ahead after a read of
-// chunk k of an object with chunks chunks in total.
-func PlanPrefetch(k, chunks int64, readAhead int, cached func(int64) bool) []int64 {
-	var out []int64
-	for i := k + 1; i <= k+int64(readAhead) && i < chunks; i++ {
-		if !cached(i) {
-			out = append(out, i)
+// PrefetchChunk names one chunk to fetch ahead: chunk Chunk of the
+// Object-th object of the read-ahead window (0 is the object being read, 1
+// the next remote segment, and so on).
+type PrefetchChunk struct {
+	Object int
+	Chunk  int64
+}
+
+// PlanPrefetch returns the chunks to fetch ahead after a read that ended
+// in chunk k of objects[0]. objects holds the chunk counts of the object
+// being read and of the remote segments after it, in offset order. The
+// window is the readAhead chunks after k; when the current object ends
+// first, it continues with the next objects' chunks from their first, so
+// a sequential reader crossing a segment boundary finds the next
+// segment's chunks already cached instead of waiting for a GET. Chunks
+// already cached take their place in the window but are not fetched.
+func PlanPrefetch(k int64, objects []int64, readAhead int, cached func(object int, chunk int64) bool) []PrefetchChunk {
+	var out []PrefetchChunk
+	left := readAhead
+	for o, i := 0, k+1; left > 0 && o < len(objects); {
+		if i >= objects[o] {
+			o, i = o+1, 0
+			continue
 		}
+		if !cached(o, i) {
+			out = append(out, PrefetchChunk{Object: o, Chunk: i})
+		}
+		i++
+		left--
 	}
 	return out
 }
