@@ -1,9 +1,14 @@
 package tiering
 
 import (
+	"bytes"
+	"context"
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
+
+	"github.com/stratalog/strata/objectstore/open"
 )
 
 // The read-ahead window is ReadAheadChunks chunks after the one just read,
@@ -94,5 +99,92 @@ func TestManifestFrom(t *testing.T) {
 		if ok && tc.k > 0 && s.BaseOffset != tc.want[0] {
 			t.Errorf("Find(%d) = %d, want %d", tc.offset, s.BaseOffset, tc.want[0])
 		}
+	}
+}
+
+// A read near the end of a remote segment prefetches the first chunks of
+// the next remote segments (up to ReadAheadChunks), never those the local
+// log still holds, and the log reads back byte-identical afterwards.
+func TestReadAheadCrossesSegments(t *testing.T) {
+	ctx := context.Background()
+	store, err := open.Open(ctx, "file://"+t.TempDir(), open.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	l := openTestLog(t, dir) // 16 KiB segments: one 64 KiB chunk each
+	src := &testSource{log: l}
+	src.policy.Store(&Policy{RemoteEnabled: true, RetentionMs: -1, RetentionBytes: -1, LocalRetentionMs: -1, LocalRetentionBytes: 40 << 10})
+	m, err := New(testConfig(t), store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	p, err := m.Attach(ctx, ID{Topic: "events", TopicID: [16]byte{4}, Partition: 0}, dir, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Start()
+	want := bytes.Join(appendBatches(t, l, 200, 1_000_000), nil)
+	if err := l.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	end := l.EndOffset()
+	waitFor(t, "every sealed segment uploaded", func() bool { e, ok := p.RemoteEndOffset(); return ok && e == end })
+	waitFor(t, "local deletion", func() bool { return l.Size() <= 40<<10+16<<10 })
+	// Keep the local start where it is from now on.
+	src.policy.Store(&Policy{RemoteEnabled: true, RetentionMs: -1, RetentionBytes: -1, LocalRetentionMs: -1, LocalRetentionBytes: -1})
+	time.Sleep(50 * time.Millisecond) // a planner pass in flight finishes
+
+	segs, err := p.man.From(0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	localStart := l.StartOffset()
+	var cold []Segment // wholly below the local start
+	for _, s := range segs {
+		if s.NextOffset <= localStart {
+			cold = append(cold, s)
+		}
+	}
+	if len(cold) < 7 || len(cold) == len(segs) {
+		t.Fatalf("%d remote segments, %d below the local start %d: want at least 7 and some above", len(segs), len(cold), localStart)
+	}
+	cached := func(s Segment) bool {
+		return m.cache.contains(chunkKey{segmentKey(p.root, s.BaseOffset, s.UploadID), 0})
+	}
+	waitIdle := func() {
+		waitFor(t, "prefetches done", func() bool { return len(m.prefetchSlots) == 0 })
+	}
+
+	// The last batch of segment 0: the window is segments 1 to 4.
+	rr, err := p.Read(ctx, cold[0].NextOffset-1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr.Release()
+	waitIdle()
+	for i, s := range cold[:6] {
+		if want := i <= m.cfg.ReadAheadChunks; cached(s) != want {
+			t.Errorf("after reading segment 0: segment %d cached %v, want %v", i, cached(s), want)
+		}
+	}
+
+	// The last cold segment: nothing after it is fetched (the local log
+	// serves those offsets).
+	last := cold[len(cold)-1]
+	rr, err = p.Read(ctx, last.NextOffset-1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr.Release()
+	waitIdle()
+	for _, s := range segs[len(cold):] {
+		if cached(s) {
+			t.Errorf("segment at %d (local start %d) was prefetched", s.BaseOffset, localStart)
+		}
+	}
+	if got := readAll(t, p, l, 0); !bytes.Equal(got, want) {
+		t.Fatalf("read back %d bytes, want %d identical", len(got), len(want))
 	}
 }
