@@ -261,7 +261,7 @@ func (s *Store) GetRange(ctx context.Context, key string, off, length int64) (io
 		rd.Close()
 		return nil, s.invalid("get", key, fmt.Errorf("%w: offset %d past the end of a %d-byte object", objectstore.ErrInvalid, off, rd.Attrs.Size))
 	}
-	return &body{rd: rd, s: s, key: key}, nil
+	return objectstore.NewBody(rd, "gs", s.cfg.Bucket, key, classify), nil
 }
 
 func (s *Store) emptyAt(ctx context.Context, key string, off int64) (io.ReadCloser, error) {
@@ -274,26 +274,6 @@ func (s *Store) emptyAt(ctx context.Context, key string, off int64) (io.ReadClos
 	}
 	return io.NopCloser(bytes.NewReader(nil)), nil
 }
-
-type body struct {
-	rd  *storage.Reader
-	s   *Store
-	key string
-}
-
-func (b *body) Read(p []byte) (int, error) {
-	n, err := b.rd.Read(p)
-	if err != nil && err != io.EOF {
-		c := classify(err)
-		if c == objectstore.ErrUnknown {
-			c = objectstore.ErrTransient
-		}
-		err = &objectstore.Error{Backend: "gs", Bucket: b.s.cfg.Bucket, Op: "get", Key: b.key, Class: c, Err: err}
-	}
-	return n, err
-}
-
-func (b *body) Close() error { return b.rd.Close() }
 
 // OpenReader returns a reader whose ReadAt issues ranged reads.
 func (s *Store) OpenReader(ctx context.Context, key string) (objectstore.ObjectReader, error) {

@@ -317,7 +317,7 @@ func (s *Store) GetRange(ctx context.Context, key string, off, length int64) (io
 	if err != nil {
 		return nil, err
 	}
-	return &body{rc: rc, s: s, key: key}, nil
+	return objectstore.NewBody(rc, "minio", s.cfg.Bucket, key, classify), nil
 }
 
 func (s *Store) emptyAt(ctx context.Context, key string, off int64) (io.ReadCloser, error) {
@@ -330,26 +330,6 @@ func (s *Store) emptyAt(ctx context.Context, key string, off int64) (io.ReadClos
 	}
 	return io.NopCloser(bytes.NewReader(nil)), nil
 }
-
-type body struct {
-	rc  io.ReadCloser
-	s   *Store
-	key string
-}
-
-func (b *body) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	if err != nil && err != io.EOF {
-		c := classify(err)
-		if c == objectstore.ErrUnknown {
-			c = objectstore.ErrTransient
-		}
-		err = &objectstore.Error{Backend: "minio", Bucket: b.s.cfg.Bucket, Op: "get", Key: b.key, Class: c, Err: err}
-	}
-	return n, err
-}
-
-func (b *body) Close() error { return b.rc.Close() }
 
 // OpenReader returns a reader whose ReadAt issues ranged GetObjects.
 func (s *Store) OpenReader(ctx context.Context, key string) (objectstore.ObjectReader, error) {

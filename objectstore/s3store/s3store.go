@@ -211,7 +211,7 @@ func (s *Store) GetRange(ctx context.Context, key string, off, length int64) (io
 	if err != nil {
 		return nil, err
 	}
-	return &body{rc: out.Body, s: s, key: key}, nil
+	return objectstore.NewBody(out.Body, "s3", s.cfg.Bucket, key, classify), nil
 }
 
 // emptyAt returns an empty reader if off is exactly the object's end.
@@ -225,27 +225,6 @@ func (s *Store) emptyAt(ctx context.Context, key string, off int64) (io.ReadClos
 	}
 	return io.NopCloser(bytes.NewReader(nil)), nil
 }
-
-// body classifies errors met while streaming a response.
-type body struct {
-	rc  io.ReadCloser
-	s   *Store
-	key string
-}
-
-func (b *body) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	if err != nil && err != io.EOF {
-		c := classify(err)
-		if c == objectstore.ErrUnknown {
-			c = objectstore.ErrTransient
-		}
-		err = &objectstore.Error{Backend: "s3", Bucket: b.s.cfg.Bucket, Op: "get", Key: b.key, Class: c, Err: err}
-	}
-	return n, err
-}
-
-func (b *body) Close() error { return b.rc.Close() }
 
 // OpenReader returns a reader whose ReadAt issues ranged GetObjects.
 func (s *Store) OpenReader(ctx context.Context, key string) (objectstore.ObjectReader, error) {
