@@ -1,8 +1,6 @@
 package node
 
 import (
-	"strconv"
-
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/node/kconfig"
@@ -98,5 +96,3 @@ func brokerSynonyms(b kconfig.Broker, d *kconfig.Def) []kmsg.DescribeConfigsResp
 	}
 	return append(out, synonym(d.Broker, d.Default, kconfig.SourceDefault))
 }
-
-var _ = strconv.Itoa

@@ -55,7 +55,7 @@ func (n *Node) handleListOffsets(r *request, rep *reply) {
 					sp.Timestamp, sp.Offset = mts, off
 				}
 			case ts >= 0:
-				off, found, fts, err := offsetForTimestamp(p, ts)
+				off, found, fts, err := p.offsetForTimestampTiered(ts)
 				if err != nil {
 					sp.ErrorCode = errCode(err)
 				} else if found && off < hw {
@@ -69,8 +69,4 @@ func (n *Node) handleListOffsets(r *request, rep *reply) {
 		resp.Topics = append(resp.Topics, st)
 	}
 	rep.finish(resp)
-}
-
-func offsetForTimestamp(p *partition, ts int64) (int64, bool, int64, error) {
-	return p.offsetForTimestampTiered(ts) // both tiers (tiering.go)
 }

@@ -3,7 +3,6 @@ package node
 import (
 	"bufio"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -109,8 +108,6 @@ func (c *conn) close() {
 		_ = c.nc.Close()
 	})
 }
-
-var errFrameTooLarge = errors.New("request frame larger than socket.request.max.bytes")
 
 // runRead reads frames until the connection closes, the server stops
 // accepting new requests, or a frame cannot be parsed.

@@ -112,12 +112,6 @@ func (p *partition) removeWaiter(w *fetchWaiter) {
 	p.mu.Unlock()
 }
 
-// appendResult is the outcome of appending one produce partition.
-type appendResult struct {
-	info storage.AppendInfo
-	err  error
-}
-
 // append validates and appends a produce request's records. It does not wait
 // for durability; done is called once the data is acknowledged-durable under
 // the partition's flush policy (immediately when flush.messages > 1).

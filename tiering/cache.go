@@ -173,10 +173,3 @@ func (c *chunkCache) dropObject(object string) {
 		}
 	}
 }
-
-// used returns the cached bytes.
-func (c *chunkCache) usedBytes() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.mu.used
-}
