@@ -135,7 +135,7 @@ func (l *Log) Append(batches []byte, hdrs []record.Header, leaderEpoch int32, lo
 		return AppendInfo{}, l.undoWrite(active, err)
 	}
 
-	newEpoch := false
+	var epochs []epochEntry // a copy to checkpoint, only when the epoch changes
 	l.mu.Lock()
 	if active.firstAppend < 0 {
 		active.firstAppend = time.Now().UnixMilli()
@@ -148,12 +148,11 @@ func (l *Log) Append(batches []byte, hdrs []record.Header, leaderEpoch int32, lo
 	l.end = off
 	if leaderEpoch >= 0 && (len(l.epochs) == 0 || leaderEpoch > l.epochs[len(l.epochs)-1].epoch) {
 		l.epochs = append(l.epochs, epochEntry{epoch: leaderEpoch, start: first})
-		newEpoch = true
+		epochs = append([]epochEntry(nil), l.epochs...)
 	}
-	epochs := append([]epochEntry(nil), l.epochs...)
 	l.mu.Unlock()
 
-	if newEpoch {
+	if epochs != nil {
 		if err := writeEpochCheckpoint(l.dir, epochs); err != nil {
 			l.logger.Warn("writing leader-epoch checkpoint", "dir", l.dir, "err", err)
 		}
