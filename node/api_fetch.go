@@ -72,15 +72,8 @@ func (n *Node) readFetch(r *request, req *kmsg.FetchRequest) (*kmsg.FetchRespons
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
 		st.TopicID = rt.TopicID
-		name := rt.Topic
-		unknownID := false
-		if r.version >= 13 {
-			if t, ok := n.meta.TopicByID(rt.TopicID); ok {
-				name = t.Name
-			} else {
-				unknownID = true
-			}
-		}
+		name, known := n.fetchTopicName(r, rt)
+		unknownID := !known
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition
@@ -150,17 +143,30 @@ func (n *Node) readFetch(r *request, req *kmsg.FetchRequest) (*kmsg.FetchRespons
 	return resp, splice, total, hasErr
 }
 
+// fetchTopicName resolves a fetch's topic to its name: the name itself
+// before v13, the topic ID from v13 on. Hosted topics resolve from the
+// partition set, so the hot path does not copy the topic's metadata; other
+// IDs fall back to metadata. ok is false for an unknown topic ID.
+func (n *Node) fetchTopicName(r *request, rt kmsg.FetchRequestTopic) (string, bool) {
+	if r.version < 13 {
+		return rt.Topic, true
+	}
+	if name, ok := n.parts.topicName(rt.TopicID); ok {
+		return name, true
+	}
+	if t, ok := n.meta.TopicByID(rt.TopicID); ok {
+		return t.Name, true
+	}
+	return "", false
+}
+
 // eachFetchPartition calls fn for every requested partition hosted here,
 // resolving topic IDs on the versions that use them, until fn returns false.
 func (n *Node) eachFetchPartition(r *request, req *kmsg.FetchRequest, fn func(*partition, kmsg.FetchRequestTopicPartition) bool) {
 	for _, rt := range req.Topics {
-		name := rt.Topic
-		if r.version >= 13 {
-			t, ok := n.meta.TopicByID(rt.TopicID)
-			if !ok {
-				continue
-			}
-			name = t.Name
+		name, ok := n.fetchTopicName(r, rt)
+		if !ok {
+			continue
 		}
 		for _, rp := range rt.Partitions {
 			if p := n.parts.get(name, rp.Partition); p != nil && !fn(p, rp) {

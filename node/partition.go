@@ -264,10 +264,19 @@ type partitionSet struct {
 	reconcileMu sync.Mutex // one reconcile at a time
 	mu          sync.RWMutex
 	parts       map[tp]*partition
+	ids         map[[16]byte]string // topic ID -> name of hosted topics, for Fetch v13+
 }
 
 func newPartitionSet(n *Node) *partitionSet {
-	return &partitionSet{n: n, dir: filepath.Join(n.cfg.DataDir, "kafka"), parts: map[tp]*partition{}}
+	return &partitionSet{n: n, dir: filepath.Join(n.cfg.DataDir, "kafka"), parts: map[tp]*partition{}, ids: map[[16]byte]string{}}
+}
+
+// topicName returns the name of a hosted topic by its ID.
+func (s *partitionSet) topicName(id [16]byte) (string, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	name, ok := s.ids[id]
+	return name, ok
 }
 
 func (s *partitionSet) get(topic string, part int32) *partition {
@@ -320,6 +329,7 @@ func (s *partitionSet) reconcile() error {
 		if t, ok := want[k]; !ok || t.ID != p.topicID {
 			drop = append(drop, p)
 			delete(s.parts, k)
+			delete(s.ids, p.topicID)
 		}
 	}
 	s.mu.Unlock()
@@ -346,6 +356,7 @@ func (s *partitionSet) reconcile() error {
 		}
 		s.mu.Lock()
 		s.parts[k] = p
+		s.ids[p.topicID] = p.topic
 		s.mu.Unlock()
 	}
 	s.removeStrays(want)
@@ -425,6 +436,7 @@ func (s *partitionSet) closeAll() error {
 		}
 	}
 	s.parts = map[tp]*partition{}
+	s.ids = map[[16]byte]string{}
 	return errors.Join(errs...)
 }
 
