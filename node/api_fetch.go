@@ -131,7 +131,7 @@ func (n *Node) readFetch(r *request, req *kmsg.FetchRequest) (*kmsg.FetchRespons
 				case rr.Size > 0 && (total == 0 || rr.Size <= limit):
 					sp.RecordBatches = splice.add(rr)
 					total += rr.Size
-					n.metrics.fetched.WithLabelValues(p.topic).Add(float64(rr.Size))
+					p.bytesOut.Add(float64(rr.Size))
 				default:
 					rr.Release()
 				}

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/stratalog/strata/meta"
 	"github.com/stratalog/strata/node/kconfig"
 	"github.com/stratalog/strata/node/record"
@@ -43,6 +45,9 @@ type partition struct {
 	topicID [16]byte
 	index   int32
 	log     *storage.Log
+
+	// Per-topic byte counters, looked up once when the partition opens.
+	bytesIn, bytesOut prometheus.Counter
 
 	appendMu sync.Mutex
 	prod     partProducers // producer and transaction state (txns.go)
@@ -163,7 +168,7 @@ func (p *partition) appendChecked(records []byte, hdrs []record.Header, marker *
 	}
 	p.mu.Unlock()
 	p.appendMu.Unlock()
-	p.n.metrics.produced.WithLabelValues(p.topic).Add(float64(len(records)))
+	p.bytesIn.Add(float64(len(records)))
 
 	end := info.LastOffset + 1
 	if cfg.syncEveryAppend() {
@@ -382,7 +387,9 @@ func (s *partitionSet) open(k tp, t meta.Topic, pc *partConfig) (*partition, err
 	if err != nil {
 		return nil, fmt.Errorf("opening log %s: %w", dir, err)
 	}
-	p := &partition{n: s.n, topic: k.topic, topicID: t.ID, index: k.part, log: l}
+	p := &partition{n: s.n, topic: k.topic, topicID: t.ID, index: k.part, log: l,
+		bytesIn:  s.n.metrics.produced.WithLabelValues(k.topic),
+		bytesOut: s.n.metrics.fetched.WithLabelValues(k.topic)}
 	p.mu.waiters = map[*fetchWaiter]struct{}{}
 	p.mu.lastFlush = time.Now()
 	p.cfg.Store(pc)
