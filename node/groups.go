@@ -186,42 +186,13 @@ func (l offsetsLog) Append(batch []byte, done func(error)) error {
 	return err
 }
 
-// Scan reads the partition from its start to the high watermark, a megabyte
-// at a time, calling fn with each batch.
+// Scan reads the partition from its start to the high watermark, calling
+// fn with each batch.
 func (l offsetsLog) Scan(fn func(batch []byte) error) error {
-	from := l.p.log.StartOffset()
 	hw := l.p.highWatermark()
-	for from < hw {
-		rr, err := l.p.log.Read(from, 1<<20, hw)
-		if err != nil {
-			return err
-		}
-		buf, err := rr.Bytes()
-		rr.Release()
-		if err != nil {
-			return err
-		}
-		if len(buf) == 0 {
-			return nil
-		}
-		for len(buf) > 0 {
-			h, err := record.ParseHeader(buf)
-			if err != nil {
-				return err
-			}
-			if h.Size() > len(buf) {
-				return fmt.Errorf("__consumer_offsets-%d: batch at %d overruns the read", l.p.index, h.BaseOffset)
-			}
-			if h.NextOffset() > from {
-				if err := fn(buf[:h.Size()]); err != nil {
-					return err
-				}
-				from = h.NextOffset()
-			}
-			buf = buf[h.Size():]
-		}
-	}
-	return nil
+	return forEachBatch(l.p.localBatches(hw), l.p.log.StartOffset(), hw, func(_ record.Header, batch []byte) error {
+		return fn(batch)
+	})
 }
 
 // drainGroups answers parked joins and syncs at shutdown so their

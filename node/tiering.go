@@ -164,39 +164,23 @@ func (p *partition) restoreProducerSnapshot(ctx context.Context, tp *tiering.Par
 	}
 	now := time.Now().UnixMilli()
 	replayed := 0
-	for off := max(at, tp.LogStartOffset()); off < end; {
-		rr, err := tp.Read(ctx, off, 1<<20)
-		if err != nil {
-			return fmt.Errorf("replaying remote batches at %d: %w", off, err)
+	remote := func(from int64) (*storage.ReadResult, error) { return tp.Read(ctx, from, 1<<20) }
+	err = forEachBatch(remote, max(at, tp.LogStartOffset()), end, func(h record.Header, batch []byte) error {
+		if h.ProducerID < 0 || h.BaseOffset < at || h.NextOffset() > end {
+			return nil
 		}
-		b, err := rr.Bytes()
-		rr.Release()
-		if err != nil {
-			return err
-		}
-		if len(b) == 0 {
-			break
-		}
-		for len(b) >= record.HeaderSize {
-			h, err := record.ParseHeader(b)
-			if err != nil || h.Size() > len(b) {
-				return fmt.Errorf("replaying remote batches at %d: bad batch header: %v", off, err)
-			}
-			batch := b[:h.Size()]
-			b = b[h.Size():]
-			off = h.NextOffset()
-			if h.ProducerID < 0 || h.BaseOffset < at || h.NextOffset() > end {
-				continue
-			}
-			replayed++
-			if !h.IsControl() {
-				st.Update([]record.Header{h}, now)
-			} else if commit, ce, ok := parseMarker(batch); ok {
-				if a, ok := st.CompleteTxn(h.ProducerID, h.ProducerEpoch, ce, commit, h.BaseOffset, now); ok {
-					aborted = append(aborted, a)
-				}
+		replayed++
+		if !h.IsControl() {
+			st.Update([]record.Header{h}, now)
+		} else if commit, ce, ok := parseMarker(batch); ok {
+			if a, ok := st.CompleteTxn(h.ProducerID, h.ProducerEpoch, ce, commit, h.BaseOffset, now); ok {
+				aborted = append(aborted, a)
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("replaying remote batches: %w", err)
 	}
 	data, err := st.MarshalWithAborted(end, aborted)
 	if err != nil {

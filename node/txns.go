@@ -213,9 +213,10 @@ func (s *txnService) load() error {
 		if p == nil {
 			continue
 		}
-		err := forEachBatch(p, p.log.StartOffset(), p.log.EndOffset(), func(h record.Header, batch []byte) {
+		end := p.log.EndOffset()
+		err := forEachBatch(p.localBatches(end), p.log.StartOffset(), end, func(h record.Header, batch []byte) error {
 			if h.IsControl() {
-				return
+				return nil
 			}
 			_ = record.ForEachRecord(batch, func(r record.Record) bool {
 				if m, deleted, ok := decodeTxnRecord(r.Key, r.Value); ok {
@@ -224,6 +225,7 @@ func (s *txnService) load() error {
 				}
 				return true
 			})
+			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("partition %d: %w", tp.Index, err)
@@ -231,37 +233,6 @@ func (s *txnService) load() error {
 	}
 	if loaded > 0 {
 		s.n.log.Info("loaded transaction state", "records", loaded, "transactional_ids", len(s.coord.List()))
-	}
-	return nil
-}
-
-// forEachBatch calls fn for each batch of p in [from, end).
-func forEachBatch(p *partition, from, end int64, fn func(h record.Header, batch []byte)) error {
-	for off := from; off < end; {
-		rr, err := p.log.Read(off, 4<<20, end)
-		if err != nil {
-			return err
-		}
-		b, err := rr.Bytes()
-		rr.Release()
-		if err != nil {
-			return err
-		}
-		if len(b) == 0 {
-			return nil
-		}
-		for len(b) >= record.HeaderSize {
-			h, err := record.ParseHeader(b)
-			if err != nil {
-				return err
-			}
-			if h.Size() > len(b) {
-				return fmt.Errorf("batch at %d runs past the read", h.BaseOffset)
-			}
-			fn(h, b[:h.Size()])
-			b = b[h.Size():]
-			off = h.NextOffset()
-		}
 	}
 	return nil
 }

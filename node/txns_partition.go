@@ -238,43 +238,23 @@ func (p *partition) loadProducers() {
 func (p *partition) replayProducers(from, end int64) (int, error) {
 	now := time.Now().UnixMilli()
 	n := 0
-	for off := from; off < end; {
-		rr, err := p.log.Read(off, 4<<20, end)
-		if err != nil {
-			return n, err
+	err := forEachBatch(p.localBatches(end), from, end, func(h record.Header, batch []byte) error {
+		if h.ProducerID < 0 {
+			return nil
 		}
-		b, err := rr.Bytes()
-		rr.Release()
-		if err != nil {
-			return n, err
+		n++
+		if !h.IsControl() {
+			p.prod.state.Update([]record.Header{h}, now)
+			return nil
 		}
-		if len(b) == 0 {
-			return n, nil
-		}
-		for len(b) >= record.HeaderSize {
-			h, err := record.ParseHeader(b)
-			if err != nil || h.Size() > len(b) {
-				return n, err
-			}
-			batch := b[:h.Size()]
-			b = b[h.Size():]
-			off = h.NextOffset()
-			if h.ProducerID < 0 {
-				continue
-			}
-			n++
-			if !h.IsControl() {
-				p.prod.state.Update([]record.Header{h}, now)
-				continue
-			}
-			if commit, ce, ok := parseMarker(batch); ok {
-				if a, ok := p.prod.state.CompleteTxn(h.ProducerID, h.ProducerEpoch, ce, commit, h.BaseOffset, now); ok {
-					p.addAborted(a, true)
-				}
+		if commit, ce, ok := parseMarker(batch); ok {
+			if a, ok := p.prod.state.CompleteTxn(h.ProducerID, h.ProducerEpoch, ce, commit, h.BaseOffset, now); ok {
+				p.addAborted(a, true)
 			}
 		}
-	}
-	return n, nil
+		return nil
+	})
+	return n, err
 }
 
 // snapshotProducers writes the producer state as of the log end (on clean
