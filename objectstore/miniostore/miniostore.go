@@ -205,10 +205,18 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 }
 
 func (s *Store) putSingle(ctx context.Context, key string, body []byte, opts objectstore.PutOptions) (objectstore.ObjectInfo, error) {
+	po := s.putOptions(opts)
+	if len(body) == 0 {
+		// Over plain HTTP minio-go signs the body as an aws-chunked stream.
+		// An empty object has no payload to sign, and some S3-compatible
+		// servers (versitygw 1.8) leave the empty stream's terminator unread
+		// on the connection, which then fails the next request on it.
+		po.DisableContentSha256 = true
+	}
 	var info minio.UploadInfo
 	err := s.cfg.Retry.Do(ctx, "put", func(ctx context.Context) error {
 		var err error
-		info, err = s.core.PutObject(ctx, s.cfg.Bucket, s.fullKey(key), bytes.NewReader(body), int64(len(body)), "", "", s.putOptions(opts))
+		info, err = s.core.PutObject(ctx, s.cfg.Bucket, s.fullKey(key), bytes.NewReader(body), int64(len(body)), "", "", po)
 		return s.wrap("put", key, err)
 	})
 	if err != nil {
