@@ -185,6 +185,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.advertise, _ = splitAdvertised(adv)
 
+	phase := time.Now()
+	var phases []any // start-up time per phase, logged at the end
+	took := func(name string) {
+		phases = append(phases, name, time.Since(phase))
+		phase = time.Now()
+	}
 	ms, err := openMeta(ctx, cfg, n.log)
 	if err != nil {
 		ln.Close()
@@ -197,6 +203,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("registering broker: %w", err)
 	}
 	n.refreshBrokerConfig()
+	took("metadata")
 
 	n.syncer = storage.NewSyncer(n.log)
 	n.parts = newPartitionSet(n)
@@ -204,18 +211,23 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.closeEarly()
 		return nil, err
 	}
+	took("tiering")
 	if err := n.parts.reconcile(); err != nil {
 		n.closeEarly()
 		return nil, err
 	}
+	took("partitions") // logs, tiering attach and producer state: "opened partitions" breaks it down
 	if err := n.startGroups(); err != nil {
 		n.closeEarly()
 		return nil, err
 	}
+	took("groups")
 	if err := n.startTxns(ctx); err != nil {
 		n.closeEarly()
 		return nil, err
 	}
+	took("transactions")
+	n.log.Info("start-up phases", phases...)
 	n.loops.Add(3)
 	go n.runMetaWatch()
 	go n.runHousekeeping()
