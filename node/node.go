@@ -128,6 +128,8 @@ type Node struct {
 	ready     atomic.Bool
 
 	drain     chan struct{} // closed when the node stops taking requests
+	healKick  chan struct{} // wakes runHeal (scrub.go)
+	scrub     *scrubMetrics
 	stopped   chan struct{} // closed when in-flight work is abandoned
 	drainOnce sync.Once
 	conns     sync.WaitGroup
@@ -154,15 +156,17 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	static, _ := kconfig.NewBroker(cfg.Settings)
 	n := &Node{
-		cfg:     cfg,
-		log:     cfg.Logger.With("node", cfg.NodeID),
-		static:  static,
-		drain:   make(chan struct{}),
-		stopped: make(chan struct{}),
+		cfg:      cfg,
+		log:      cfg.Logger.With("node", cfg.NodeID),
+		static:   static,
+		drain:    make(chan struct{}),
+		healKick: make(chan struct{}, 1),
+		stopped:  make(chan struct{}),
 	}
 	n.mu.conns = map[net.Conn]struct{}{}
 	n.broker.Store(&static)
 	n.metrics = newMetrics(n)
+	n.scrub = newScrubMetrics(n.metrics.reg)
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "kafka"), 0o755); err != nil {
 		return nil, fmt.Errorf("data-dir: %w", err)
 	}
@@ -228,10 +232,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	took("transactions")
 	n.log.Info("start-up phases", phases...)
-	n.loops.Add(3)
+	n.loops.Add(5)
 	go n.runMetaWatch()
 	go n.runHousekeeping()
 	go n.runAccept()
+	go n.runScrub()
+	go n.runHeal()
 	n.ready.Store(true)
 	n.log.Info("node ready", "kafka", ln.Addr().String(), "advertised", adv, "http", cfg.HTTPAddr, "data_dir", cfg.DataDir)
 	return n, nil

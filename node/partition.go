@@ -58,6 +58,9 @@ type partition struct {
 	// recovering is set while runRecover brings a failed log back; appends
 	// are refused with a storage error meanwhile.
 	recovering atomic.Bool
+	// coldWarn and healReports rate-limit repeating cold-read and heal
+	// warnings (scrub.go).
+	coldWarn, healReports logLimiter
 
 	mu struct {
 		sync.Mutex

@@ -277,8 +277,16 @@ func (p *Partition) markLost(seg Segment, cause error) error {
 	return err
 }
 
-// localCopy returns the sealed local segment holding exactly seg's range.
+// localCopy returns the sealed, undamaged local segment holding exactly
+// seg's range.
 func (p *Partition) localCopy(seg Segment) *storage.SegmentInfo {
+	if h, ok := p.src.Log().(healer); ok {
+		for _, d := range h.Damaged() {
+			if d.Base == seg.BaseOffset {
+				return nil
+			}
+		}
+	}
 	for _, s := range p.src.Log().Segments() {
 		if s.BaseOffset == seg.BaseOffset && s.NextOffset == seg.NextOffset && s.Size == seg.Size && s.Sealed {
 			return &s

@@ -246,6 +246,13 @@ func TestCorruptLocalSegmentNeverUploaded(t *testing.T) {
 	if st := r.p.Status(); st.LocalCorruptSegments != 1 || !strings.Contains(st.LastError, "verification") {
 		t.Fatalf("status %+v", st)
 	}
+	if d := r.l.Damaged(); len(d) != 1 || d[0].Base != bad.BaseOffset {
+		t.Fatalf("the corrupt segment is not marked damaged: %+v", d)
+	}
+	// The store does not hold it, so it cannot be healed from there.
+	if _, err := r.p.HealDamaged(context.Background()); !errors.Is(err, ErrNotCovered) {
+		t.Fatalf("heal of a range the store lacks: %v", err)
+	}
 }
 
 // A flipped byte in a remote object whose local copy is gone is found on
@@ -384,5 +391,57 @@ func TestUploadStallDetected(t *testing.T) {
 	r.m.wg.Wait()
 	if st := r.p.Status(); st.UploadStalledSeconds != 0 {
 		t.Fatalf("stall not cleared after the upload ended: %+v", st)
+	}
+}
+
+// A damaged local segment that is also remote is healed from the store:
+// the local file's bytes equal the original again and reads serve it.
+func TestHealDamagedLocalSegment(t *testing.T) {
+	ctx := context.Background()
+	r := newIntegrityRig(t, 1<<30, nil)
+	r.produce(100)
+	r.uploaded()
+	seg := r.l.Segments()[1]
+	orig, err := os.ReadFile(seg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipFile(t, seg.Path, seg.Size/3)
+	if err := r.l.VerifySegment(ctx, seg.BaseOffset, nil); !errors.Is(err, storage.ErrCorruptSegment) {
+		t.Fatalf("verify of a flipped segment: %v", err)
+	}
+	d := r.l.Damaged()
+	if len(d) != 1 || d[0].Base != seg.BaseOffset {
+		t.Fatalf("damage %+v", d)
+	}
+	if _, err := r.l.Read(d[0].ValidEnd, 1<<20, r.l.EndOffset()); !errors.Is(err, storage.ErrCorruptSegment) {
+		t.Fatalf("local read of the damaged range: %v", err)
+	}
+	if !r.p.Covers(seg.BaseOffset) {
+		t.Fatal("the remote log does not cover the damaged range")
+	}
+	// Until healed, the range reads exactly from the cold tier.
+	rr, err := r.p.Read(ctx, seg.BaseOffset, int(seg.Size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := rr.Bytes()
+	rr.Release()
+	if !bytes.Equal(b, orig[:len(b)]) || len(b) == 0 {
+		t.Fatal("cold read of the damaged range differs from the original")
+	}
+	n, err := r.p.HealDamaged(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("healed %d: %v", n, err)
+	}
+	if d := r.l.Damaged(); len(d) != 0 {
+		t.Fatalf("still damaged: %+v", d)
+	}
+	got, err := os.ReadFile(seg.Path)
+	if err != nil || !bytes.Equal(got, orig) {
+		t.Fatalf("healed file differs from the original (%d bytes, %v)", len(got), err)
+	}
+	if got := readAll(t, r.p, r.l, 0); !bytes.Equal(got, r.want) {
+		t.Fatal("log reads back wrong after healing")
 	}
 }

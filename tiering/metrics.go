@@ -22,6 +22,7 @@ type metrics struct {
 	checksumMismatches prometheus.Counter
 	repairs            prometheus.Counter
 	localCorrupt       prometheus.Counter
+	heals              prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -46,6 +47,7 @@ func newMetrics() *metrics {
 		checksumMismatches: c("remote_checksum_mismatches_total", "Reads of remote object ranges whose bytes did not match their checksum (each is read once more before the object counts as corrupt)."),
 		repairs:            c("remote_repairs_total", "Corrupt remote segments re-uploaded from an intact local copy."),
 		localCorrupt:       c("local_corrupt_segments_total", "Local segments that failed verification on their way to the store (not uploaded, marked damaged)."),
+		heals:              c("local_heals_total", "Damaged local segments replaced with their verified remote copy."),
 	}
 }
 
@@ -74,7 +76,7 @@ func (m *Manager) Collect(ch chan<- prometheus.Metric) {
 	for _, c := range []prometheus.Collector{m.metrics.copyBytes, m.metrics.copyRequests, m.metrics.copyErrors,
 		m.metrics.fetchBytes, m.metrics.fetchRequests, m.metrics.fetchErrors, m.metrics.deleteRequests,
 		m.metrics.deleteErrors, m.metrics.cacheHits, m.metrics.cacheMisses, m.metrics.cacheBytes,
-		m.metrics.verifiedBytes, m.metrics.checksumMismatches, m.metrics.repairs, m.metrics.localCorrupt} {
+		m.metrics.verifiedBytes, m.metrics.checksumMismatches, m.metrics.repairs, m.metrics.localCorrupt, m.metrics.heals} {
 		c.Collect(ch)
 	}
 	for _, p := range m.partitions() {
