@@ -340,4 +340,3 @@ func countLogLines(t *testing.T, path, substr string) int {
 }
 
 func ptr(s string) *string { return &s }
-
