@@ -125,20 +125,26 @@ func (m *Manager) verifiedFill(ctx context.Context, f io.Writer, reset func() er
 		if err == nil && n != length {
 			err = fmt.Errorf("short range read of %s: %d of %d bytes", key, n, length)
 		}
-		if err != nil {
+		storeSaw := errors.Is(err, objectstore.ErrCorrupt) // the store's own checksum failed
+		if err != nil && !storeSaw {
 			m.metrics.fetchErrors.Inc()
 			return 0, fmt.Errorf("%w: %w", ErrRemoteRead, err)
 		}
-		if !check {
+		if !check && !storeSaw {
 			return n, nil
 		}
-		bad := cw.mismatch(want)
-		if bad < 0 {
+		bad := -1
+		if storeSaw {
+			bad = 0
+		} else if bad = cw.mismatch(want); bad < 0 {
 			m.metrics.verifiedBytes.Add(float64(n))
 			return n, nil
 		}
 		m.metrics.checksumMismatches.Inc()
 		if attempt > 0 {
+			if storeSaw {
+				return 0, fmt.Errorf("%w: %s bytes [%d, %d) (read twice): %w", ErrRemoteCorrupt, key, off, off+length, err)
+			}
 			return 0, fmt.Errorf("%w: %s bytes [%d, %d) do not match their checksum (read twice)", ErrRemoteCorrupt, key, off+int64(bad)*step, min(off+int64(bad+1)*step, objSize))
 		}
 		if err := reset(); err != nil {

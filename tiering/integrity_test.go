@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +22,7 @@ import (
 	"github.com/stratalog/strata/objectstore"
 	"github.com/stratalog/strata/objectstore/faultstore"
 	"github.com/stratalog/strata/objectstore/open"
+	"github.com/stratalog/strata/objectstore/testservers"
 )
 
 // testSegmentBytes returns n batches as stored from offset base (offsets
@@ -130,7 +133,8 @@ func TestSummerChunks(t *testing.T) {
 // whose objects the test can damage.
 type integrityRig struct {
 	t     *testing.T
-	dir   string // the store's directory
+	dir   string                  // the file store's directory
+	file  func(key string) string // the file holding an object
 	store objectstore.Store
 	l     *storage.Log
 	src   *testSource
@@ -140,12 +144,33 @@ type integrityRig struct {
 }
 
 func newIntegrityRig(t *testing.T, localRetention int64, wrap func(objectstore.Store) objectstore.Store) *integrityRig {
-	ctx := context.Background()
-	r := &integrityRig{t: t, dir: t.TempDir()}
-	s, err := open.Open(ctx, "file://"+r.dir, open.Default())
+	dir := t.TempDir()
+	s, err := open.Open(context.Background(), "file://"+dir, open.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newIntegrityRigOn(t, s, func(key string) string { return filepath.Join(dir, filepath.FromSlash(key)) }, localRetention, wrap)
+}
+
+// newIntegrityRigS3 tiers to versitygw over real S3 (objects are files of
+// its posix backend).
+func newIntegrityRigS3(t *testing.T, localRetention int64) *integrityRig {
+	srv := testservers.StartVersityGW(t)
+	bucket := srv.CreateBucket(t, "")
+	srv.SetAWSEnv(t)
+	u := fmt.Sprintf("s3://%s/strata?endpoint=%s&path_style=true&region=%s", bucket, url.QueryEscape(srv.Endpoint), srv.Region)
+	s, err := open.Open(context.Background(), u, open.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return newIntegrityRigOn(t, s, func(key string) string { return filepath.Join(srv.Dir, bucket, "strata", filepath.FromSlash(key)) }, localRetention, nil)
+}
+
+func newIntegrityRigOn(t *testing.T, s objectstore.Store, file func(string) string, localRetention int64, wrap func(objectstore.Store) objectstore.Store) *integrityRig {
+	ctx := context.Background()
+	var err error
+	r := &integrityRig{t: t, file: file}
 	r.store = s
 	if wrap != nil {
 		r.store = wrap(s)
@@ -187,7 +212,7 @@ func (r *integrityRig) flipRemote(offset, off int64) Segment {
 	if err != nil || !ok {
 		r.t.Fatalf("no remote segment at %d: %v", offset, err)
 	}
-	flipFile(r.t, filepath.Join(r.dir, filepath.FromSlash(segmentKey(r.p.root, seg.BaseOffset, seg.UploadID))), off)
+	flipFile(r.t, r.file(segmentKey(r.p.root, seg.BaseOffset, seg.UploadID)), off)
 	return seg
 }
 
@@ -258,7 +283,11 @@ func TestCorruptLocalSegmentNeverUploaded(t *testing.T) {
 // A flipped byte in a remote object whose local copy is gone is found on
 // the chunk fill, never served, and reported as lost.
 func TestRemoteFlipNeverServed(t *testing.T) {
-	r := newIntegrityRig(t, 0, nil)
+	t.Run("file", func(t *testing.T) { testRemoteFlipNeverServed(t, newIntegrityRig(t, 0, nil)) })
+	t.Run("s3", func(t *testing.T) { testRemoteFlipNeverServed(t, newIntegrityRigS3(t, 0)) })
+}
+
+func testRemoteFlipNeverServed(t *testing.T, r *integrityRig) {
 	r.produce(100)
 	r.uploaded()
 	waitFor(t, "local deletion", func() bool { return r.l.StartOffset() > 100 })
@@ -301,7 +330,7 @@ func TestRemoteFlipLegacyEntry(t *testing.T) {
 	}
 	e.Checksums = nil
 	b, _ := encodeEntry(e)
-	if err := os.WriteFile(filepath.Join(r.dir, filepath.FromSlash(manifestKey(r.p.root, seg.BaseOffset))), b, 0o644); err != nil {
+	if _, err := r.store.Put(context.Background(), manifestKey(r.p.root, seg.BaseOffset), bytes.NewReader(b), int64(len(b)), objectstore.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	r.m.entries = newEntryCache(16)
@@ -319,8 +348,12 @@ func TestRemoteFlipLegacyEntry(t *testing.T) {
 // repaired by a re-upload; the repaired object serves the exact bytes and
 // a broker rebuilding its manifest from the store picks the repair.
 func TestRemoteFlipRepairedFromLocal(t *testing.T) {
+	t.Run("file", func(t *testing.T) { testRemoteFlipRepaired(t, newIntegrityRig(t, 1<<30, nil)) })
+	t.Run("s3", func(t *testing.T) { testRemoteFlipRepaired(t, newIntegrityRigS3(t, 1<<30)) })
+}
+
+func testRemoteFlipRepaired(t *testing.T, r *integrityRig) {
 	ctx := context.Background()
-	r := newIntegrityRig(t, 1<<30, nil)
 	r.produce(100)
 	r.uploaded()
 	seg := r.flipRemote(0, 500)
