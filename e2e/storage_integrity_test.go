@@ -152,7 +152,7 @@ func TestLocalDamageNeverServed(t *testing.T) {
 	}
 	kcat := kcatPath(t)
 	bin := strataBinary(t)
-	for _, kind := range []string{"truncate-sealed", "zero-active-tail", "delete-index"} {
+	for _, kind := range []string{"truncate-sealed", "flip-sealed-header", "zero-active-tail", "delete-index"} {
 		for _, clean := range []bool{true, false} {
 			stop := "sigkill"
 			if clean {
@@ -180,6 +180,16 @@ func TestLocalDamageNeverServed(t *testing.T) {
 					if err := os.Truncate(victim, fi.Size()*2/3); err != nil {
 						t.Fatal(err)
 					}
+					wantDamage = true
+				case "flip-sealed-header":
+					// The second batch's length field: the header chain
+					// breaks there. (A flip inside records, covered only
+					// by the CRC, is the scrubber's to find:
+					// storage.VerifySegment.)
+					b, _ := os.ReadFile(victim)
+					second := 12 + int(binary.BigEndian.Uint32(b[8:12]))
+					b[second+9] ^= 0x40
+					os.WriteFile(victim, b, 0o644)
 					wantDamage = true
 				case "zero-active-tail":
 					victim = logs[len(logs)-1]
@@ -219,7 +229,7 @@ func TestLocalDamageNeverServed(t *testing.T) {
 				}
 				damaged := metricValue(t, httpAddr, `strata_partition_damaged_segments{partition="0",topic="dmg"}`)
 				switch kind {
-				case "truncate-sealed":
+				case "truncate-sealed", "flip-sealed-header":
 					base, _ := strconv.ParseInt(strings.TrimSuffix(filepath.Base(victim), ".log"), 10, 64)
 					if last+1 < base || last+1 >= end || int64(len(koffs)) != last+1 {
 						t.Fatalf("franz-go stopped at %d, kcat at %d; damaged segment starts at %d, end %d", last+1, len(koffs), base, end)
