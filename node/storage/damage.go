@@ -315,7 +315,7 @@ func (l *Log) ReplaceSegment(base int64, path string) error {
 		res.err = fmt.Errorf("%w: empty replacement", ErrCorruptSegment)
 	}
 	if res.err == nil {
-		err = datasync(f)
+		err = l.datasync(f)
 	}
 	f.Close()
 	if res.err != nil {
@@ -350,7 +350,7 @@ func (l *Log) ReplaceSegment(base int64, path string) error {
 	_, err = s.writeIndexes(s.offsets, s.times)
 	for _, f := range []*os.File{s.log, s.index, s.timeIdx} {
 		if err == nil {
-			err = datasync(f)
+			err = l.datasync(f)
 		}
 	}
 	if err == nil {

@@ -40,7 +40,7 @@ func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, classify("open log", dir, err)
 	}
-	l := &Log{dir: dir, logger: logger.With("log", dir), cfg: cfg}
+	l := &Log{dir: dir, logger: logger.With("log", dir), cfg: cfg, fdatasync: cfg.Fdatasync}
 	if err := l.load(); err != nil {
 		return nil, err
 	}
@@ -174,7 +174,7 @@ func (l *Log) load() error {
 				files = files[:1]
 			}
 			for _, f := range files {
-				if err := datasync(f); err != nil {
+				if err := l.datasync(f); err != nil {
 					l.closeSegments()
 					return classify("sync recovered segment", s.path(logSuffix), err)
 				}
@@ -307,7 +307,7 @@ func (l *Log) checkSealed(s *segment, nextBase int64, verify bool) bool {
 		l.logger.Warn("rebuilding segment indexes", "segment", s.base, "missing", s.idxMissing, "err", errors.Join(err1, err2))
 		changed, err := s.writeIndexes(s.offsets, s.times)
 		if err == nil && changed {
-			err = errors.Join(datasync(s.index), datasync(s.timeIdx))
+			err = errors.Join(l.datasync(s.index), l.datasync(s.timeIdx))
 		}
 		if err != nil {
 			l.logger.Warn("rewriting segment indexes", "segment", s.base, "err", err)
