@@ -41,6 +41,9 @@ type Config struct {
 	// opened (tests inject faults with objectstore/faultstore); nil in
 	// production.
 	WrapObjectStore func(objectstore.Store) objectstore.Store
+	// Fdatasync, when set, replaces the fdatasync system call of every
+	// partition log (storage.Config.Fdatasync), for fault-injection tests.
+	Fdatasync func(fd int) error
 }
 
 // DefaultConfig returns the configuration of `make run`: one node, data

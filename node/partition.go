@@ -57,7 +57,12 @@ type partition struct {
 	tier     atomic.Pointer[tiering.Partition] // nil until attached (tiering.go)
 	// recovering is set while runRecover brings a failed log back; appends
 	// are refused with a storage error meanwhile.
-	recovering atomic.Bool
+	recovering  atomic.Bool
+	syncFailLog struct {
+		sync.Mutex
+		last time.Time
+		held int // failures not logged since last
+	}
 	// coldWarn and healReports rate-limit repeating cold-read and heal
 	// warnings (scrub.go).
 	coldWarn, healReports logLimiter
@@ -250,8 +255,9 @@ func (p *partition) housekeep(now time.Time, retention bool) {
 }
 
 // storageConfig maps a topic's Kafka configs onto the storage engine's.
-func storageConfig(t kconfig.Topic) storage.Config {
+func (n *Node) storageConfig(t kconfig.Topic) storage.Config {
 	c := storage.DefaultConfig()
+	c.Fdatasync = n.cfg.Fdatasync
 	c.SegmentBytes = t.Int64("segment.bytes")
 	c.SegmentMs = time.Duration(t.Int64("segment.ms")) * time.Millisecond
 	if r := t.Int64("retention.ms"); r < 0 {
@@ -373,7 +379,7 @@ func (s *partitionSet) reconcile() error {
 		pc := resolvePartConfig(b, t, epochs[k])
 		if p := s.get(k.topic, k.part); p != nil {
 			p.cfg.Store(pc)
-			p.log.SetConfig(storageConfig(pc.topic))
+			p.log.SetConfig(s.n.storageConfig(pc.topic))
 			continue
 		}
 		toOpen = append(toOpen, openJob{k: k, t: t, pc: pc})
@@ -419,7 +425,7 @@ func (s *partitionSet) openLog(k tp, t meta.Topic, pc *partConfig) (*partition, 
 	if err := os.WriteFile(filepath.Join(dir, topicIDFile), []byte(fmt.Sprintf("%x", t.ID)), 0o644); err != nil {
 		return nil, err
 	}
-	l, err := storage.Open(dir, storageConfig(pc.topic), s.n.log.With("topic", k.topic, "partition", k.part))
+	l, err := storage.Open(dir, s.n.storageConfig(pc.topic), s.n.log.With("topic", k.topic, "partition", k.part))
 	if err != nil {
 		return nil, fmt.Errorf("opening log %s: %w", dir, err)
 	}

@@ -281,8 +281,6 @@ func (l *Log) ReplaceSegment(base int64, path string) error {
 	if filepath.Clean(filepath.Dir(path)) != filepath.Clean(l.dir) {
 		return fmt.Errorf("%w: replacement %s is not in %s", ErrBadAppend, path, l.dir)
 	}
-	l.appendMu.Lock()
-	defer l.appendMu.Unlock()
 	l.mu.RLock()
 	old := l.segmentLocked(base)
 	closed := l.closed
@@ -317,7 +315,7 @@ func (l *Log) ReplaceSegment(base int64, path string) error {
 		res.err = fmt.Errorf("%w: empty replacement", ErrCorruptSegment)
 	}
 	if res.err == nil {
-		err = datasync(f)
+		err = l.datasync(f)
 	}
 	f.Close()
 	if res.err != nil {
@@ -325,6 +323,16 @@ func (l *Log) ReplaceSegment(base int64, path string) error {
 	}
 	if err != nil {
 		return classify("replace segment: fsync", path, err)
+	}
+	// The copy is verified (without blocking appends); swap it in under
+	// appendMu, if the segment is still the one it was verified against.
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	l.mu.RLock()
+	same := l.segmentLocked(base) == old && old.next == next && !l.closed
+	l.mu.RUnlock()
+	if !same {
+		return fmt.Errorf("%w: segment %d changed or went away during replace", ErrClosed, base)
 	}
 	if err := os.Rename(path, old.path(logSuffix)); err != nil {
 		return classify("replace segment: rename", path, err)
@@ -339,10 +347,10 @@ func (l *Log) ReplaceSegment(base int64, path string) error {
 		s.times = append(s.times, timeEntry{ts: res.maxTs, rel: s.rel(res.maxTsOffset)})
 	}
 	s.sealed = true
-	err = s.writeIndexes(s.offsets, s.times)
+	_, err = s.writeIndexes(s.offsets, s.times)
 	for _, f := range []*os.File{s.log, s.index, s.timeIdx} {
 		if err == nil {
-			err = datasync(f)
+			err = l.datasync(f)
 		}
 	}
 	if err == nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -472,3 +473,72 @@ var (
 	errnoENFILE = syscall.ENFILE
 	errnoEIO    = syscall.EIO
 )
+
+// TestReplaceSegmentUnderConcurrentReads heals a segment while readers
+// keep reading across it: every result they get is whole good batches,
+// contiguous from where they started, and after the swap they read
+// through.
+func TestReplaceSegmentUnderConcurrentReads(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, testConfig())
+	defer l.Close()
+	fill(t, l, 120)
+	victim := sealedPaths(l)[2]
+	good, _ := os.ReadFile(victim.Path)
+	flipByte(t, victim.Path, 70)
+	if err := l.VerifySegment(context.Background(), victim.BaseOffset, nil); !errors.Is(err, ErrCorruptSegment) {
+		t.Fatalf("verify: %v", err)
+	}
+	end := l.EndOffset()
+	stop := make(chan struct{})
+	errc := make(chan error, 4)
+	for r := 0; r < 4; r++ {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					errc <- nil
+					return
+				default:
+				}
+				off := int64(0)
+				for off < end {
+					res, err := l.Read(off, 1<<20, end)
+					if errors.Is(err, ErrCorruptSegment) {
+						break
+					}
+					if err != nil {
+						errc <- err
+						return
+					}
+					b, err := res.Bytes()
+					res.Release()
+					if err != nil {
+						errc <- err
+						return
+					}
+					hdrs, err := splitBatches(b)
+					if err != nil || len(hdrs) == 0 || hdrs[0].BaseOffset > off {
+						errc <- fmt.Errorf("read at %d: %d batches, %v", off, len(hdrs), err)
+						return
+					}
+					off = hdrs[len(hdrs)-1].NextOffset()
+				}
+			}
+		}()
+	}
+	heal := filepath.Join(dir, "heal")
+	os.WriteFile(heal, good, 0o644)
+	if err := l.ReplaceSegment(victim.BaseOffset, heal); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	for r := 0; r < 4; r++ {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hdrs, err := readAll(t, l, 0); err != nil || hdrs[len(hdrs)-1].NextOffset() != end {
+		t.Fatalf("read after healing: %v", err)
+	}
+}

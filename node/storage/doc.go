@@ -49,8 +49,8 @@
 // log usable: the next append after space frees succeeds. A failed fsync
 // fails the log (ErrLogFailed): the page cache may hold pages the disk
 // lost, so no later fsync is trusted; Recover cuts the log back to its last
-// synced offset and reopens it through the crash path. Tests replace the
-// fdatasync seam to inject fsync failures.
+// synced offset and reopens it through the crash path. Tests inject fsync
+// failures through Config.Fdatasync.
 //
 // It must never: validate client input (node/record does that before Append);
 // speak the Kafka protocol or know about topics, replicas or high watermarks

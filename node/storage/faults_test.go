@@ -5,19 +5,19 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"testing"
 )
 
-// failSyncs makes every fdatasync fail with EIO until the returned
-// function is called.
-func failSyncs(t *testing.T) (restore func()) {
-	t.Helper()
-	orig := fdatasync
-	fdatasync = func(int) error { return syscall.EIO }
-	restore = func() { fdatasync = orig }
-	t.Cleanup(restore)
-	return restore
+// syncFaults is a Config.Fdatasync that fails with EIO while set.
+type syncFaults struct{ failing atomic.Bool }
+
+func (f *syncFaults) fdatasync(fd int) error {
+	if f.failing.Load() {
+		return syscall.EIO
+	}
+	return syscall.Fdatasync(fd)
 }
 
 // TestFsyncFailureRecoversFromLastSyncedState: after a failed fsync the log
@@ -26,7 +26,10 @@ func failSyncs(t *testing.T) (restore func()) {
 // path, after which appends continue from there.
 func TestFsyncFailureRecoversFromLastSyncedState(t *testing.T) {
 	dir := t.TempDir()
-	l := openLog(t, dir, testConfig())
+	faults := &syncFaults{}
+	cfg := testConfig()
+	cfg.Fdatasync = faults.fdatasync
+	l := openLog(t, dir, cfg)
 	defer l.Close()
 	infos := fill(t, l, 60)
 	if err := l.Sync(); err != nil {
@@ -38,12 +41,12 @@ func TestFsyncFailureRecoversFromLastSyncedState(t *testing.T) {
 	if l.EndOffset() <= synced {
 		t.Fatal("nothing unsynced")
 	}
-	restore := failSyncs(t)
+	faults.failing.Store(true)
 	err := l.Sync()
 	if !errors.Is(err, ErrStorage) || !errors.Is(err, ErrLogFailed) || !errors.Is(err, syscall.EIO) {
 		t.Fatalf("failed sync: %v", err)
 	}
-	restore()
+	faults.failing.Store(false)
 	if err := l.Sync(); !errors.Is(err, ErrLogFailed) {
 		t.Fatalf("sync after a failed one must not succeed: %v", err)
 	}
@@ -58,14 +61,14 @@ func TestFsyncFailureRecoversFromLastSyncedState(t *testing.T) {
 	checkEveryOffset(t, l, infos)
 
 	// A recovery that fails (fsync still failing) leaves the log failed.
-	restore = failSyncs(t)
+	faults.failing.Store(true)
 	if err := l.Recover(); err == nil {
 		t.Fatal("recover with failing fsync succeeded")
 	}
 	if l.Failed() == nil {
 		t.Fatal("log not failed after a failed recover")
 	}
-	restore()
+	faults.failing.Store(false)
 	if err := l.Recover(); err != nil {
 		t.Fatalf("recover: %v", err)
 	}

@@ -39,14 +39,15 @@ func parseSegmentName(name string) (int64, bool) {
 	return n, true
 }
 
-// fdatasync is the system call datasync makes; tests replace it to inject
-// fsync failures.
-var fdatasync = syscall.Fdatasync
-
-// datasync flushes f's data (and the metadata needed to read it back). A
+// datasync flushes f's data (and the metadata needed to read it back)
+// through the log's fdatasync (Config.Fdatasync, or the system call). A
 // failure wraps ErrStorage: whatever the errno, the page cache can no
 // longer be trusted to match the disk.
-func datasync(f *os.File) error {
+func (l *Log) datasync(f *os.File) error {
+	fn := l.fdatasync
+	if fn == nil {
+		fn = syscall.Fdatasync
+	}
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
@@ -54,7 +55,7 @@ func datasync(f *os.File) error {
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
 		for {
-			serr = fdatasync(int(fd))
+			serr = fn(int(fd))
 			if serr != syscall.EINTR {
 				return
 			}

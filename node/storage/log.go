@@ -32,7 +32,8 @@ type Log struct {
 	closed   bool
 	failed   error
 
-	synced atomic.Int64
+	synced    atomic.Int64
+	fdatasync func(fd int) error // Config.Fdatasync as of Open
 
 	damageMarked   atomic.Int64  // segments marked damaged since open
 	storageErrors  atomic.Int64  // ErrStorage failures since open
@@ -363,12 +364,12 @@ func (l *Log) Sync() error {
 	}
 	for _, s := range pending {
 		for _, f := range []*os.File{s.log, s.index, s.timeIdx} {
-			if err := datasync(f); err != nil {
+			if err := l.datasync(f); err != nil {
 				return l.fail(err)
 			}
 		}
 	}
-	if err := datasync(active.log); err != nil {
+	if err := l.datasync(active.log); err != nil {
 		return l.fail(err)
 	}
 	if len(pending) > 0 {
@@ -518,7 +519,7 @@ func (l *Log) Close() error {
 	if failed == nil {
 		errs = append(errs, l.Sync())
 		active := l.segs[len(l.segs)-1]
-		errs = append(errs, datasync(active.index), datasync(active.timeIdx))
+		errs = append(errs, l.datasync(active.index), l.datasync(active.timeIdx))
 	}
 	l.syncMu.Lock()
 	l.mu.Lock()

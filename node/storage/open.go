@@ -40,7 +40,7 @@ func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, classify("open log", dir, err)
 	}
-	l := &Log{dir: dir, logger: logger.With("log", dir), cfg: cfg}
+	l := &Log{dir: dir, logger: logger.With("log", dir), cfg: cfg, fdatasync: cfg.Fdatasync}
 	if err := l.load(); err != nil {
 		return nil, err
 	}
@@ -73,6 +73,7 @@ func (l *Log) load() error {
 		l.epochs = nil
 	}
 
+	listed := slices.Clone(bases)
 	scanned, checked := 0, 0
 	var marked []*segment
 	for i, base := range bases {
@@ -163,23 +164,36 @@ func (l *Log) load() error {
 		return classify("remove clean marker", dir, err)
 	}
 	if !clean {
-		// Everything recovered is now the durable baseline.
+		// Everything recovered is now the durable baseline: the data of
+		// every rescanned segment, and the indexes of the sealed ones
+		// (the active segment's indexes are rebuilt by any unclean open,
+		// so they need not be durable).
 		for _, s := range l.segs[max(0, len(l.segs)-scanned):] {
-			for _, f := range []*os.File{s.log, s.index, s.timeIdx} {
-				if err := datasync(f); err != nil {
+			files := []*os.File{s.log, s.index, s.timeIdx}
+			if s == active {
+				files = files[:1]
+			}
+			for _, f := range files {
+				if err := l.datasync(f); err != nil {
 					l.closeSegments()
 					return classify("sync recovered segment", s.path(logSuffix), err)
 				}
 			}
 		}
-		if err := writeOffsetCheckpoint(dir, recoveryCkptName, active.base); err != nil {
-			l.closeSegments()
-			return classify("write recovery point", dir, err)
+		if !rpKnown || recoveryPoint != active.base {
+			if err := writeOffsetCheckpoint(dir, recoveryCkptName, active.base); err != nil {
+				l.closeSegments()
+				return classify("write recovery point", dir, err)
+			}
 		}
 	}
-	if err := syncDir(dir); err != nil {
-		l.closeSegments()
-		return classify("sync dir", dir, err)
+	// Directory entries: the removed clean marker, created or removed
+	// files. An unclean open that changed none has nothing to sync.
+	if clean || l.dirChanged(listed) {
+		if err := syncDir(dir); err != nil {
+			l.closeSegments()
+			return classify("sync dir", dir, err)
+		}
 	}
 	for _, s := range marked {
 		if s.damage != nil && s != active {
@@ -190,6 +204,21 @@ func (l *Log) load() error {
 	l.logger.Info("opened log", "clean", clean, "segments", len(l.segs), "scanned", scanned, "checked", checked,
 		"damaged", l.DamagedSegments(), "start", l.start, "end", l.end, "took", time.Since(started))
 	return nil
+}
+
+// dirChanged reports whether opening created or removed directory entries:
+// segments other than those listed (created, or dropped), or index files
+// that were missing.
+func (l *Log) dirChanged(listed []int64) bool {
+	if len(l.segs) != len(listed) {
+		return true
+	}
+	for i, s := range l.segs {
+		if s.base != listed[i] || s.idxMissing {
+			return true
+		}
+	}
+	return false
 }
 
 // listSegments returns the base offsets of the segment files and the set of
@@ -244,8 +273,8 @@ func (l *Log) recoverSegment(s *segment) error {
 		s.size = res.validEnd
 	}
 	s.applyScan(res)
-	if err := s.writeIndexes(res.offsets, res.times); err != nil {
-		return fmt.Errorf("rebuild indexes of segment %d: %w", s.base, err)
+	if _, err := s.writeIndexes(res.offsets, res.times); err != nil {
+		return classify("rebuild indexes of segment", segmentName(s.base), err)
 	}
 	return nil
 }
@@ -276,9 +305,9 @@ func (l *Log) checkSealed(s *segment, nextBase int64, verify bool) bool {
 	times, err2 := loadTimeIndex(s.path(timeIndexSuffix), nextBase-s.base)
 	if s.idxMissing || err1 != nil || err2 != nil || !slices.Equal(offsets, s.offsets) || !slices.Equal(times, s.times) {
 		l.logger.Warn("rebuilding segment indexes", "segment", s.base, "missing", s.idxMissing, "err", errors.Join(err1, err2))
-		err := s.writeIndexes(s.offsets, s.times)
-		if err == nil {
-			err = errors.Join(datasync(s.index), datasync(s.timeIdx))
+		changed, err := s.writeIndexes(s.offsets, s.times)
+		if err == nil && changed {
+			err = errors.Join(l.datasync(s.index), l.datasync(s.timeIdx))
 		}
 		if err != nil {
 			l.logger.Warn("rewriting segment indexes", "segment", s.base, "err", err)

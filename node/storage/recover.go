@@ -36,7 +36,7 @@ func (l *Log) Recover() error {
 	if err := cutAfter(segs, synced); err != nil {
 		return classify("recover: cut back to the synced offset", l.dir, err)
 	}
-	fresh := &Log{dir: l.dir, logger: l.logger, cfg: cfg}
+	fresh := &Log{dir: l.dir, logger: l.logger, cfg: cfg, fdatasync: l.fdatasync}
 	if err := fresh.load(); err != nil {
 		return fmt.Errorf("recover %s: %w", l.dir, err)
 	}

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -272,20 +273,34 @@ func (res *scanResult) addBatch(s *segment, pos int64, h record.Header, interval
 	res.next = h.NextOffset()
 }
 
-// writeIndexes replaces both index files with the given entries.
-func (s *segment) writeIndexes(offsets []offsetEntry, times []timeEntry) error {
+// writeIndexes replaces both index files with the given entries. It
+// reports whether either file changed: one that already holds exactly those
+// entries is left alone (no write to sync).
+func (s *segment) writeIndexes(offsets []offsetEntry, times []timeEntry) (changed bool, err error) {
 	var b []byte
 	for _, e := range offsets {
 		b = appendOffsetEntry(b, e)
 	}
-	if err := rewrite(s.index, b); err != nil {
-		return err
+	c1, err := rewriteIfChanged(s.index, b)
+	if err != nil {
+		return true, err
 	}
 	b = b[:0]
 	for _, e := range times {
 		b = appendTimeEntry(b, e)
 	}
-	return rewrite(s.timeIdx, b)
+	c2, err := rewriteIfChanged(s.timeIdx, b)
+	return c1 || c2, err
+}
+
+func rewriteIfChanged(f *os.File, b []byte) (bool, error) {
+	if st, err := f.Stat(); err == nil && st.Size() == int64(len(b)) {
+		cur := make([]byte, len(b))
+		if _, err := f.ReadAt(cur, 0); (err == nil || err == io.EOF) && bytes.Equal(cur, b) {
+			return false, nil
+		}
+	}
+	return true, rewrite(f, b)
 }
 
 func rewrite(f *os.File, b []byte) error {
