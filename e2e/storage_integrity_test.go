@@ -162,7 +162,11 @@ func TestLocalDamageNeverServed(t *testing.T) {
 				dir := t.TempDir()
 				kafka, httpAddr := freeAddr(t), freeAddr(t)
 				p := startProcNode(t, bin, dir, kafka, httpAddr, "log.segment.bytes=16384")
-				createTopic(t, kafka, dmgTopic, 1, nil)
+				// No cold copy: the damage has nothing to heal from. (With
+				// one, the cold tier serves the range and the segment is
+				// healed: TestTieringLocalFlipHealed.)
+				off := "false"
+				createTopic(t, kafka, dmgTopic, 1, map[string]*string{"remote.storage.enable": &off})
 				const n = 2000
 				acked := produceAckedSeq(t, kafka, dmgTopic, n)
 				end := acked[n-1] + 1
