@@ -155,6 +155,9 @@ func freeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
+// procReadyTimeout bounds how long startProcNode waits for /readyz.
+var procReadyTimeout = 30 * time.Second
+
 // procNode is a node running as a subprocess of the built binary.
 type procNode struct {
 	cmd       *exec.Cmd
@@ -187,7 +190,7 @@ func startProcNode(t testing.TB, bin, dir, kafkaAddr, httpAddr string, settings 
 			_ = p.cmd.Wait()
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(procReadyTimeout)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get("http://" + httpAddr + "/readyz")
 		if err == nil {

@@ -67,12 +67,17 @@ var (
 	partSizeDesc = prometheus.NewDesc("strata_partition_size_bytes", "Bytes of a partition's local log.", []string{"topic", "partition"}, nil)
 	partEndDesc  = prometheus.NewDesc("strata_partition_end_offset", "Log end offset of a partition.", []string{"topic", "partition"}, nil)
 	partHWDesc   = prometheus.NewDesc("strata_partition_high_watermark", "High watermark of a partition.", []string{"topic", "partition"}, nil)
+	// Local storage integrity (node/storage damage.go, errors.go).
+	partDamagedDesc    = prometheus.NewDesc("strata_partition_damaged_segments", "Local segments of a partition marked damaged and not served.", []string{"topic", "partition"}, nil)
+	partStorageErrDesc = prometheus.NewDesc("strata_partition_storage_errors_total", "Disk-level failures (no space, too many files, I/O, fsync) of a partition's log since it opened.", []string{"topic", "partition"}, nil)
 )
 
 func (c *partitionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- partSizeDesc
 	ch <- partEndDesc
 	ch <- partHWDesc
+	ch <- partDamagedDesc
+	ch <- partStorageErrDesc
 }
 
 func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
@@ -81,5 +86,7 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(partSizeDesc, prometheus.GaugeValue, float64(p.log.Size()), p.topic, idx)
 		ch <- prometheus.MustNewConstMetric(partEndDesc, prometheus.GaugeValue, float64(p.log.EndOffset()), p.topic, idx)
 		ch <- prometheus.MustNewConstMetric(partHWDesc, prometheus.GaugeValue, float64(p.highWatermark()), p.topic, idx)
+		ch <- prometheus.MustNewConstMetric(partDamagedDesc, prometheus.GaugeValue, float64(p.log.DamagedSegments()), p.topic, idx)
+		ch <- prometheus.MustNewConstMetric(partStorageErrDesc, prometheus.CounterValue, float64(p.log.StorageErrors()), p.topic, idx)
 	}
 }

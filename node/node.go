@@ -41,6 +41,9 @@ type Config struct {
 	// opened (tests inject faults with objectstore/faultstore); nil in
 	// production.
 	WrapObjectStore func(objectstore.Store) objectstore.Store
+	// Fdatasync, when set, replaces the fdatasync system call of every
+	// partition log (storage.Config.Fdatasync), for fault-injection tests.
+	Fdatasync func(fd int) error
 }
 
 // DefaultConfig returns the configuration of `make run`: one node, data
@@ -128,6 +131,8 @@ type Node struct {
 	ready     atomic.Bool
 
 	drain     chan struct{} // closed when the node stops taking requests
+	healKick  chan struct{} // wakes runHeal (scrub.go)
+	scrub     *scrubMetrics
 	stopped   chan struct{} // closed when in-flight work is abandoned
 	drainOnce sync.Once
 	conns     sync.WaitGroup
@@ -154,15 +159,17 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	static, _ := kconfig.NewBroker(cfg.Settings)
 	n := &Node{
-		cfg:     cfg,
-		log:     cfg.Logger.With("node", cfg.NodeID),
-		static:  static,
-		drain:   make(chan struct{}),
-		stopped: make(chan struct{}),
+		cfg:      cfg,
+		log:      cfg.Logger.With("node", cfg.NodeID),
+		static:   static,
+		drain:    make(chan struct{}),
+		healKick: make(chan struct{}, 1),
+		stopped:  make(chan struct{}),
 	}
 	n.mu.conns = map[net.Conn]struct{}{}
 	n.broker.Store(&static)
 	n.metrics = newMetrics(n)
+	n.scrub = newScrubMetrics(n.metrics.reg)
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "kafka"), 0o755); err != nil {
 		return nil, fmt.Errorf("data-dir: %w", err)
 	}
@@ -185,6 +192,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.advertise, _ = splitAdvertised(adv)
 
+	phase := time.Now()
+	var phases []any // start-up time per phase, logged at the end
+	took := func(name string) {
+		phases = append(phases, name, time.Since(phase))
+		phase = time.Now()
+	}
 	ms, err := openMeta(ctx, cfg, n.log)
 	if err != nil {
 		ln.Close()
@@ -197,6 +210,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("registering broker: %w", err)
 	}
 	n.refreshBrokerConfig()
+	took("metadata")
 
 	n.syncer = storage.NewSyncer(n.log)
 	n.parts = newPartitionSet(n)
@@ -204,22 +218,29 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.closeEarly()
 		return nil, err
 	}
+	took("tiering")
 	if err := n.parts.reconcile(); err != nil {
 		n.closeEarly()
 		return nil, err
 	}
+	took("partitions") // logs, tiering attach and producer state: "opened partitions" breaks it down
 	if err := n.startGroups(); err != nil {
 		n.closeEarly()
 		return nil, err
 	}
+	took("groups")
 	if err := n.startTxns(ctx); err != nil {
 		n.closeEarly()
 		return nil, err
 	}
-	n.loops.Add(3)
+	took("transactions")
+	n.log.Info("start-up phases", phases...)
+	n.loops.Add(5)
 	go n.runMetaWatch()
 	go n.runHousekeeping()
 	go n.runAccept()
+	go n.runScrub()
+	go n.runHeal()
 	n.ready.Store(true)
 	n.log.Info("node ready", "kafka", ln.Addr().String(), "advertised", adv, "http", cfg.HTTPAddr, "data_dir", cfg.DataDir)
 	return n, nil

@@ -55,6 +55,17 @@ type partition struct {
 	visible  atomic.Int64 // bytes below the high watermark since open, for long-poll accounting
 	cfg      atomic.Pointer[partConfig]
 	tier     atomic.Pointer[tiering.Partition] // nil until attached (tiering.go)
+	// recovering is set while runRecover brings a failed log back; appends
+	// are refused with a storage error meanwhile.
+	recovering  atomic.Bool
+	syncFailLog struct {
+		sync.Mutex
+		last time.Time
+		held int // failures not logged since last
+	}
+	// coldWarn and healReports rate-limit repeating cold-read and heal
+	// warnings (scrub.go).
+	coldWarn, healReports logLimiter
 
 	mu struct {
 		sync.Mutex
@@ -144,6 +155,10 @@ func (p *partition) appendChecked(records []byte, hdrs []record.Header, marker *
 		msgs += int64(h.NumRecords)
 	}
 	p.appendMu.Lock()
+	if p.recovering.Load() {
+		p.appendMu.Unlock()
+		return storage.AppendInfo{}, fmt.Errorf("%w: partition %s-%d is recovering its log", storage.ErrStorage, p.topic, p.index)
+	}
 	if dup, err := p.checkProducers(hdrs, marker); err != nil || dup != nil {
 		p.appendMu.Unlock()
 		if err != nil {
@@ -154,6 +169,9 @@ func (p *partition) appendChecked(records []byte, hdrs []record.Header, marker *
 	info, err := p.log.Append(records, hdrs, cfg.leaderEpoch, appendTime)
 	if err != nil {
 		p.appendMu.Unlock()
+		if errors.Is(err, storage.ErrLogFailed) {
+			p.startRecover(err)
+		}
 		return storage.AppendInfo{}, err
 	}
 	p.updateProducers(hdrs, marker)
@@ -176,7 +194,7 @@ func (p *partition) appendChecked(records []byte, hdrs []record.Header, marker *
 			if err == nil {
 				p.advanceHW(p.log.SyncedOffset())
 			} else {
-				p.n.log.Error("fsync failed", "topic", p.topic, "partition", p.index, "err", err)
+				p.syncFailed(err)
 			}
 			if done != nil {
 				done(err)
@@ -188,7 +206,7 @@ func (p *partition) appendChecked(records []byte, hdrs []record.Header, marker *
 	if flushNow {
 		p.n.syncer.Sync(p.log, end, func(err error) {
 			if err != nil {
-				p.n.log.Error("fsync failed", "topic", p.topic, "partition", p.index, "err", err)
+				p.syncFailed(err)
 			}
 		})
 	}
@@ -200,6 +218,10 @@ func (p *partition) appendChecked(records []byte, hdrs []record.Header, marker *
 
 // housekeep runs the periodic duties: age-based roll, flush.ms and retention.
 func (p *partition) housekeep(now time.Time, retention bool) {
+	if err := p.log.Failed(); err != nil {
+		p.startRecover(err)
+		return
+	}
 	cfg := p.cfg.Load()
 	p.appendMu.Lock()
 	if err := p.log.MaybeRoll(now); err != nil {
@@ -216,7 +238,11 @@ func (p *partition) housekeep(now time.Time, retention bool) {
 		}
 		p.mu.Unlock()
 		if due {
-			p.n.syncer.Sync(p.log, p.log.EndOffset(), func(error) {})
+			p.n.syncer.Sync(p.log, p.log.EndOffset(), func(err error) {
+				if err != nil {
+					p.syncFailed(err)
+				}
+			})
 		}
 	}
 	if retention && p.tiered() == nil { // tiered logs: the tiering manager deletes uploaded segments
@@ -229,8 +255,9 @@ func (p *partition) housekeep(now time.Time, retention bool) {
 }
 
 // storageConfig maps a topic's Kafka configs onto the storage engine's.
-func storageConfig(t kconfig.Topic) storage.Config {
+func (n *Node) storageConfig(t kconfig.Topic) storage.Config {
 	c := storage.DefaultConfig()
+	c.Fdatasync = n.cfg.Fdatasync
 	c.SegmentBytes = t.Int64("segment.bytes")
 	c.SegmentMs = time.Duration(t.Int64("segment.ms")) * time.Millisecond
 	if r := t.Int64("retention.ms"); r < 0 {
@@ -266,7 +293,8 @@ type partitionSet struct {
 	n   *Node
 	dir string
 
-	reconcileMu sync.Mutex // one reconcile at a time
+	reconcileMu sync.Mutex     // one reconcile at a time
+	recovers    sync.WaitGroup // runRecover goroutines (partition_recover.go)
 	mu          sync.RWMutex
 	parts       map[tp]*partition
 	ids         map[[16]byte]string // topic ID -> name of hosted topics, for Fetch v13+
@@ -346,29 +374,43 @@ func (s *partitionSet) reconcile() error {
 			s.n.log.Error("deleting partition log", "topic", p.topic, "partition", p.index, "err", err)
 		}
 	}
-	var errs []error
+	var toOpen []openJob
 	for k, t := range want {
 		pc := resolvePartConfig(b, t, epochs[k])
 		if p := s.get(k.topic, k.part); p != nil {
 			p.cfg.Store(pc)
-			p.log.SetConfig(storageConfig(pc.topic))
+			p.log.SetConfig(s.n.storageConfig(pc.topic))
 			continue
 		}
-		p, err := s.open(k, t, pc)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		s.mu.Lock()
-		s.parts[k] = p
-		s.ids[p.topicID] = p.topic
-		s.mu.Unlock()
+		toOpen = append(toOpen, openJob{k: k, t: t, pc: pc})
 	}
+	opened, err := s.openAll(toOpen)
+	s.mu.Lock()
+	for _, p := range opened {
+		s.parts[tp{p.topic, p.index}] = p
+		s.ids[p.topicID] = p.topic
+	}
+	s.mu.Unlock()
 	s.removeStrays(want)
-	return errors.Join(errs...)
+	return err
 }
 
+// open opens one partition: its log, its tiering attachment and its
+// producer state (openAll does the same for many, in parallel phases).
 func (s *partitionSet) open(k tp, t meta.Topic, pc *partConfig) (*partition, error) {
+	p, err := s.openLog(k, t, pc)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.finishOpen(p); err != nil {
+		return nil, err
+	}
+	p.loadProducers()
+	return p, nil
+}
+
+// openLog opens a partition's log and builds the partition around it.
+func (s *partitionSet) openLog(k tp, t meta.Topic, pc *partConfig) (*partition, error) {
 	dir := filepath.Join(s.dir, partDirName(k.topic, k.part))
 	if id, err := os.ReadFile(filepath.Join(dir, topicIDFile)); err == nil && string(id) != fmt.Sprintf("%x", t.ID) {
 		// A log left by an earlier topic of the same name.
@@ -383,7 +425,7 @@ func (s *partitionSet) open(k tp, t meta.Topic, pc *partConfig) (*partition, err
 	if err := os.WriteFile(filepath.Join(dir, topicIDFile), []byte(fmt.Sprintf("%x", t.ID)), 0o644); err != nil {
 		return nil, err
 	}
-	l, err := storage.Open(dir, storageConfig(pc.topic), s.n.log.With("topic", k.topic, "partition", k.part))
+	l, err := storage.Open(dir, s.n.storageConfig(pc.topic), s.n.log.With("topic", k.topic, "partition", k.part))
 	if err != nil {
 		return nil, fmt.Errorf("opening log %s: %w", dir, err)
 	}
@@ -393,15 +435,20 @@ func (s *partitionSet) open(k tp, t meta.Topic, pc *partConfig) (*partition, err
 	p.mu.waiters = map[*fetchWaiter]struct{}{}
 	p.mu.lastFlush = time.Now()
 	p.cfg.Store(pc)
+	return p, nil
+}
+
+// finishOpen attaches the cold tier and sets the high watermark; on
+// failure it closes the log.
+func (s *partitionSet) finishOpen(p *partition) error {
 	if err := s.n.attachTier(p); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("tiering %s: %w", dir, err)
+		p.log.Close()
+		return fmt.Errorf("tiering %s: %w", p.log.Dir(), err)
 	}
 	// What is on disk after a restart was either fsynced or, with a relaxed
 	// flush policy, is what the page cache kept: either way it is the log.
-	p.hw.Store(l.EndOffset())
-	p.loadProducers()
-	return p, nil
+	p.hw.Store(p.log.EndOffset())
+	return nil
 }
 
 // removeStrays deletes partition directories that belong to no hosted
@@ -432,6 +479,7 @@ func (s *partitionSet) removeStrays(want map[tp]meta.Topic) {
 }
 
 func (s *partitionSet) closeAll() error {
+	s.recovers.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error

@@ -71,6 +71,7 @@ func (n *Node) startTiering(ctx context.Context) error {
 	if ms := b.Int64("remote.orphan.grace.ms"); ms > 0 {
 		tc.OrphanGrace = msDuration(ms)
 	}
+	tc.UploadStallTimeout = msDuration(b.Int64("remote.upload.stall.timeout.ms"))
 	tc.Interval = msDuration(b.Int64("remote.log.manager.task.interval.ms"))
 	tc.RetryBackoff = msDuration(b.Int64("remote.log.manager.task.retry.backoff.ms"))
 	tc.MaxRetryBackoff = max(tc.RetryBackoff, msDuration(b.Int64("remote.log.manager.task.retry.backoff.max.ms")))
@@ -241,12 +242,18 @@ func (p *partition) needsCold(offset int64) bool {
 }
 
 // readTiered reads from the local log, or from the cold tier below the
-// local start. A cold read that fails is a retriable KAFKA_STORAGE_ERROR:
-// the client retries, and never gets guessed data.
+// local start or where the local log refuses a damaged range the cold tier
+// holds (until runHeal replaces the segment). A cold read that fails is a
+// retriable KAFKA_STORAGE_ERROR: the client retries, and never gets
+// guessed data; a range lost everywhere is CORRUPT_MESSAGE.
 func (p *partition) readTiered(offset int64, maxBytes int, hw int64) (*storage.ReadResult, error) {
 	tp := p.tier.Load()
 	if tp == nil || offset >= p.log.StartOffset() {
-		return p.log.Read(offset, maxBytes, hw)
+		rr, err := p.log.Read(offset, maxBytes, hw)
+		if err == nil || tp == nil || !errors.Is(err, storage.ErrCorruptSegment) || !tp.Covers(offset) {
+			return rr, err
+		}
+		p.n.kickHeal()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), coldReadTimeout)
 	defer cancel()
@@ -254,11 +261,24 @@ func (p *partition) readTiered(offset int64, maxBytes int, hw int64) (*storage.R
 	switch {
 	case errors.Is(err, tiering.ErrOffsetOutOfRange):
 		return nil, fmt.Errorf("%w: %w", storage.ErrOffsetOutOfRange, err)
+	case errors.Is(err, tiering.ErrRemoteLost):
+		p.warnColdRead(offset, err)
+		return nil, fmt.Errorf("%w: %w", kerr.CorruptMessage, err)
 	case err != nil:
-		p.n.log.Warn("cold read failed", "topic", p.topic, "partition", p.index, "offset", offset, "err", err)
+		p.warnColdRead(offset, err)
 		return nil, fmt.Errorf("%w: %w", kerr.KafkaStorageError, err)
 	}
 	return rr, nil
+}
+
+// coldWarnEvery is the least time between two cold-read warnings of one
+// partition; the ones in between are counted in the next.
+const coldWarnEvery = 10 * time.Second
+
+func (p *partition) warnColdRead(offset int64, err error) {
+	if ok, n := p.coldWarn.allow(coldWarnEvery); ok {
+		p.n.log.Warn("cold read failed", "topic", p.topic, "partition", p.index, "offset", offset, "err", err, "repeats", n)
+	}
 }
 
 // offsetForTimestampTiered looks in the cold tier first, then locally.
@@ -268,6 +288,10 @@ func (p *partition) offsetForTimestampTiered(ts int64) (int64, bool, int64, erro
 		defer cancel()
 		off, fts, found, err := tp.OffsetForTimestamp(ctx, ts)
 		if err != nil {
+			p.warnColdRead(-1, err)
+			if errors.Is(err, tiering.ErrRemoteLost) {
+				return 0, false, 0, fmt.Errorf("%w: %w", kerr.CorruptMessage, err)
+			}
 			return 0, false, 0, fmt.Errorf("%w: %w", kerr.KafkaStorageError, err)
 		}
 		if found && off < p.log.StartOffset() {

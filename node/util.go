@@ -60,7 +60,11 @@ func errCode(err error) int16 {
 		// The partition is being closed or moved: the client refreshes
 		// metadata and retries.
 		return kerr.NotLeaderForPartition.Code
-	case errors.Is(err, storage.ErrLogFailed), errors.Is(err, storage.ErrCorruptSegment):
+	case errors.Is(err, storage.ErrLogFailed), errors.Is(err, storage.ErrCorruptSegment), errors.Is(err, storage.ErrStorage),
+		storage.IsStorageErrno(err):
+		// Retriable: a disk that is full or failing, a log being
+		// recovered, or a damaged range the client may read again once
+		// it is healed.
 		return kerr.KafkaStorageError.Code
 	case errors.Is(err, meta.ErrTopicExists):
 		return kerr.TopicAlreadyExists.Code

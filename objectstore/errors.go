@@ -28,6 +28,11 @@ var (
 	// ErrInvalid: the request can never succeed as made: a malformed key,
 	// a range past the end, a bad URL or configuration.
 	ErrInvalid = errors.New("invalid request")
+	// ErrCorrupt: the bytes read do not match the checksum the store keeps
+	// for the object (the SDK's response validation): the object, or this
+	// transfer of it, is corrupt. Not retried inside the backend: the
+	// caller reads again and decides.
+	ErrCorrupt = errors.New("stored checksum mismatch")
 	// ErrUnknown: an error the backend could not classify.
 	ErrUnknown = errors.New("unclassified error")
 )
@@ -83,7 +88,7 @@ func ClassOf(err error) Class {
 	if errors.As(err, &e) && e.Class != nil {
 		return e.Class
 	}
-	for _, c := range []error{ErrNotFound, ErrPreconditionFailed, ErrThrottled, ErrPermission, ErrTransient, ErrInvalid} {
+	for _, c := range []error{ErrNotFound, ErrPreconditionFailed, ErrThrottled, ErrPermission, ErrTransient, ErrInvalid, ErrCorrupt} {
 		if errors.Is(err, c) {
 			return c
 		}
@@ -114,6 +119,8 @@ func ClassName(err error) string {
 		return "transient"
 	case ErrInvalid:
 		return "invalid"
+	case ErrCorrupt:
+		return "corrupt"
 	case context.Canceled:
 		return "canceled"
 	case context.DeadlineExceeded:

@@ -1,6 +1,7 @@
 package objectstore
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -50,15 +51,22 @@ type Location struct {
 
 // ParseURL parses an object-store URL in one of the forms of URLForms.
 // Unknown schemes and query parameters and credentials embedded in the URL
-// are errors wrapping ErrInvalid.
+// are errors wrapping ErrInvalid. Errors never echo the URL's query or
+// userinfo (either may hold a secret): they name it by scheme, host and
+// path only (Redact).
 func ParseURL(raw string) (Location, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error quotes the whole URL
+		}
 		return Location{}, fmt.Errorf("%w: object-store URL: %v", ErrInvalid, err)
 	}
 	if u.User != nil {
 		return Location{}, fmt.Errorf("%w: object-store URL %q carries credentials; use the AWS environment variables or credential chain instead", ErrInvalid, redact(u))
 	}
+	raw = redact(u)
 	if u.Fragment != "" || u.Opaque != "" {
 		return Location{}, fmt.Errorf("%w: object-store URL %q is not of the form scheme://...", ErrInvalid, raw)
 	}
@@ -84,8 +92,8 @@ func ParseURL(raw string) (Location, error) {
 		loc.Endpoint = q.Get("endpoint")
 		if loc.Endpoint != "" {
 			eu, perr := url.Parse(loc.Endpoint)
-			if perr != nil || (eu.Scheme != "http" && eu.Scheme != "https") || eu.Host == "" {
-				return Location{}, fmt.Errorf("%w: s3 endpoint %q: want http(s)://host[:port]", ErrInvalid, loc.Endpoint)
+			if perr != nil || (eu.Scheme != "http" && eu.Scheme != "https") || eu.Host == "" || eu.User != nil || eu.RawQuery != "" {
+				return Location{}, fmt.Errorf("%w: s3 endpoint= is not http(s)://host[:port]", ErrInvalid)
 			}
 		}
 		if loc.PathStyle, err = boolParam(q, "path_style", false); err != nil {
@@ -96,7 +104,7 @@ func ParseURL(raw string) (Location, error) {
 		switch loc.SSE {
 		case "", "AES256", "aws:kms":
 		default:
-			return Location{}, fmt.Errorf("%w: s3 sse=%q: want AES256 or aws:kms", ErrInvalid, loc.SSE)
+			return Location{}, fmt.Errorf("%w: s3 sse= is neither AES256 nor aws:kms", ErrInvalid)
 		}
 		if loc.SSEKMSKey != "" && loc.SSE != "aws:kms" {
 			return Location{}, fmt.Errorf("%w: sse_kms_key_id needs sse=aws:kms", ErrInvalid)
@@ -195,7 +203,7 @@ func boolParam(q url.Values, name string, def bool) (bool, error) {
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
-		return false, fmt.Errorf("%w: %s=%q is not a boolean", ErrInvalid, name, v)
+		return false, fmt.Errorf("%w: %s= is not a boolean", ErrInvalid, name)
 	}
 	return b, nil
 }
@@ -215,8 +223,21 @@ func takeParams(q url.Values, allowed ...string) error {
 	return nil
 }
 
+// redact renders u without userinfo, query or fragment.
 func redact(u *url.URL) string {
-	c := *u
-	c.User = nil
+	c := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
+	if u.Opaque != "" {
+		return u.Scheme + ":(opaque)"
+	}
 	return c.String()
+}
+
+// Redact renders an object-store URL for logs and errors: scheme, host and
+// path, never its userinfo or query.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable object-store URL)"
+	}
+	return redact(u)
 }

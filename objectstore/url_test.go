@@ -2,6 +2,7 @@ package objectstore
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -43,6 +44,33 @@ func TestParseURL(t *testing.T) {
 	} {
 		if _, err := ParseURL(bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("ParseURL(%q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+}
+
+// No error of the parser echoes a secret from the query or userinfo.
+func TestParseURLErrorsRedacted(t *testing.T) {
+	for _, bad := range []string{
+		"s3://bucket/p?region=r&secret_access_key=SECRET123",
+		"s3://bucket?sse=SECRET123",
+		"s3://bucket?endpoint=ftp://x&token=SECRET123",
+		"s3://bucket?endpoint=http://u:SECRET123@h:1",
+		"s3://user:SECRET123@bucket/p",
+		"minio://host:1/bucket?secure=perhaps&key=SECRET123",
+		"gs://bucket?x=SECRET123",
+		"file:///dir?x=SECRET123",
+		"s3://bucket/%zz?k=SECRET123",
+		"s3://b\x7f?k=SECRET123",
+	} {
+		_, err := ParseURL(bad)
+		if err == nil {
+			t.Fatalf("ParseURL(%q) accepted", bad)
+		}
+		if strings.Contains(err.Error(), "SECRET123") {
+			t.Errorf("ParseURL(%q) error echoes the secret: %v", bad, err)
+		}
+		if r := Redact(bad); strings.Contains(r, "SECRET123") {
+			t.Errorf("Redact(%q) = %q", bad, r)
 		}
 	}
 }

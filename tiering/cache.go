@@ -159,6 +159,19 @@ func (c *chunkCache) evictLocked() {
 	}
 }
 
+// drop forgets one chunk.
+func (c *chunkCache) drop(k chunkKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.mu.entries[k]; ok {
+		e := el.Value.(*cacheEntry)
+		c.mu.lru.Remove(el)
+		delete(c.mu.entries, k)
+		c.mu.used -= e.size
+		_ = os.Remove(e.path)
+	}
+}
+
 // dropObject forgets every chunk of an object (deleted remotely).
 func (c *chunkCache) dropObject(object string) {
 	c.mu.Lock()

@@ -45,6 +45,10 @@ type Config struct {
 	GCInterval time.Duration
 	// RequestTimeout bounds one object-store call.
 	RequestTimeout time.Duration
+	// UploadStallTimeout is how long an upload may send no bytes before
+	// the partition reports it stalled (strata_tier_upload_failing, long
+	// before RequestTimeout gives up on it).
+	UploadStallTimeout time.Duration
 	// NodeID is recorded in manifest entries as their uploader.
 	NodeID int32
 }
@@ -72,6 +76,8 @@ func Default() Config {
 		OrphanGrace:     time.Hour,
 		GCInterval:      time.Hour,
 		RequestTimeout:  2 * time.Minute,
+
+		UploadStallTimeout: 15 * time.Second,
 	}
 }
 
@@ -94,8 +100,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: negative rate limit", ErrInvalidConfig)
 	case c.Interval <= 0 || c.RetryBackoff <= 0 || c.MaxRetryBackoff < c.RetryBackoff:
 		return fmt.Errorf("%w: Interval, RetryBackoff and MaxRetryBackoff must be positive and ordered", ErrInvalidConfig)
-	case c.OrphanGrace <= 0 || c.GCInterval <= 0 || c.RequestTimeout <= 0:
-		return fmt.Errorf("%w: OrphanGrace, GCInterval and RequestTimeout must be positive", ErrInvalidConfig)
+	case c.OrphanGrace <= 0 || c.GCInterval <= 0 || c.RequestTimeout <= 0 || c.UploadStallTimeout <= 0:
+		return fmt.Errorf("%w: OrphanGrace, GCInterval, RequestTimeout and UploadStallTimeout must be positive", ErrInvalidConfig)
 	}
 	return nil
 }

@@ -12,10 +12,13 @@ import (
 // anything: overlaps or gaps between entries are returned as found, so
 // tools and tests can check the manifest independently of any broker's
 // local copy. LogStart is the published DeleteRecords log start, -1 when
-// none.
+// none. Of a repaired segment the newest generation of its entry is
+// returned.
 func RemoteManifest(ctx context.Context, store objectstore.Store, prefix string, id ID) (segs []Segment, logStart int64, err error) {
 	p := &Partition{m: &Manager{store: store}, id: id, root: partitionRoot(prefix, id)}
 	var bases []int64
+	latest := map[int64]string{}
+	gens := map[int64]int{}
 	cursor := ""
 	for {
 		page, err := store.List(ctx, objectstore.ListOptions{Prefix: p.root + "manifest/", Cursor: cursor})
@@ -23,8 +26,13 @@ func RemoteManifest(ctx context.Context, store objectstore.Store, prefix string,
 			return nil, -1, err
 		}
 		for _, o := range page.Objects {
-			if b, ok := parseManifestKey(p.root, o.Key); ok {
-				bases = append(bases, b)
+			if b, g, ok := parseEntryKey(p.root, o.Key); ok {
+				if _, seen := latest[b]; !seen {
+					bases = append(bases, b)
+				} else if g <= gens[b] {
+					continue
+				}
+				latest[b], gens[b] = o.Key, g
 			}
 		}
 		if page.NextCursor == "" {
@@ -34,7 +42,7 @@ func RemoteManifest(ctx context.Context, store objectstore.Store, prefix string,
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
 	for _, b := range bases {
-		s, err := p.fetchEntry(ctx, b)
+		s, err := p.fetchEntryKey(ctx, latest[b])
 		if err != nil {
 			return nil, -1, err
 		}

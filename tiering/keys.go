@@ -39,6 +39,13 @@ func manifestKey(root string, base int64) string {
 	return fmt.Sprintf("%smanifest/%020d", root, base)
 }
 
+// repairKey is the key of generation gen (>= 1) of a repaired manifest
+// entry: it sorts right after manifestKey(base), and readers take the
+// highest generation present (see docs/tiering.md, "Repair").
+func repairKey(root string, base int64, gen int) string {
+	return fmt.Sprintf("%smanifest/%020d-r%06d", root, base, gen)
+}
+
 // parseSegmentKey returns the base offset and upload id of a seg/ key.
 func parseSegmentKey(root, key string) (int64, [16]byte, bool) {
 	var id [16]byte
@@ -62,10 +69,30 @@ func parseSegmentKey(root, key string) (int64, [16]byte, bool) {
 
 // parseManifestKey returns the base offset of a manifest/ key.
 func parseManifestKey(root, key string) (int64, bool) {
+	base, gen, ok := parseEntryKey(root, key)
+	return base, ok && gen == 0
+}
+
+// parseEntryKey returns the base offset and repair generation (0 for the
+// original) of a manifest/ or repaired-entry key.
+func parseEntryKey(root, key string) (base int64, gen int, ok bool) {
 	rest, ok := strings.CutPrefix(key, root+"manifest/")
-	if !ok || len(rest) != 20 {
-		return 0, false
+	if !ok || len(rest) < 20 {
+		return 0, 0, false
 	}
-	base, err := strconv.ParseInt(rest, 10, 64)
-	return base, err == nil && base >= 0
+	base, err := strconv.ParseInt(rest[:20], 10, 64)
+	if err != nil || base < 0 {
+		return 0, 0, false
+	}
+	switch {
+	case len(rest) == 20:
+		return base, 0, true
+	case len(rest) == 20+2+6 && rest[20:22] == "-r":
+		g, err := strconv.Atoi(rest[22:])
+		if err != nil || g <= 0 {
+			return 0, 0, false
+		}
+		return base, g, true
+	}
+	return 0, 0, false
 }

@@ -57,6 +57,7 @@ type Manager struct {
 	metrics *metrics
 	cache   *chunkCache
 	indexes *indexCache
+	entries *entryCache // store manifest entries (checksums) by object key
 
 	uploadSem     chan struct{}
 	fetchSem      chan struct{}
@@ -93,6 +94,7 @@ func New(cfg Config, store objectstore.Store, logger *slog.Logger) (*Manager, er
 		metrics:       newMetrics(),
 		cache:         cache,
 		indexes:       &indexCache{max: 256, m: map[string][]idxEntry{}},
+		entries:       newEntryCache(4096),
 		uploadSem:     make(chan struct{}, cfg.UploadWorkers),
 		fetchSem:      make(chan struct{}, cfg.FetchWorkers),
 		prefetchSlots: make(chan struct{}, max(1, cfg.FetchWorkers/2)),
@@ -356,7 +358,16 @@ type Partition struct {
 		publishing   bool
 		published    int64 // log start known to be in the store (-1 none)
 		restored     *RestoredSnapshot
+		repairing    bool
+		// lost are remote ranges found corrupt or missing with no intact
+		// local copy, by base offset; reportedLost and localCorrupt are
+		// what was reported (once each).
+		lost         map[int64]lostRange
+		reportedLost map[int64]bool
+		localCorrupt map[int64]bool
 	}
+	// lastProgress is when the running upload last moved bytes (unix ns).
+	lastProgress atomic.Int64
 }
 
 // ID names the partition.
@@ -391,7 +402,18 @@ type Status struct {
 	PendingSegments  int
 	PendingBytes     int64
 	LastError        string
+	// UploadStalledSeconds is how long the running upload has moved no
+	// bytes, once that passes Config.UploadStallTimeout (0 otherwise).
+	UploadStalledSeconds float64
+	// CorruptSegments counts remote segments found corrupt or missing with
+	// no intact local copy (never served); LocalCorruptSegments local
+	// segments that failed verification before upload.
+	CorruptSegments      int
+	LocalCorruptSegments int
 }
+
+// UploadFailing reports whether uploads are failing or stalled.
+func (s Status) UploadFailing() bool { return s.LastError != "" || s.UploadStalledSeconds > 0 }
 
 // Status reports the partition's tiering state.
 func (p *Partition) Status() Status {
@@ -405,12 +427,17 @@ func (p *Partition) Status() Status {
 	if _, end, b, ok := p.man.Bounds(); ok {
 		st.RemoteEndOffset, st.RemoteBytes = end, b
 	}
+	st.CorruptSegments, st.LocalCorruptSegments = p.corruptCounts()
 	p.mu.Lock()
 	st.PendingSegments, st.PendingBytes = p.mu.plan.PendingSegments, p.mu.plan.PendingBytes
 	if p.mu.lastErr != nil {
 		st.LastError = p.mu.lastErr.Error()
 	}
+	uploading := p.mu.uploading
 	p.mu.Unlock()
+	if uploading {
+		st.UploadStalledSeconds = p.stalledFor(time.Now()).Seconds()
+	}
 	return st
 }
 
@@ -500,6 +527,7 @@ func (p *Partition) runUpload(seg storage.SegmentInfo) {
 			return p.m.ctx.Err()
 		}
 		defer func() { <-p.m.uploadSem }()
+		defer p.lastProgress.Store(0)
 		return p.upload(p.m.ctx, seg)
 	}()
 	p.mu.Lock()
@@ -520,8 +548,15 @@ func (p *Partition) runUpload(seg storage.SegmentInfo) {
 	p.mu.failures++
 	p.mu.lastErr = err
 	backoff := p.m.cfg.RetryBackoff << min(p.mu.failures-1, 16)
-	if errors.Is(err, ErrDiverged) {
+	if errors.Is(err, ErrDiverged) || errors.Is(err, ErrCorruptLocal) {
 		backoff = p.m.cfg.MaxRetryBackoff
+	}
+	if errors.Is(err, ErrCorruptLocal) {
+		// Never uploaded: the local log stops serving the damaged range
+		// and heals it from the store when it can.
+		p.mu.Unlock()
+		p.reportLocalCorrupt(seg, err)
+		p.mu.Lock()
 	}
 	p.mu.blockedUntil = time.Now().Add(min(backoff, p.m.cfg.MaxRetryBackoff))
 	p.m.log.Warn("segment upload failed; local data kept, will retry", "partition", p.id, "base", seg.BaseOffset, "failures", p.mu.failures, "err", err)
@@ -531,66 +566,27 @@ func sidecar(logPath, suffix string) string { return strings.TrimSuffix(logPath,
 
 // upload copies one sealed segment to the store and commits it in the
 // manifest: data object first (unique key), then the manifest entry
-// written only if absent, then the local manifest.
+// written only if absent, then the local manifest. The segment's batches
+// are verified in the same pass that streams them: a segment that fails
+// is not uploaded (ErrCorruptLocal).
 func (p *Partition) upload(ctx context.Context, seg storage.SegmentInfo) error {
-	files := make([]*os.File, 3)
-	sizes := make([]int64, 3)
-	for i, path := range []string{seg.Path, sidecar(seg.Path, ".index"), sidecar(seg.Path, ".timeindex")} {
-		f, err := os.Open(path)
-		if err != nil {
-			return fmt.Errorf("opening %s: %w", path, err)
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return err
-		}
-		files[i], sizes[i] = f, st.Size()
-	}
-	if sizes[0] < seg.Size {
-		return fmt.Errorf("segment %s is %d bytes, expected %d", seg.Path, sizes[0], seg.Size)
-	}
-	sizes[0] = seg.Size
-	// Index files may carry preallocated or torn trailing bytes: whole entries only.
-	sizes[1] -= sizes[1] % 8
-	sizes[2] -= sizes[2] % 12
-	snapAt, snap, _, err := snapshotFor(p.src.Log(), seg.NextOffset)
+	entry, err := p.putSegment(ctx, seg)
 	if err != nil {
-		return fmt.Errorf("reading the producer snapshot for segment %d: %w", seg.BaseOffset, err)
-	}
-	var id [16]byte
-	if _, err := rand.Read(id[:]); err != nil {
 		return err
 	}
-	key := segmentKey(p.root, seg.BaseOffset, id)
-	total := sizes[0] + sizes[1] + sizes[2] + int64(len(snap))
-	body := io.MultiReader(io.NewSectionReader(files[0], 0, sizes[0]), io.NewSectionReader(files[1], 0, sizes[1]), io.NewSectionReader(files[2], 0, sizes[2]), bytes.NewReader(snap))
-	pctx, cancel := context.WithTimeout(ctx, p.m.cfg.RequestTimeout+time.Duration(total/(1<<20))*time.Second)
-	defer cancel()
-	if _, err := p.m.store.Put(pctx, key, &limitedReader{ctx: pctx, r: body, l: p.m.upLimit}, total, objectstore.PutOptions{}); err != nil {
-		return fmt.Errorf("uploading segment %d: %w", seg.BaseOffset, err)
-	}
-	p.m.metrics.copyBytes.Add(float64(total))
-	entry := Segment{
-		BaseOffset: seg.BaseOffset, NextOffset: seg.NextOffset, MaxTimestamp: seg.MaxTimestamp,
-		Size: sizes[0], IndexSize: sizes[1], TimeIndexSize: sizes[2],
-		LeaderEpoch: p.src.LeaderEpoch(), Epochs: epochRanges(p.src.Log().LeaderEpochs(), seg.BaseOffset, seg.NextOffset),
-		UploadID: id, UploadedBy: p.m.cfg.NodeID, UploadedAt: time.Now().UnixMilli(),
-	}
-	if len(snap) > 0 {
-		entry.SnapshotOffset, entry.SnapshotSize = snapAt, int64(len(snap))
-	}
+	key := segmentKey(p.root, seg.BaseOffset, entry.UploadID)
 	b, err := encodeEntry(entry)
 	if err != nil {
 		return err
 	}
 	cctx, ccancel := context.WithTimeout(ctx, p.m.cfg.RequestTimeout)
 	defer ccancel()
+	p.progress()
 	_, err = p.m.store.Put(cctx, manifestKey(p.root, seg.BaseOffset), bytes.NewReader(b), int64(len(b)), objectstore.PutOptions{IfAbsent: true, ContentType: "application/json"})
 	if errors.Is(err, objectstore.ErrPreconditionFailed) {
 		// Committed before: by this broker before a crash, or by another
 		// leader. Adopt it if it is the same range; ours is an orphan.
-		existing, gerr := p.fetchEntry(cctx, seg.BaseOffset)
+		existing, gerr := p.fetchLatestEntry(cctx, seg.BaseOffset)
 		if gerr != nil {
 			return fmt.Errorf("reading the committed entry at %d: %w", seg.BaseOffset, gerr)
 		}
@@ -607,9 +603,78 @@ func (p *Partition) upload(ctx context.Context, seg storage.SegmentInfo) error {
 	if err := p.man.Append(entry); err != nil {
 		return err
 	}
+	p.m.entries.put(segmentKey(p.root, entry.BaseOffset, entry.UploadID), entry)
 	p.m.metrics.copyRequests.Inc()
-	p.m.log.Debug("segment uploaded", "partition", p.id, "base", entry.BaseOffset, "next", entry.NextOffset, "bytes", total)
+	p.m.log.Debug("segment uploaded", "partition", p.id, "base", entry.BaseOffset, "next", entry.NextOffset, "bytes", entry.ObjectSize())
 	return nil
+}
+
+// putSegment writes a sealed local segment's data object under a new
+// upload id, verifying its batches and computing its checksums as it
+// streams, and returns the manifest entry that would commit it.
+func (p *Partition) putSegment(ctx context.Context, seg storage.SegmentInfo) (Segment, error) {
+	files := make([]*os.File, 3)
+	sizes := make([]int64, 3)
+	for i, path := range []string{seg.Path, sidecar(seg.Path, ".index"), sidecar(seg.Path, ".timeindex")} {
+		f, err := os.Open(path)
+		if err != nil {
+			return Segment{}, fmt.Errorf("opening %s: %w", path, err)
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return Segment{}, err
+		}
+		files[i], sizes[i] = f, st.Size()
+	}
+	if sizes[0] < seg.Size {
+		return Segment{}, fmt.Errorf("%w: segment %s is %d bytes, expected %d", ErrCorruptLocal, seg.Path, sizes[0], seg.Size)
+	}
+	sizes[0] = seg.Size
+	// Index files may carry preallocated or torn trailing bytes: whole entries only.
+	sizes[1] -= sizes[1] % 8
+	sizes[2] -= sizes[2] % 12
+	snapAt, snap, _, err := snapshotFor(p.src.Log(), seg.NextOffset)
+	if err != nil {
+		return Segment{}, fmt.Errorf("reading the producer snapshot for segment %d: %w", seg.BaseOffset, err)
+	}
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return Segment{}, err
+	}
+	key := segmentKey(p.root, seg.BaseOffset, id)
+	total := sizes[0] + sizes[1] + sizes[2] + int64(len(snap))
+	verify := newBatchVerifier(io.NewSectionReader(files[0], 0, sizes[0]), seg.BaseOffset, seg.NextOffset, sizes[0])
+	sum := newSummer(io.MultiReader(verify, io.NewSectionReader(files[1], 0, sizes[1]), io.NewSectionReader(files[2], 0, sizes[2]), bytes.NewReader(snap)),
+		[4]int64{sizes[0], sizes[1], sizes[2], int64(len(snap))}, p.m.cfg.ChunkBytes)
+	pctx, cancel := context.WithTimeout(ctx, p.m.cfg.RequestTimeout+time.Duration(total/(1<<20))*time.Second)
+	defer cancel()
+	p.progress()
+	body := &progressReader{r: &limitedReader{ctx: pctx, r: sum, l: p.m.upLimit}, p: p}
+	if _, err := p.m.store.Put(pctx, key, body, total, objectstore.PutOptions{}); err != nil {
+		if verify.err != nil {
+			// The store saw an error mid-body and committed nothing.
+			return Segment{}, fmt.Errorf("segment %d (%s): %w", seg.BaseOffset, seg.Path, verify.err)
+		}
+		return Segment{}, fmt.Errorf("uploading segment %d: %w", seg.BaseOffset, err)
+	}
+	if verify.err != nil || sum.pos != total {
+		// A store that stopped reading early yet reported success.
+		_ = p.m.store.Delete(ctx, key)
+		return Segment{}, fmt.Errorf("uploading segment %d: store read %d of %d bytes: %w", seg.BaseOffset, sum.pos, total, errors.Join(verify.err, objectstore.ErrInvalid))
+	}
+	p.m.metrics.copyBytes.Add(float64(total))
+	entry := Segment{
+		BaseOffset: seg.BaseOffset, NextOffset: seg.NextOffset, MaxTimestamp: seg.MaxTimestamp,
+		Size: sizes[0], IndexSize: sizes[1], TimeIndexSize: sizes[2],
+		LeaderEpoch: p.src.LeaderEpoch(), Epochs: epochRanges(p.src.Log().LeaderEpochs(), seg.BaseOffset, seg.NextOffset),
+		UploadID: id, UploadedBy: p.m.cfg.NodeID, UploadedAt: time.Now().UnixMilli(),
+		Checksums: sum.result(),
+	}
+	if len(snap) > 0 {
+		entry.SnapshotOffset, entry.SnapshotSize = snapAt, int64(len(snap))
+	}
+	return entry, nil
 }
 
 func epochRanges(epochs []storage.EpochStart, base, next int64) []EpochRange {
@@ -628,7 +693,30 @@ func epochRanges(epochs []storage.EpochStart, base, next int64) []EpochRange {
 }
 
 func (p *Partition) fetchEntry(ctx context.Context, base int64) (Segment, error) {
-	rc, err := p.m.store.GetRange(ctx, manifestKey(p.root, base), 0, -1)
+	return p.fetchEntryKey(ctx, manifestKey(p.root, base))
+}
+
+// fetchLatestEntry returns the newest generation of the entry at base:
+// the original, or its latest repair.
+func (p *Partition) fetchLatestEntry(ctx context.Context, base int64) (Segment, error) {
+	page, err := p.m.store.List(ctx, objectstore.ListOptions{Prefix: manifestKey(p.root, base)})
+	if err != nil {
+		return Segment{}, err
+	}
+	key, gen := "", -1
+	for _, o := range page.Objects {
+		if b, g, ok := parseEntryKey(p.root, o.Key); ok && b == base && g > gen {
+			key, gen = o.Key, g
+		}
+	}
+	if key == "" {
+		return Segment{}, fmt.Errorf("%w: no manifest entry at %d", objectstore.ErrNotFound, base)
+	}
+	return p.fetchEntryKey(ctx, key)
+}
+
+func (p *Partition) fetchEntryKey(ctx context.Context, key string) (Segment, error) {
+	rc, err := p.m.store.GetRange(ctx, key, 0, -1)
 	if err != nil {
 		return Segment{}, err
 	}
@@ -643,6 +731,8 @@ func (p *Partition) fetchEntry(ctx context.Context, base int64) (Segment, error)
 // rebuild fills an empty local manifest from the store's manifest entries.
 func (p *Partition) rebuild(ctx context.Context) (int, error) {
 	var bases []int64
+	latest := map[int64]string{} // base -> key of its newest generation
+	gens := map[int64]int{}
 	cursor := ""
 	for {
 		page, err := p.m.store.List(ctx, objectstore.ListOptions{Prefix: p.root + "manifest/", Cursor: cursor})
@@ -650,8 +740,13 @@ func (p *Partition) rebuild(ctx context.Context) (int, error) {
 			return 0, err
 		}
 		for _, o := range page.Objects {
-			if b, ok := parseManifestKey(p.root, o.Key); ok {
-				bases = append(bases, b)
+			if b, g, ok := parseEntryKey(p.root, o.Key); ok {
+				if _, seen := latest[b]; !seen {
+					bases = append(bases, b)
+				} else if g <= gens[b] {
+					continue
+				}
+				latest[b], gens[b] = o.Key, g
 			}
 		}
 		if page.NextCursor == "" {
@@ -671,7 +766,7 @@ func (p *Partition) rebuild(ctx context.Context) (int, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			entries[i], errs[i] = p.fetchEntry(ctx, b)
+			entries[i], errs[i] = p.fetchEntryKey(ctx, latest[b])
 		}()
 	}
 	wg.Wait()
@@ -690,6 +785,7 @@ func (p *Partition) rebuild(ctx context.Context) (int, error) {
 		if err := p.man.Append(e); err != nil {
 			return n, err
 		}
+		p.m.entries.put(segmentKey(p.root, e.BaseOffset, e.UploadID), e)
 		end = e.NextOffset
 		n++
 	}
@@ -773,7 +869,7 @@ func (p *Partition) collect(ctx context.Context, now time.Time) (int, error) {
 		}
 		for _, o := range page.Objects {
 			del := false
-			if base, ok := parseManifestKey(p.root, o.Key); ok {
+			if base, _, ok := parseEntryKey(p.root, o.Key); ok {
 				del = base < start
 			} else if base, id, ok := parseSegmentKey(p.root, o.Key); ok {
 				switch {

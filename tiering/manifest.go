@@ -37,6 +37,13 @@ type Segment struct {
 	// means the object carries none.
 	SnapshotOffset int64 `json:"producer_snapshot_offset,omitempty"`
 	SnapshotSize   int64 `json:"producer_snapshot_size,omitempty"`
+	// Checksums are the CRC-32C values of the data object recorded at
+	// upload; nil in entries written before uploads recorded them (their
+	// batches' own CRCs are checked when they are served instead).
+	Checksums *Checksums `json:"crc32c,omitempty"`
+	// Repair is the generation of a repaired entry (0 for the original):
+	// the entry of a re-upload after the first object was found corrupt.
+	Repair int `json:"repair,omitempty"`
 }
 
 // EpochRange is a leader epoch and the first offset written under it.
@@ -50,6 +57,7 @@ func (s Segment) ObjectSize() int64 {
 	return s.Size + s.IndexSize + s.TimeIndexSize + s.SnapshotSize
 }
 
+// sameRange reports whether o commits the same batches as s.
 func (s Segment) sameRange(o Segment) bool {
 	return s.BaseOffset == o.BaseOffset && s.NextOffset == o.NextOffset && s.Size == o.Size
 }
@@ -79,8 +87,11 @@ func decodeEntry(b []byte) (Segment, error) {
 		return Segment{}, fmt.Errorf("%w: manifest entry upload id %q", ErrCorruptManifest, s.UploadIDS)
 	}
 	copy(s.UploadID[:], id)
+	if c := s.Checksums; c != nil && (c.ChunkBytes <= 0 || int64(len(c.Chunks)) != (s.ObjectSize()+c.ChunkBytes-1)/c.ChunkBytes) {
+		return Segment{}, fmt.Errorf("%w: manifest entry checksums: %d chunks of %d bytes for a %d-byte object", ErrCorruptManifest, len(c.Chunks), c.ChunkBytes, s.ObjectSize())
+	}
 	if s.BaseOffset < 0 || s.NextOffset <= s.BaseOffset || s.Size <= 0 || s.IndexSize < 0 || s.TimeIndexSize < 0 ||
-		s.SnapshotSize < 0 || s.SnapshotSize > maxSnapshotBytes || s.SnapshotOffset > s.NextOffset {
+		s.SnapshotSize < 0 || s.SnapshotSize > maxSnapshotBytes || s.SnapshotOffset > s.NextOffset || s.Repair < 0 {
 		return Segment{}, fmt.Errorf("%w: manifest entry range [%d, %d) size %d", ErrCorruptManifest, s.BaseOffset, s.NextOffset, s.Size)
 	}
 	return s, nil
@@ -259,6 +270,49 @@ func (m *manifest) Append(s Segment) error {
 	m.n++
 	m.last = s
 	m.bytes += s.Size
+	return nil
+}
+
+// Replace rewrites the record of the live segment with s's base offset in
+// place (a repaired upload repointing it at a new object), durably.
+func (m *manifest) Replace(s Segment) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	live := m.n - m.head
+	var ferr error
+	i := sort.Search(int(live), func(i int) bool {
+		r, err := m.atLocked(int64(i))
+		if err != nil {
+			ferr = err
+			return true
+		}
+		return r.BaseOffset >= s.BaseOffset
+	})
+	if ferr != nil {
+		return ferr
+	}
+	if int64(i) == live {
+		return fmt.Errorf("%w: no record at %d to replace", ErrCorruptManifest, s.BaseOffset)
+	}
+	old, err := m.atLocked(int64(i))
+	if err != nil {
+		return err
+	}
+	if !old.sameRange(s) {
+		return fmt.Errorf("%w: replacing [%d, %d) with [%d, %d)", ErrCorruptManifest, old.BaseOffset, old.NextOffset, s.BaseOffset, s.NextOffset)
+	}
+	if _, err := m.f.WriteAt(encodeRecord(s), manifestHeader+(m.head+int64(i))*manifestRecSize); err != nil {
+		return err
+	}
+	if err := m.f.Sync(); err != nil {
+		return err
+	}
+	if i == 0 {
+		m.first = s
+	}
+	if int64(i) == live-1 {
+		m.last = s
+	}
 	return nil
 }
 

@@ -17,6 +17,12 @@ type metrics struct {
 	cacheHits      prometheus.Counter
 	cacheMisses    prometheus.Counter
 	cacheBytes     prometheus.Gauge
+
+	verifiedBytes      prometheus.Counter
+	checksumMismatches prometheus.Counter
+	repairs            prometheus.Counter
+	localCorrupt       prometheus.Counter
+	heals              prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -37,6 +43,11 @@ func newMetrics() *metrics {
 		cacheBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "strata_tier_cache_bytes", Help: "Bytes held by the cold-read chunk cache.",
 		}),
+		verifiedBytes:      c("remote_verified_bytes_total", "Bytes of remote objects checked against their manifest checksums (chunk fills and remote scrubs)."),
+		checksumMismatches: c("remote_checksum_mismatches_total", "Reads of remote object ranges whose bytes did not match their checksum (each is read once more before the object counts as corrupt)."),
+		repairs:            c("remote_repairs_total", "Corrupt remote segments re-uploaded from an intact local copy."),
+		localCorrupt:       c("local_corrupt_segments_total", "Local segments that failed verification on their way to the store (not uploaded, marked damaged)."),
+		heals:              c("local_heals_total", "Damaged local segments replaced with their verified remote copy."),
 	}
 }
 
@@ -56,13 +67,16 @@ var (
 	descRemoteEnd    = prometheus.NewDesc("strata_tier_remote_log_end_offset", "Offset after the last remote segment (-1 when none).", partLabels, nil)
 	descHW           = prometheus.NewDesc("strata_tier_high_watermark", "High watermark.", partLabels, nil)
 	descRemoteSegs   = prometheus.NewDesc("strata_tier_remote_segments", "Remote segments in the manifest.", partLabels, nil)
-	descUploadFailed = prometheus.NewDesc("strata_tier_upload_failing", "1 while the partition's uploads are failing (the store is unreachable): local data is kept.", partLabels, nil)
+	descUploadFailed = prometheus.NewDesc("strata_tier_upload_failing", "1 while the partition's uploads are failing or stalled (the store is unreachable or hung): local data is kept.", partLabels, nil)
+	descStalled      = prometheus.NewDesc("strata_tier_upload_stalled_seconds", "Seconds the running upload has sent no bytes, once past the stall timeout (0 otherwise).", partLabels, nil)
+	descCorrupt      = prometheus.NewDesc("strata_tier_corrupt_segments", "Remote segments corrupt or missing in the store with no intact local copy: their records are not served.", partLabels, nil)
 )
 
 func (m *Manager) Collect(ch chan<- prometheus.Metric) {
 	for _, c := range []prometheus.Collector{m.metrics.copyBytes, m.metrics.copyRequests, m.metrics.copyErrors,
 		m.metrics.fetchBytes, m.metrics.fetchRequests, m.metrics.fetchErrors, m.metrics.deleteRequests,
-		m.metrics.deleteErrors, m.metrics.cacheHits, m.metrics.cacheMisses, m.metrics.cacheBytes} {
+		m.metrics.deleteErrors, m.metrics.cacheHits, m.metrics.cacheMisses, m.metrics.cacheBytes,
+		m.metrics.verifiedBytes, m.metrics.checksumMismatches, m.metrics.repairs, m.metrics.localCorrupt, m.metrics.heals} {
 		c.Collect(ch)
 	}
 	for _, p := range m.partitions() {
@@ -81,9 +95,11 @@ func (m *Manager) Collect(ch chan<- prometheus.Metric) {
 		g(descHW, st.HighWatermark)
 		g(descRemoteSegs, st.RemoteSegments)
 		failing := int64(0)
-		if st.LastError != "" {
+		if st.UploadFailing() {
 			failing = 1
 		}
 		g(descUploadFailed, failing)
+		ch <- prometheus.MustNewConstMetric(descStalled, prometheus.GaugeValue, st.UploadStalledSeconds, lv...)
+		g(descCorrupt, int64(st.CorruptSegments))
 	}
 }

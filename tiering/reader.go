@@ -9,9 +9,11 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/stratalog/strata/node/record"
 	"github.com/stratalog/strata/node/storage"
+	"github.com/stratalog/strata/objectstore"
 )
 
 // ErrOffsetOutOfRange: the offset is not in the remote part of the log.
@@ -27,11 +29,26 @@ type segReader struct {
 	p     *Partition
 	seg   Segment
 	key   string
+	sums  *Checksums // the entry's checksums; nil for entries without them
 	files map[int64]*os.File
 }
 
-func (p *Partition) newSegReader(seg Segment) *segReader {
-	return &segReader{p: p, seg: seg, key: segmentKey(p.root, seg.BaseOffset, seg.UploadID), files: map[int64]*os.File{}}
+// newSegReader reads seg; its manifest entry (with the checksums every
+// chunk fill verifies against) comes from the store the first time.
+func (p *Partition) newSegReader(ctx context.Context, seg Segment) (*segReader, error) {
+	e, err := p.remoteEntry(ctx, seg)
+	if err != nil {
+		return nil, err
+	}
+	return &segReader{p: p, seg: seg, key: segmentKey(p.root, seg.BaseOffset, seg.UploadID), sums: e.Checksums, files: map[int64]*os.File{}}, nil
+}
+
+// chunksVerified reports whether every chunk fill of the object checks a
+// checksum (the entry has them at a size the cache's chunks are made of);
+// otherwise a read checks the CRC of each batch it serves.
+func (r *segReader) chunksVerified() bool {
+	c := r.sums
+	return c != nil && c.ChunkBytes > 0 && r.p.m.cfg.ChunkBytes%c.ChunkBytes == 0
 }
 
 func (r *segReader) close() {
@@ -51,7 +68,7 @@ func (r *segReader) chunk(ctx context.Context, k int64) (*os.File, error) {
 	if f, ok := r.files[k]; ok {
 		return f, nil
 	}
-	f, err := r.p.m.cache.open(ctx, chunkKey{r.key, k}, r.p.m.chunkFiller(r.key, r.seg.ObjectSize(), k))
+	f, err := r.p.m.cache.open(ctx, chunkKey{r.key, k}, r.p.m.chunkFiller(r.key, r.seg.ObjectSize(), k, r.sums))
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +93,7 @@ func (r *segReader) warm(ctx context.Context, from, to int64) error {
 		wg.Add(1)
 		go func(k int64) {
 			defer wg.Done()
-			f, err := r.p.m.cache.open(ctx, chunkKey{r.key, k}, r.p.m.chunkFiller(r.key, r.seg.ObjectSize(), k))
+			f, err := r.p.m.cache.open(ctx, chunkKey{r.key, k}, r.p.m.chunkFiller(r.key, r.seg.ObjectSize(), k, r.sums))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -138,6 +155,15 @@ func (r *segReader) ranges(ctx context.Context, from, to int64) ([]storage.Chunk
 		off = end
 	}
 	return out, files, nil
+}
+
+// dropChunks forgets the cached chunks of [from, to) (their bytes failed a
+// check), so the next read fetches them again.
+func (r *segReader) dropChunks(from, to int64) {
+	c := r.p.m.cfg.ChunkBytes
+	for k := from / c; k <= (to-1)/c; k++ {
+		r.p.m.cache.drop(chunkKey{r.key, k})
+	}
 }
 
 type idxEntry struct{ rel, pos uint32 }
@@ -205,6 +231,12 @@ func (r *segReader) header(ctx context.Context, pos int64) (record.Header, error
 // holds offset, up to maxBytes (at least one batch), from one remote
 // segment, as ranges of chunk-cache files for sendfile. An offset in a gap
 // between remote segments starts at the next segment.
+//
+// Every byte served was verified: chunk fills check the entry's checksums
+// (entries without them: the CRC of each batch served is checked here). A
+// range whose object is corrupt or missing is never served: the read fails
+// with ErrRemoteRead while it is re-uploaded from the local log, or with
+// ErrRemoteLost when no intact copy exists anywhere.
 func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int) (*storage.ReadResult, error) {
 	seg, ok, err := p.man.Find(offset)
 	if err != nil {
@@ -214,7 +246,21 @@ func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int) (*stor
 		return nil, fmt.Errorf("%w: %d", ErrOffsetOutOfRange, offset)
 	}
 	offset = max(offset, seg.BaseOffset)
-	r := p.newSegReader(seg)
+	if l, lost := p.lostAt(offset, time.Now()); lost {
+		return nil, l.cause
+	}
+	rr, err := p.read(ctx, seg, offset, maxBytes)
+	if err != nil && (errors.Is(err, ErrRemoteCorrupt) || errors.Is(err, objectstore.ErrNotFound)) {
+		return nil, p.remoteFailed(seg, err)
+	}
+	return rr, err
+}
+
+func (p *Partition) read(ctx context.Context, seg Segment, offset int64, maxBytes int) (*storage.ReadResult, error) {
+	r, err := p.newSegReader(ctx, seg)
+	if err != nil {
+		return nil, err
+	}
 	defer r.close()
 	idx, err := r.offsetIndex(ctx)
 	if err != nil {
@@ -245,6 +291,16 @@ func (p *Partition) Read(ctx context.Context, offset int64, maxBytes int) (*stor
 	if start < 0 {
 		return storage.NewReadResult(nil, nil), nil
 	}
+	if !r.chunksVerified() {
+		b := make([]byte, end-start)
+		if err := r.readAt(ctx, b, start); err != nil {
+			return nil, err
+		}
+		if err := checkBatchCRCs(b); err != nil {
+			r.dropChunks(start, end)
+			return nil, fmt.Errorf("%w: %s at %d: %w", ErrRemoteCorrupt, r.key, start, err)
+		}
+	}
 	chunks, files, err := r.ranges(ctx, start, end)
 	if err != nil {
 		return nil, err
@@ -274,7 +330,13 @@ func (p *Partition) OffsetForTimestamp(ctx context.Context, ts int64) (offset, t
 	}); err != nil || !have {
 		return -1, -1, false, err
 	}
-	r := p.newSegReader(seg)
+	if l, lost := p.lostAt(seg.BaseOffset, time.Now()); lost {
+		return -1, -1, false, l.cause
+	}
+	r, err := p.newSegReader(ctx, seg)
+	if err != nil {
+		return -1, -1, false, err
+	}
 	defer r.close()
 	rel, err := r.timeIndexLookup(ctx, ts)
 	if err != nil {
@@ -295,6 +357,9 @@ func (p *Partition) OffsetForTimestamp(ctx context.Context, ts int64) (offset, t
 			if err := r.readAt(ctx, b, pos); err != nil {
 				return -1, -1, false, err
 			}
+			if err := record.CheckCRC(b, h); err != nil {
+				return -1, -1, false, p.remoteFailed(seg, fmt.Errorf("%w: %s at %d: %w", ErrRemoteCorrupt, r.key, pos, err))
+			}
 			err = record.ForEachRecord(b, func(rec record.Record) bool {
 				o, t := h.BaseOffset+int64(rec.OffsetDelta), h.RecordTimestamp(rec)
 				if o >= start && t >= ts {
@@ -313,8 +378,9 @@ func (p *Partition) OffsetForTimestamp(ctx context.Context, ts int64) (offset, t
 }
 
 // chunkFiller returns the cache fill of chunk k of an object: one ranged
-// GET on the fetch pool, paced by the fetch rate limit.
-func (m *Manager) chunkFiller(key string, objSize, k int64) func(context.Context, *os.File) (int64, error) {
+// GET on the fetch pool, paced by the fetch rate limit, checked against
+// the entry's checksums (sums) before the chunk is cached.
+func (m *Manager) chunkFiller(key string, objSize, k int64, sums *Checksums) func(context.Context, *os.File) (int64, error) {
 	return func(ctx context.Context, f *os.File) (int64, error) {
 		select {
 		case m.fetchSem <- struct{}{}:
@@ -326,22 +392,7 @@ func (m *Manager) chunkFiller(key string, objSize, k int64) func(context.Context
 		length := min(m.cfg.ChunkBytes, objSize-off)
 		ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
 		defer cancel()
-		m.metrics.fetchRequests.Inc()
-		rc, err := m.store.GetRange(ctx, key, off, length)
-		if err != nil {
-			m.metrics.fetchErrors.Inc()
-			return 0, fmt.Errorf("%w: %w", ErrRemoteRead, err)
-		}
-		defer rc.Close()
-		n, err := copyChunk(f, &limitedReader{ctx: ctx, r: rc, l: m.downLimit})
-		if err == nil && n != length {
-			err = fmt.Errorf("short range read of %s: %d of %d bytes", key, n, length)
-		}
-		if err != nil {
-			m.metrics.fetchErrors.Inc()
-			return 0, fmt.Errorf("%w: %w", ErrRemoteRead, err)
-		}
-		return n, nil
+		return m.verifiedFill(ctx, f, resetFile(f), key, off, length, objSize, sums)
 	}
 }
 
@@ -351,11 +402,11 @@ func (m *Manager) chunkFiller(key string, objSize, k int64) func(context.Context
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // copyChunk copies a ranged GET's body into a cache file.
-func copyChunk(f *os.File, r io.Reader) (int64, error) {
+func copyChunk(w io.Writer, r io.Reader) (int64, error) {
 	b := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(b)
-	// Hide f's ReadFrom: it would fall back to io.Copy's own buffer.
-	return io.CopyBuffer(struct{ io.Writer }{f}, r, *b)
+	// Hide a file's ReadFrom: it would fall back to io.Copy's own buffer.
+	return io.CopyBuffer(struct{ io.Writer }{w}, r, *b)
 }
 
 // prefetch fetches the chunks after k in the background (read-ahead for a
@@ -371,8 +422,11 @@ func (p *Partition) prefetch(r *segReader, k int64) {
 	type object struct {
 		key  string
 		size int64
+		seg  Segment
+		sums *Checksums
+		have bool // sums known (the entry was read)
 	}
-	objects := []object{{r.key, r.seg.ObjectSize()}}
+	objects := []object{{r.key, r.seg.ObjectSize(), r.seg, r.sums, true}}
 	chunks := []int64{r.chunks()}
 	if k+int64(ahead) >= chunks[0] {
 		// The window passes the end of this segment: add the next
@@ -388,7 +442,11 @@ func (p *Partition) prefetch(r *segReader, k int64) {
 				break
 			}
 			size := seg.ObjectSize()
-			objects = append(objects, object{segmentKey(p.root, seg.BaseOffset, seg.UploadID), size})
+			o := object{key: segmentKey(p.root, seg.BaseOffset, seg.UploadID), size: size, seg: seg}
+			if e, ok := m.entries.get(o.key); ok {
+				o.sums, o.have = e.Checksums, true
+			}
+			objects = append(objects, o)
 			chunks = append(chunks, (size+m.cfg.ChunkBytes-1)/m.cfg.ChunkBytes)
 		}
 	}
@@ -401,12 +459,21 @@ func (p *Partition) prefetch(r *segReader, k int64) {
 		default:
 			return
 		}
-		key, size, i := objects[t.Object].key, objects[t.Object].size, t.Chunk
+		o, i := objects[t.Object], t.Chunk
+		key := o.key
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
 			defer func() { <-m.prefetchSlots }()
-			f, err := m.cache.open(m.ctx, chunkKey{key, i}, m.chunkFiller(key, size, i))
+			if !o.have {
+				e, err := p.remoteEntry(m.ctx, o.seg)
+				if err != nil {
+					m.log.Debug("prefetch: reading manifest entry", "object", key, "err", err)
+					return
+				}
+				o.sums = e.Checksums
+			}
+			f, err := m.cache.open(m.ctx, chunkKey{key, i}, m.chunkFiller(key, o.size, i, o.sums))
 			if err == nil {
 				f.Close()
 			} else if !errors.Is(err, context.Canceled) {

@@ -26,7 +26,9 @@ func newTierCmd() *cobra.Command {
 		Long: `Show, per partition hosted by the node: the log start offset (across both
 tiers), the remote log end, the local log start, the high watermark, bytes on
 local disk and in the object store, segments waiting for upload and the upload
-lag in bytes. The numbers come from the node's /metrics endpoint (--http-addr).`,
+lag in bytes, whether uploads are failing, how long the running upload has
+been stalled, and remote segments corrupt or missing with no intact copy
+(never served). The numbers come from the node's /metrics endpoint (--http-addr).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			topic := ""
@@ -122,7 +124,7 @@ func parseTierMetrics(r io.Reader) ([]*tierRow, error) {
 
 func printTierStatus(w io.Writer, rows []*tierRow, topic string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TOPIC\tPARTITION\tLOG-START\tREMOTE-END\tLOCAL-START\tHIGH-WATERMARK\tLOCAL-BYTES\tREMOTE-BYTES\tPENDING-SEGMENTS\tUPLOAD-LAG-BYTES\tUPLOAD-FAILING")
+	fmt.Fprintln(tw, "TOPIC\tPARTITION\tLOG-START\tREMOTE-END\tLOCAL-START\tHIGH-WATERMARK\tLOCAL-BYTES\tREMOTE-BYTES\tPENDING-SEGMENTS\tUPLOAD-LAG-BYTES\tUPLOAD-FAILING\tUPLOAD-STALLED-S\tCORRUPT-SEGMENTS")
 	for _, r := range rows {
 		if topic != "" && r.topic != topic {
 			continue
@@ -132,10 +134,10 @@ func printTierStatus(w io.Writer, rows []*tierRow, topic string) error {
 		if e := v("remote_log_end_offset"); e >= 0 {
 			remoteEnd = strconv.FormatInt(e, 10)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%v\n", r.topic, r.partition,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%v\t%d\t%d\n", r.topic, r.partition,
 			v("log_start_offset"), remoteEnd, v("local_log_start_offset"), v("high_watermark"),
 			v("local_log_size_bytes"), v("remote_log_size_bytes"), v("remote_copy_lag_segments"),
-			v("remote_copy_lag_bytes"), v("upload_failing") == 1)
+			v("remote_copy_lag_bytes"), v("upload_failing") == 1, v("upload_stalled_seconds"), v("corrupt_segments"))
 	}
 	return tw.Flush()
 }

@@ -24,6 +24,10 @@ type Config struct {
 	RetentionBytes int64
 	// IndexIntervalBytes: bytes of batches between offset-index entries.
 	IndexIntervalBytes int
+	// Fdatasync, if set, replaces the fdatasync system call for the
+	// log's data files; tests use it to inject fsync failures. It is read
+	// once, at Open.
+	Fdatasync func(fd int) error
 }
 
 const minSegmentBytes = 1024

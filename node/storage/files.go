@@ -16,6 +16,7 @@ const (
 	indexSuffix      = ".index"
 	timeIndexSuffix  = ".timeindex"
 	tmpSuffix        = ".tmp"
+	damagedSuffix    = ".damaged" // a segment's recorded damage (damage.go)
 	cleanMarkerName  = ".clean-shutdown"
 	startOffsetName  = "log-start-offset-checkpoint"
 	epochCkptName    = "leader-epoch-checkpoint"
@@ -38,8 +39,15 @@ func parseSegmentName(name string) (int64, bool) {
 	return n, true
 }
 
-// datasync flushes f's data (and the metadata needed to read it back).
-func datasync(f *os.File) error {
+// datasync flushes f's data (and the metadata needed to read it back)
+// through the log's fdatasync (Config.Fdatasync, or the system call). A
+// failure wraps ErrStorage: whatever the errno, the page cache can no
+// longer be trusted to match the disk.
+func (l *Log) datasync(f *os.File) error {
+	fn := l.fdatasync
+	if fn == nil {
+		fn = syscall.Fdatasync
+	}
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
@@ -47,7 +55,7 @@ func datasync(f *os.File) error {
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
 		for {
-			serr = syscall.Fdatasync(int(fd))
+			serr = fn(int(fd))
 			if serr != syscall.EINTR {
 				return
 			}
@@ -56,7 +64,7 @@ func datasync(f *os.File) error {
 		return err
 	}
 	if serr != nil {
-		return fmt.Errorf("fdatasync %s: %w", f.Name(), serr)
+		return fmt.Errorf("fdatasync %s: %w: %w", f.Name(), ErrStorage, serr)
 	}
 	return nil
 }
@@ -69,7 +77,7 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync dir %s: %w", dir, err)
+		return fmt.Errorf("fsync dir %s: %w: %w", dir, ErrStorage, err)
 	}
 	return nil
 }

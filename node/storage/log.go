@@ -32,7 +32,13 @@ type Log struct {
 	closed   bool
 	failed   error
 
-	synced atomic.Int64
+	synced    atomic.Int64
+	fdatasync func(fd int) error // Config.Fdatasync as of Open
+
+	damageMarked   atomic.Int64  // segments marked damaged since open
+	storageErrors  atomic.Int64  // ErrStorage failures since open
+	readReports    reportLimiter // rate limit of refused-read logs
+	storageReports reportLimiter // rate limit of storage-error logs
 }
 
 type epochEntry struct {
@@ -198,15 +204,54 @@ func (l *Log) undoWrite(s *segment, cause error) error {
 		s.timeIdx.Truncate(int64(len(s.times)) * timeEntrySize),
 	}
 	if err := errors.Join(errs...); err != nil {
-		l.mu.Lock()
-		l.failed = fmt.Errorf("%w: append failed (%v) and could not be undone: %v", ErrLogFailed, cause, err)
-		l.mu.Unlock()
-		l.logger.Error("log failed", "dir", l.dir, "err", l.failed)
-		return l.failed
+		return l.fail(fmt.Errorf("append failed (%w) and could not be undone: %w", classify("append to", s.path(logSuffix), cause), err))
 	}
 	// Recompute the index cadence on the next append.
 	s.sinceIndex = int64(l.cfg.IndexIntervalBytes)
-	return fmt.Errorf("append to %s: %w", s.path(logSuffix), cause)
+	err := classify("append to", s.path(logSuffix), cause)
+	l.reportStorage(err)
+	return err
+}
+
+// fail marks the log failed with cause (the first failure wins) and
+// returns the failure. The log refuses appends and syncs until Recover.
+func (l *Log) fail(cause error) error {
+	l.mu.Lock()
+	if l.failed == nil {
+		if !errors.Is(cause, ErrStorage) && IsStorageErrno(cause) {
+			cause = fmt.Errorf("%w: %w", ErrStorage, cause)
+		}
+		l.failed = fmt.Errorf("%w: %w", ErrLogFailed, cause)
+		l.logger.Error("log failed: appends are refused until it is recovered from its last synced state",
+			"dir", l.dir, "synced", l.synced.Load(), "end", l.end, "err", l.failed)
+	}
+	failed := l.failed
+	l.mu.Unlock()
+	l.storageErrors.Add(1)
+	return failed
+}
+
+// Failed returns why the log refuses appends, or nil.
+func (l *Log) Failed() error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.failed
+}
+
+// StorageErrors counts the disk-level failures (ErrStorage) the log has met
+// since open, for metrics.
+func (l *Log) StorageErrors() int64 { return l.storageErrors.Load() }
+
+// reportStorage counts a storage error that did not fail the log and logs
+// it, at most once per reportEvery with a count of the ones held back.
+func (l *Log) reportStorage(err error) {
+	if !errors.Is(err, ErrStorage) {
+		return
+	}
+	l.storageErrors.Add(1)
+	if ok, n := l.storageReports.allow(reportEvery); ok {
+		l.logger.Warn("storage error", "dir", l.dir, "err", err, "repeats", n)
+	}
 }
 
 func (l *Log) usable() error {
@@ -256,7 +301,13 @@ func (l *Log) rollLocked() error {
 	}
 	if e, ok := active.sealTimeIndex(); ok {
 		if err := appendIndexFiles(active, nil, []timeEntry{e}); err != nil {
-			return fmt.Errorf("sealing %s: %w", active.path(logSuffix), err)
+			// Cut the time index back to what is published.
+			if terr := active.timeIdx.Truncate(int64(len(active.times)) * timeEntrySize); terr != nil {
+				return l.fail(fmt.Errorf("sealing %s: %w; undo: %w", active.path(logSuffix), err, terr))
+			}
+			err = classify("sealing", active.path(logSuffix), err)
+			l.reportStorage(err)
+			return err
 		}
 		l.mu.Lock()
 		active.times = append(active.times, e)
@@ -264,7 +315,9 @@ func (l *Log) rollLocked() error {
 	}
 	s, err := openSegment(l.dir, l.end, true)
 	if err != nil {
-		return fmt.Errorf("roll: %w", err)
+		err = classify("roll: create segment", segmentName(l.end), err)
+		l.reportStorage(err)
+		return err
 	}
 	l.mu.Lock()
 	active.sealed = true
@@ -285,6 +338,13 @@ func (l *Log) Sync() error {
 		l.mu.RUnlock()
 		return ErrClosed
 	}
+	if l.failed != nil {
+		// After a failed fsync the page cache may hold pages the disk
+		// lost: a later fsync that succeeds proves nothing.
+		failed := l.failed
+		l.mu.RUnlock()
+		return failed
+	}
 	target := l.end
 	active := l.segs[len(l.segs)-1]
 	pending := append([]*segment(nil), l.unsynced...)
@@ -304,19 +364,19 @@ func (l *Log) Sync() error {
 	}
 	for _, s := range pending {
 		for _, f := range []*os.File{s.log, s.index, s.timeIdx} {
-			if err := datasync(f); err != nil {
-				return err
+			if err := l.datasync(f); err != nil {
+				return l.fail(err)
 			}
 		}
 	}
-	if err := datasync(active.log); err != nil {
-		return err
+	if err := l.datasync(active.log); err != nil {
+		return l.fail(err)
 	}
 	if len(pending) > 0 {
 		// New segment files must be reachable after a crash, and the
 		// sealed ones need no rescan any more.
 		if err := syncDir(l.dir); err != nil {
-			return err
+			return l.fail(err)
 		}
 		l.mu.Lock()
 		done := make(map[*segment]bool, len(pending))
@@ -336,7 +396,9 @@ func (l *Log) Sync() error {
 		}
 		l.mu.Unlock()
 		if err := writeOffsetCheckpoint(l.dir, recoveryCkptName, rp); err != nil {
-			return err
+			// Everything is synced; only the checkpoint is stale, which
+			// costs a longer recovery after a crash.
+			l.reportStorage(classify("write recovery point", l.dir, err))
 		}
 	}
 	for {
@@ -457,7 +519,7 @@ func (l *Log) Close() error {
 	if failed == nil {
 		errs = append(errs, l.Sync())
 		active := l.segs[len(l.segs)-1]
-		errs = append(errs, datasync(active.index), datasync(active.timeIdx))
+		errs = append(errs, l.datasync(active.index), l.datasync(active.timeIdx))
 	}
 	l.syncMu.Lock()
 	l.mu.Lock()

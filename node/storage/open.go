@@ -10,13 +10,26 @@ import (
 	"time"
 )
 
-// Open opens the log in dir, creating it if needed. After a clean Close it
-// trusts the segment files and indexes (checking only their shape). After a
-// crash it rescans every segment from the recovery point on, which is the
-// active segment unless segments were rolled and not yet synced: each batch
-// is checked (length, CRC-32C, contiguous offsets), a torn or corrupt tail is
-// truncated and the indexes are rebuilt. Unknown files are ignored; missing
-// or damaged index files are rebuilt from the segment.
+// Open opens the log in dir, creating it if needed.
+//
+// After a clean Close it trusts the sealed segments' bytes but checks their
+// shape cheaply: the indexes load and agree with the file size, and the
+// batch headers from the last index entry on chain to the end of the file
+// and to the next segment's base. The active segment's tail (from its last
+// index entry) is verified with CRCs, as after a crash.
+//
+// After a crash it rescans, with CRCs, every segment from the recovery
+// point on (the active segment, unless segments were rolled and not yet
+// synced): a torn or corrupt tail is truncated (those bytes were never
+// synced, so never acknowledged under flush.messages=1) and the indexes are
+// rebuilt. Sealed segments below the recovery point were synced: their
+// whole batch-header chain is checked (lengths, contiguous offsets, the end
+// at the next segment's base) but not their CRCs, which the scrubber checks
+// later (Unverified lists them).
+//
+// A sealed segment that fails a check is marked damaged (Damaged) rather
+// than truncated, and the segments after it are kept. Unknown files are
+// ignored; missing or damaged index files are rebuilt from the segment.
 func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -25,16 +38,25 @@ func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("open log: %w", err)
+		return nil, classify("open log", dir, err)
 	}
-	l := &Log{dir: dir, logger: logger.With("log", dir), cfg: cfg}
+	l := &Log{dir: dir, logger: logger.With("log", dir), cfg: cfg, fdatasync: cfg.Fdatasync}
+	if err := l.load(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// load reads the log's files into l, which holds no segments.
+func (l *Log) load() error {
+	dir := l.dir
 	started := time.Now()
 	_, err := os.Stat(l.path(cleanMarkerName))
 	clean := err == nil
 
-	bases, err := l.listSegments()
+	bases, damaged, err := l.listSegments()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	startCkpt, err := readOffsetCheckpoint(dir, startOffsetName)
 	if err != nil {
@@ -42,55 +64,80 @@ func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 		startCkpt = -1
 	}
 	recoveryPoint, err := readOffsetCheckpoint(dir, recoveryCkptName)
-	if err != nil || recoveryPoint < 0 {
-		recoveryPoint = 0 // unknown: an unclean open rescans everything
+	rpKnown := err == nil && recoveryPoint >= 0
+	if !rpKnown {
+		recoveryPoint = 0 // unknown: an unclean open verifies everything
 	}
 	if l.epochs, err = readEpochCheckpoint(dir); err != nil {
 		l.logger.Warn("ignoring leader-epoch checkpoint", "err", err)
 		l.epochs = nil
 	}
 
-	scanned := 0
+	listed := slices.Clone(bases)
+	scanned, checked := 0, 0
+	var marked []*segment
 	for i, base := range bases {
 		last := i == len(bases)-1
 		s, err := openSegment(dir, base, false)
 		if err != nil {
 			l.closeSegments()
-			return nil, fmt.Errorf("open segment %d: %w", base, err)
+			return classify("open segment", segmentName(base), err)
 		}
 		l.segs = append(l.segs, s)
-		if !clean && (last || base >= recoveryPoint) {
-			scanned++
-			if err := l.recoverSegment(s); err != nil {
-				l.closeSegments()
-				return nil, err
-			}
-			if !last && s.next != bases[i+1] {
-				// A torn sealed segment: what follows it cannot be
-				// trusted to be contiguous.
-				l.logger.Warn("segment ends before the next one starts; dropping later segments",
-					"segment", base, "next", s.next, "following", bases[i+1])
-				if err := removeSegmentFiles(dir, bases[i+1:]); err != nil {
-					l.closeSegments()
-					return nil, err
-				}
-				break
-			}
-			continue
-		}
 		var nextBase int64 = -1
 		if !last {
 			nextBase = bases[i+1]
 		}
-		if err := l.loadSegment(s, nextBase); err != nil {
-			l.closeSegments()
-			return nil, err
+		switch {
+		case !clean && (last || (rpKnown && base >= recoveryPoint)):
+			scanned++
+			if err := l.recoverSegment(s); err != nil {
+				l.closeSegments()
+				return err
+			}
+			if !last && s.next != nextBase {
+				// A torn segment rolled after the last sync: neither its
+				// tail nor the segments after it were ever synced.
+				l.logger.Warn("unsynced segment ends before the next one starts; dropping the unsynced segments after it",
+					"segment", base, "next", s.next, "following", nextBase, "dropped", bases[i+1:])
+				if err := removeSegmentFiles(dir, bases[i+1:]); err != nil {
+					l.closeSegments()
+					return classify("drop segments", dir, err)
+				}
+				bases = bases[:i+1]
+			}
+		case !clean:
+			checked++
+			if l.checkSealed(s, nextBase, !rpKnown) {
+				marked = append(marked, s)
+			}
+		default:
+			ok, err := l.loadSegment(s, nextBase)
+			if err != nil {
+				l.closeSegments()
+				return err
+			}
+			if !ok {
+				marked = append(marked, s)
+			}
+		}
+		if !last && damaged[base] && s.damage == nil {
+			if d := loadDamage(s); d != nil {
+				s.next = nextBase
+				s.damage = d
+				l.damageMarked.Add(1)
+				l.logger.Error("segment damaged (recorded before restart): its records from valid_end on are not served locally",
+					"dir", dir, "segment", base, "next", nextBase, "valid_end", d.validEnd, "cause", d.cause)
+			}
+		}
+		if len(bases) == i+1 {
+			break
 		}
 	}
 	if len(l.segs) == 0 {
 		s, err := openSegment(dir, max(0, startCkpt), true)
 		if err != nil {
-			return nil, fmt.Errorf("create first segment: %w", err)
+			return classify("create first segment", dir, err)
 		}
 		l.segs = append(l.segs, s)
 	}
@@ -98,6 +145,7 @@ func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 		s.sealed = true
 	}
 	active := l.segs[len(l.segs)-1]
+	active.damage = nil
 	l.end = active.next
 	l.start = max(startCkpt, l.segs[0].base)
 	if l.start > l.end {
@@ -105,7 +153,7 @@ func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 		// not reach: start over empty at the log start offset.
 		l.logger.Warn("log start offset beyond recovered data; starting empty", "start", l.start, "end", l.end)
 		if err := l.resetTo(l.start); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	l.truncateEpochs()
@@ -113,39 +161,73 @@ func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 
 	if err := os.Remove(l.path(cleanMarkerName)); err != nil && !os.IsNotExist(err) {
 		l.closeSegments()
-		return nil, err
+		return classify("remove clean marker", dir, err)
 	}
 	if !clean {
-		// Everything recovered is now the durable baseline.
+		// Everything recovered is now the durable baseline: the data of
+		// every rescanned segment, and the indexes of the sealed ones
+		// (the active segment's indexes are rebuilt by any unclean open,
+		// so they need not be durable).
 		for _, s := range l.segs[max(0, len(l.segs)-scanned):] {
-			for _, f := range []*os.File{s.log, s.index, s.timeIdx} {
-				if err := datasync(f); err != nil {
+			files := []*os.File{s.log, s.index, s.timeIdx}
+			if s == active {
+				files = files[:1]
+			}
+			for _, f := range files {
+				if err := l.datasync(f); err != nil {
 					l.closeSegments()
-					return nil, err
+					return classify("sync recovered segment", s.path(logSuffix), err)
 				}
 			}
 		}
-		if err := writeOffsetCheckpoint(dir, recoveryCkptName, active.base); err != nil {
-			l.closeSegments()
-			return nil, err
+		if !rpKnown || recoveryPoint != active.base {
+			if err := writeOffsetCheckpoint(dir, recoveryCkptName, active.base); err != nil {
+				l.closeSegments()
+				return classify("write recovery point", dir, err)
+			}
 		}
 	}
-	if err := syncDir(dir); err != nil {
-		l.closeSegments()
-		return nil, err
+	// Directory entries: the removed clean marker, created or removed
+	// files. An unclean open that changed none has nothing to sync.
+	if clean || l.dirChanged(listed) {
+		if err := syncDir(dir); err != nil {
+			l.closeSegments()
+			return classify("sync dir", dir, err)
+		}
+	}
+	for _, s := range marked {
+		if s.damage != nil && s != active {
+			l.persistDamage(s, s.damage)
+		}
 	}
 	l.synced.Store(l.end)
-	l.logger.Info("opened log", "clean", clean, "segments", len(l.segs), "scanned", scanned,
-		"start", l.start, "end", l.end, "took", time.Since(started))
-	return l, nil
+	l.logger.Info("opened log", "clean", clean, "segments", len(l.segs), "scanned", scanned, "checked", checked,
+		"damaged", l.DamagedSegments(), "start", l.start, "end", l.end, "took", time.Since(started))
+	return nil
 }
 
-// listSegments returns the base offsets of the segment files, removing
-// leftovers of interrupted writes and index files without a segment.
-func (l *Log) listSegments() ([]int64, error) {
+// dirChanged reports whether opening created or removed directory entries:
+// segments other than those listed (created, or dropped), or index files
+// that were missing.
+func (l *Log) dirChanged(listed []int64) bool {
+	if len(l.segs) != len(listed) {
+		return true
+	}
+	for i, s := range l.segs {
+		if s.base != listed[i] || s.idxMissing {
+			return true
+		}
+	}
+	return false
+}
+
+// listSegments returns the base offsets of the segment files and the set of
+// those with recorded damage, removing leftovers of interrupted writes and
+// index files without a segment.
+func (l *Log) listSegments() ([]int64, map[int64]bool, error) {
 	ents, err := os.ReadDir(l.dir)
 	if err != nil {
-		return nil, fmt.Errorf("open log: %w", err)
+		return nil, nil, classify("open log", l.dir, err)
 	}
 	var bases []int64
 	stems := map[string]bool{}
@@ -155,22 +237,27 @@ func (l *Log) listSegments() ([]int64, error) {
 			stems[segmentName(base)] = true
 		}
 	}
+	damaged := map[int64]bool{}
 	for _, e := range ents {
 		name := e.Name()
 		switch {
 		case strings.HasSuffix(name, tmpSuffix):
 			_ = os.Remove(l.path(name))
-		case strings.HasSuffix(name, indexSuffix) || strings.HasSuffix(name, timeIndexSuffix):
-			stem := strings.TrimSuffix(strings.TrimSuffix(name, indexSuffix), timeIndexSuffix)
+		case strings.HasSuffix(name, indexSuffix) || strings.HasSuffix(name, timeIndexSuffix) || strings.HasSuffix(name, damagedSuffix):
+			stem := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, indexSuffix), timeIndexSuffix), damagedSuffix)
 			if !stems[stem] {
 				_ = os.Remove(l.path(name))
+			} else if strings.HasSuffix(name, damagedSuffix) {
+				if b, ok := parseSegmentName(stem + logSuffix); ok {
+					damaged[b] = true
+				}
 			}
 		case strings.HasSuffix(name, logSuffix) && !stems[strings.TrimSuffix(name, logSuffix)]:
 			l.logger.Warn("ignoring unrecognised file", "file", name)
 		}
 	}
 	slices.Sort(bases)
-	return bases, nil
+	return bases, damaged, nil
 }
 
 // recoverSegment rescans s, truncates whatever follows the last good batch
@@ -186,8 +273,8 @@ func (l *Log) recoverSegment(s *segment) error {
 		s.size = res.validEnd
 	}
 	s.applyScan(res)
-	if err := s.writeIndexes(res.offsets, res.times); err != nil {
-		return fmt.Errorf("rebuild indexes of segment %d: %w", s.base, err)
+	if _, err := s.writeIndexes(res.offsets, res.times); err != nil {
+		return classify("rebuild indexes of segment", segmentName(s.base), err)
 	}
 	return nil
 }
@@ -197,72 +284,117 @@ func (s *segment) applyScan(res scanResult) {
 	s.offsets, s.times, s.sinceIndex = res.offsets, res.times, res.sinceIndex
 }
 
-// loadSegment loads a segment after a clean shutdown (or below the recovery
-// point) from its indexes. nextBase is the following segment's base offset,
-// or -1 for the active segment, whose end is found by reading the batch
-// headers after its last index entry.
-func (l *Log) loadSegment(s *segment, nextBase int64) error {
+// checkSealed checks a sealed segment's batch-header chain (with verify,
+// its CRCs too) after an unclean stop: lengths, contiguous offsets from its
+// base, the end exactly at nextBase. It rebuilds missing or disagreeing
+// indexes, never truncates, and marks the segment damaged if the chain
+// breaks, reporting whether it did.
+func (l *Log) checkSealed(s *segment, nextBase int64, verify bool) bool {
+	res := scanSegment(s, l.cfg.IndexIntervalBytes, verify)
+	if res.err == nil && res.next != nextBase {
+		res.err = fmt.Errorf("%w: segment ends at offset %d (file size %d), the next starts at %d",
+			ErrCorruptSegment, res.next, s.size, nextBase)
+	}
+	s.applyScan(res)
+	s.next = nextBase
+	s.unverified = !verify
+	if n := len(res.times); res.maxTsOffset >= 0 && (n == 0 || res.times[n-1].ts < res.maxTs) {
+		s.times = append(s.times, timeEntry{ts: res.maxTs, rel: s.rel(res.maxTsOffset)})
+	}
+	offsets, err1 := loadOffsetIndex(s.path(indexSuffix), s.size)
+	times, err2 := loadTimeIndex(s.path(timeIndexSuffix), nextBase-s.base)
+	if s.idxMissing || err1 != nil || err2 != nil || !slices.Equal(offsets, s.offsets) || !slices.Equal(times, s.times) {
+		l.logger.Warn("rebuilding segment indexes", "segment", s.base, "missing", s.idxMissing, "err", errors.Join(err1, err2))
+		changed, err := s.writeIndexes(s.offsets, s.times)
+		if err == nil && changed {
+			err = errors.Join(l.datasync(s.index), l.datasync(s.timeIdx))
+		}
+		if err != nil {
+			l.logger.Warn("rewriting segment indexes", "segment", s.base, "err", err)
+		}
+	}
+	if res.err != nil {
+		l.markDamagedLocked(s, res.next, res.validEnd, res.err)
+		return true
+	}
+	return false
+}
+
+// loadSegment loads a segment after a clean shutdown from its indexes.
+// nextBase is the following segment's base offset, or -1 for the active
+// segment. A sealed segment's tail (from its last index entry) must chain
+// to the end of the file and to nextBase, or its whole chain is checked
+// (checkSealed) and it is marked damaged if that fails too: ok is false
+// then. The active segment's tail is verified with CRCs; a bad tail is
+// truncated.
+func (l *Log) loadSegment(s *segment, nextBase int64) (ok bool, err error) {
 	offsets, err1 := loadOffsetIndex(s.path(indexSuffix), s.size)
 	maxRel := int64(1) << 32
 	if nextBase >= 0 {
 		maxRel = nextBase - s.base
 	}
 	times, err2 := loadTimeIndex(s.path(timeIndexSuffix), maxRel)
-	if err := errors.Join(err1, err2); err != nil || (nextBase >= 0 && s.size > 0 && len(times) == 0) {
-		l.logger.Warn("rebuilding segment indexes", "segment", s.base, "err", err)
-		return l.rebuildSegment(s)
+	broken := errors.Join(err1, err2)
+	if broken == nil && nextBase >= 0 && s.size > 0 && len(times) == 0 {
+		broken = errors.New("empty time index")
+	}
+	if broken != nil || s.idxMissing {
+		l.logger.Warn("rebuilding segment indexes", "segment", s.base, "missing", s.idxMissing, "err", broken)
+		if nextBase >= 0 {
+			return !l.checkSealed(s, nextBase, false), nil
+		}
+		return true, l.recoverSegment(s)
 	}
 	s.offsets, s.times = offsets, times
-	if nextBase >= 0 {
-		s.next = nextBase
-		if n := len(times); n > 0 {
-			s.maxTs, s.maxTsOffset = times[n-1].ts, s.base+int64(times[n-1].rel)
-		}
-		return nil
-	}
-	// Active segment: resume from the last index entry.
-	pos := int64(0)
-	if n := len(offsets); n > 0 {
-		pos = int64(offsets[n-1].pos)
-	}
 	if n := len(times); n > 0 {
 		s.maxTs, s.maxTsOffset = times[n-1].ts, s.base+int64(times[n-1].rel)
 	}
-	hr := newHeaderReader(s.log, s.size)
-	s.next = s.base
-	s.sinceIndex = 0
-	for pos < s.size {
-		h, err := hr.at(pos)
-		if err != nil {
-			l.logger.Warn("active segment does not match its index; rebuilding", "segment", s.base, "err", err)
-			return l.rebuildSegment(s)
-		}
-		if h.MaxTimestamp > s.maxTs || s.maxTsOffset < 0 {
-			s.maxTs, s.maxTsOffset = h.MaxTimestamp, h.BaseOffset
-		}
-		s.next = h.NextOffset()
-		s.sinceIndex += int64(h.Size())
-		pos += int64(h.Size())
+	// Resume from the last index entry.
+	res := newScanResult(s)
+	from := int64(0)
+	if n := len(offsets); n > 0 {
+		from, res.next = int64(offsets[n-1].pos), s.base+int64(offsets[n-1].rel)
 	}
-	return nil
-}
-
-// rebuildSegment rebuilds the indexes of a trusted segment from its batch
-// headers (no CRC check: the data was synced and closed cleanly).
-func (l *Log) rebuildSegment(s *segment) error {
-	res := scanSegment(s, l.cfg.IndexIntervalBytes, false)
+	res.maxTs, res.maxTsOffset = s.maxTs, s.maxTsOffset
+	res = scanSegmentAt(s, scanSpec{size: s.size, from: from, interval: l.cfg.IndexIntervalBytes, verify: nextBase < 0}, res)
+	if nextBase >= 0 {
+		if res.err == nil && res.next != nextBase {
+			res.err = fmt.Errorf("%w: segment ends at offset %d, the next starts at %d", ErrCorruptSegment, res.next, nextBase)
+		}
+		if res.err != nil {
+			l.logger.Warn("sealed segment does not match its index or the next segment; checking it", "segment", s.base, "err", res.err)
+			return !l.checkSealed(s, nextBase, false), nil
+		}
+		s.next = nextBase
+		return true, nil
+	}
 	if res.err != nil {
-		l.logger.Warn("truncating unreadable segment tail", "segment", s.base, "from", res.validEnd, "err", res.err)
-		if err := s.log.Truncate(res.validEnd); err != nil {
-			return err
+		l.logger.Warn("active segment tail failed verification after a clean stop; recovering it", "segment", s.base,
+			"from", res.validEnd, "size", s.size, "err", res.err)
+		return true, l.recoverSegment(s)
+	}
+	s.next, s.maxTs, s.maxTsOffset, s.sinceIndex = res.next, res.maxTs, res.maxTsOffset, res.sinceIndex
+	// Entries the appender would have added after the last one on disk.
+	var newOffsets []offsetEntry
+	var newTimes []timeEntry
+	for _, e := range res.offsets {
+		if n := len(s.offsets); n == 0 || e.rel > s.offsets[n-1].rel {
+			newOffsets = append(newOffsets, e)
 		}
-		s.size = res.validEnd
 	}
-	s.applyScan(res)
-	if n := len(res.times); s.size > 0 && (n == 0 || res.times[n-1].ts < res.maxTs) {
-		s.times = append(s.times, timeEntry{ts: res.maxTs, rel: s.rel(res.maxTsOffset)})
+	for _, e := range res.times {
+		if n := len(s.times); n == 0 || e.ts > s.times[n-1].ts {
+			newTimes = append(newTimes, e)
+		}
 	}
-	return s.writeIndexes(s.offsets, s.times)
+	if len(newOffsets) > 0 || len(newTimes) > 0 {
+		if err := appendIndexFiles(s, newOffsets, newTimes); err != nil {
+			return true, classify("extend indexes", s.path(indexSuffix), err)
+		}
+		s.offsets = append(s.offsets, newOffsets...)
+		s.times = append(s.times, newTimes...)
+	}
+	return true, nil
 }
 
 // firstAppendTime estimates when the active segment's first batch arrived

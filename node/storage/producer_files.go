@@ -111,7 +111,7 @@ func (l *Log) AppendAbortedTxn(e AbortedTxnEntry) error {
 	}
 	_, err = f.Write(b)
 	if err == nil {
-		err = datasync(f)
+		err = l.datasync(f)
 	}
 	return errors.Join(err, f.Close())
 }

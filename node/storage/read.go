@@ -79,6 +79,25 @@ type segView struct {
 	offsets []offsetEntry
 	times   []timeEntry
 	maxTs   int64
+	next    int64
+	sealed  bool
+	damage  *damage
+}
+
+// limit is how many bytes of the segment may be served: all of it, or up
+// to the damage.
+func (v *segView) limit() int64 {
+	if v.damage != nil && v.damage.validPos < v.size {
+		return v.damage.validPos
+	}
+	return v.size
+}
+
+// damagedAt is the error for a read that reached damage at offset.
+func (v *segView) damagedAt(offset int64) error {
+	d := v.damage
+	return fmt.Errorf("%w: offset %d: segment %d is damaged in [%d, %d): %w",
+		ErrCorruptSegment, offset, v.s.base, d.validEnd, v.next, d.cause)
 }
 
 // snapshotFrom returns referenced views of the segments from the one
@@ -99,7 +118,8 @@ func (l *Log) snapshotFrom(offset int64) ([]segView, error) {
 	views := make([]segView, 0, len(l.segs)-i)
 	for _, s := range l.segs[i:] {
 		s.acquire()
-		views = append(views, segView{s: s, size: s.size, offsets: s.offsets, times: s.times, maxTs: s.maxTs})
+		views = append(views, segView{s: s, size: s.size, offsets: s.offsets, times: s.times, maxTs: s.maxTs,
+			next: s.next, sealed: s.sealed, damage: s.damage})
 	}
 	return views, nil
 }
@@ -110,6 +130,12 @@ func (l *Log) snapshotFrom(offset int64) ([]segView, error) {
 // last offset is >= maxOffset (the high watermark). An offset below the log
 // start or above the log end is ErrOffsetOutOfRange; the log end offset, or
 // an offset at or past maxOffset, gives an empty result.
+//
+// Read never serves bytes of a damaged segment past its valid end and never
+// skips over damage: it returns what comes before the damage, and a read
+// that starts at damage gets an error wrapping ErrCorruptSegment naming the
+// offset. A batch chain that breaks (a gap, or a sealed segment that ends
+// before the next one starts) is marked damaged when it is found.
 func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) (*ReadResult, error) {
 	views, err := l.snapshotFrom(offset)
 	if err != nil {
@@ -127,19 +153,49 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) (*ReadResult, er
 	if offset >= maxOffset {
 		return res, nil
 	}
+	keep := func(i int, chunk Chunk) {
+		if chunk.Len > 0 {
+			res.Chunks = append(res.Chunks, chunk)
+			res.segs = append(res.segs, views[i].s)
+			used[i] = true
+		}
+	}
+	// fail ends the read at damage found at offset off: what was gathered
+	// before it is served, otherwise the error.
+	fail := func(i int, chunk Chunk, off int64, err error) (*ReadResult, error) {
+		keep(i, chunk)
+		l.reportReadDamage(off, err)
+		if res.Size > 0 {
+			return res, nil
+		}
+		return nil, err
+	}
 	for i, v := range views {
 		pos := int64(0)
 		if i == 0 {
 			pos = lookupOffset(v.offsets, v.s.rel(offset))
 		}
-		hr := newHeaderReader(v.s.log, v.size)
+		want := int64(-1) // base offset the next batch must have, -1 unknown
+		if pos == 0 {
+			want = v.s.base
+		}
+		limit := v.limit()
+		hr := newHeaderReader(v.s.log, limit)
 		chunk := Chunk{File: v.s.log, Pos: -1}
 		done := false
-		for pos < v.size {
+		for pos < limit {
 			h, err := hr.at(pos)
-			if err != nil {
-				return nil, err
+			if err == nil && want >= 0 && h.BaseOffset != want {
+				err = fmt.Errorf("%w: batch at %d has base offset %d, want %d", ErrCorruptSegment, pos, h.BaseOffset, want)
 			}
+			if err != nil {
+				at := max(offset, want)
+				if v.sealed {
+					l.markDamaged(v.s, max(want, v.s.base), pos, err)
+				}
+				return fail(i, chunk, at, fmt.Errorf("read offset %d of %s: %w", at, l.dir, err))
+			}
+			want = h.NextOffset()
 			size := int64(h.Size())
 			if h.LastOffset() < offset {
 				pos += size
@@ -149,6 +205,14 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) (*ReadResult, er
 				done = true
 				break
 			}
+			if res.Size == 0 && chunk.Pos < 0 && h.BaseOffset > offset {
+				// The batch holding offset is missing.
+				err := fmt.Errorf("%w: offset %d missing: the batch at %d starts at %d", ErrCorruptSegment, offset, pos, h.BaseOffset)
+				if v.sealed {
+					l.markDamaged(v.s, v.s.base, 0, err)
+				}
+				return fail(i, chunk, offset, fmt.Errorf("read offset %d of %s: %w", offset, l.dir, err))
+			}
 			if chunk.Pos < 0 {
 				chunk.Pos = pos
 			}
@@ -156,14 +220,23 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) (*ReadResult, er
 			res.Size += size
 			pos += size
 		}
-		if chunk.Len > 0 {
-			res.Chunks = append(res.Chunks, chunk)
-			res.segs = append(res.segs, v.s)
-			used[i] = true
-		}
 		if done {
+			keep(i, chunk)
 			break
 		}
+		at := max(offset, want)
+		if v.damage != nil && v.limit() < v.size {
+			return fail(i, chunk, at, v.damagedAt(at))
+		}
+		if v.damage != nil && at < v.next {
+			return fail(i, chunk, at, v.damagedAt(at))
+		}
+		if v.sealed && want >= 0 && want != v.next {
+			err := fmt.Errorf("%w: segment ends at offset %d, the next starts at %d", ErrCorruptSegment, want, v.next)
+			l.markDamaged(v.s, want, pos, err)
+			return fail(i, chunk, at, fmt.Errorf("read offset %d of %s: %w", at, l.dir, err))
+		}
+		keep(i, chunk)
 	}
 	return res, nil
 }
@@ -205,11 +278,12 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool,
 				pos = p
 			}
 		}
-		hr := newHeaderReader(v.s.log, v.size)
-		for pos < v.size {
+		limit := v.limit()
+		hr := newHeaderReader(v.s.log, limit)
+		for pos < limit {
 			h, err := hr.at(pos)
 			if err != nil {
-				return 0, 0, false, err
+				return 0, 0, false, fmt.Errorf("offset for timestamp %d in %s: %w", ts, l.dir, err)
 			}
 			if h.MaxTimestamp >= ts && h.LastOffset() >= start {
 				b, err := readBatch(v.s.log, pos, h)
@@ -232,6 +306,12 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool,
 				}
 			}
 			pos += int64(h.Size())
+		}
+		if v.damage != nil {
+			// The answer may lie in the damaged range: do not skip it.
+			err := v.damagedAt(v.damage.validEnd)
+			l.reportReadDamage(v.damage.validEnd, err)
+			return 0, 0, false, fmt.Errorf("offset for timestamp %d in %s: %w", ts, l.dir, err)
 		}
 	}
 	return -1, -1, false, nil

@@ -2,6 +2,8 @@ package storage
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -32,7 +34,10 @@ type segment struct {
 	offsets     []offsetEntry
 	times       []timeEntry
 	sealed      bool
-	firstAppend int64 // unix ms the first batch arrived, for SegmentMs
+	firstAppend int64   // unix ms the first batch arrived, for SegmentMs
+	damage      *damage // nil while the segment is believed good
+	unverified  bool    // sealed, opened after an unclean stop, CRCs not yet checked
+	idxMissing  bool    // an index file did not exist at open: rebuild it
 
 	// Appender only.
 	sinceIndex int64 // bytes appended since the last offset-index entry
@@ -53,7 +58,13 @@ func openSegment(dir string, base int64, create bool) (*segment, error) {
 	if s.log, err = os.OpenFile(s.path(logSuffix), flags, 0o644); err != nil {
 		return nil, err
 	}
-	// Index files are rewritten on rebuild, so they may exist already.
+	// Index files are rewritten on rebuild, so they may exist already; one
+	// that does not is noted so that it is rebuilt, not trusted empty.
+	for _, suf := range []string{indexSuffix, timeIndexSuffix} {
+		if _, err := os.Stat(s.path(suf)); os.IsNotExist(err) && !create {
+			s.idxMissing = true
+		}
+	}
 	if s.index, err = os.OpenFile(s.path(indexSuffix), os.O_RDWR|os.O_CREATE, 0o644); err != nil {
 		s.log.Close()
 		return nil, err
@@ -166,25 +177,49 @@ type scanResult struct {
 // indexes as the appender would have written them. With verify, each batch
 // is read whole and its CRC checked, and base offsets must be contiguous
 // from s.base; the scan stops at the first batch that fails (a torn or
-// corrupt tail) and reports it in err.
+// corrupt tail) and reports it in err. Without verify only the headers are
+// read, but their chain must still be contiguous from s.base.
 func scanSegment(s *segment, interval int, verify bool) scanResult {
-	res := scanResult{next: s.base, maxTs: -1, maxTsOffset: -1, firstTs: -1}
-	sr := io.NewSectionReader(s.log, 0, s.size)
-	br := bufio.NewReaderSize(sr, 1<<20)
-	hr := newHeaderReader(s.log, s.size)
+	return scanSegmentAt(s, scanSpec{size: s.size, interval: interval, verify: verify}, newScanResult(s))
+}
+
+func newScanResult(s *segment) scanResult {
+	return scanResult{next: s.base, maxTs: -1, maxTsOffset: -1, firstTs: -1}
+}
+
+// scanSpec says how to scan a segment.
+type scanSpec struct {
+	size     int64 // bytes of the file to scan
+	from     int64 // position of the first batch; res.next is its base offset
+	interval int
+	verify   bool
+	src      io.Reader // with verify: the bytes from `from` on (nil: the file)
+	// onBatch, if set, sees every good batch and may reject it.
+	onBatch func(pos int64, h record.Header) error
+}
+
+// scanSegmentAt scans s as sp says, continuing the state in res.
+func scanSegmentAt(s *segment, sp scanSpec, res scanResult) scanResult {
+	src := sp.src
+	if src == nil {
+		src = io.NewSectionReader(s.log, sp.from, sp.size-sp.from)
+	}
+	br := bufio.NewReaderSize(src, 1<<20)
+	hr := newHeaderReader(s.log, sp.size)
 	var hdr [record.HeaderSize]byte
 	var body []byte
-	pos := int64(0)
-	for pos < s.size {
+	pos := sp.from
+	for pos < sp.size {
 		var h record.Header
 		var err error
-		if verify {
+		if sp.verify {
 			if _, err = io.ReadFull(br, hdr[:]); err != nil {
-				res.err = fmt.Errorf("%w: header at %d: %v", ErrCorruptSegment, pos, err)
-				break
+				err = fmt.Errorf("header at %d: %w", pos, err)
 			}
-			if h, err = record.ParseHeader(hdr[:]); err == nil && pos+int64(h.Size()) > s.size {
-				err = fmt.Errorf("batch of %d bytes at %d runs past the file end %d", h.Size(), pos, s.size)
+			if err == nil {
+				if h, err = record.ParseHeader(hdr[:]); err == nil && pos+int64(h.Size()) > sp.size {
+					err = fmt.Errorf("batch of %d bytes at %d runs past the file end %d", h.Size(), pos, sp.size)
+				}
 			}
 			if err == nil {
 				body = append(body[:0], hdr[:]...)
@@ -193,18 +228,26 @@ func scanSegment(s *segment, interval int, verify bool) scanResult {
 					err = record.CheckCRC(body, h)
 				}
 			}
-			if err == nil && (h.BaseOffset != res.next || h.LastOffsetDelta < 0) {
-				err = fmt.Errorf("batch at %d has base offset %d, want %d", pos, h.BaseOffset, res.next)
+		} else {
+			h, err = hr.at(pos)
+		}
+		if err == nil && (h.BaseOffset != res.next || h.LastOffsetDelta < 0) {
+			err = fmt.Errorf("batch at %d has base offset %d, want %d", pos, h.BaseOffset, res.next)
+		}
+		if err == nil && sp.onBatch != nil {
+			err = sp.onBatch(pos, h)
+		}
+		if err != nil {
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				res.err = err
+			} else if errors.Is(err, ErrCorruptSegment) {
+				res.err = err
+			} else {
+				res.err = fmt.Errorf("%w: %w", ErrCorruptSegment, err)
 			}
-			if err != nil {
-				res.err = fmt.Errorf("%w: %v", ErrCorruptSegment, err)
-				break
-			}
-		} else if h, err = hr.at(pos); err != nil {
-			res.err = err
 			break
 		}
-		res.addBatch(s, pos, h, interval)
+		res.addBatch(s, pos, h, sp.interval)
 		pos += int64(h.Size())
 	}
 	res.validEnd = pos
@@ -230,20 +273,34 @@ func (res *scanResult) addBatch(s *segment, pos int64, h record.Header, interval
 	res.next = h.NextOffset()
 }
 
-// writeIndexes replaces both index files with the given entries.
-func (s *segment) writeIndexes(offsets []offsetEntry, times []timeEntry) error {
+// writeIndexes replaces both index files with the given entries. It
+// reports whether either file changed: one that already holds exactly those
+// entries is left alone (no write to sync).
+func (s *segment) writeIndexes(offsets []offsetEntry, times []timeEntry) (changed bool, err error) {
 	var b []byte
 	for _, e := range offsets {
 		b = appendOffsetEntry(b, e)
 	}
-	if err := rewrite(s.index, b); err != nil {
-		return err
+	c1, err := rewriteIfChanged(s.index, b)
+	if err != nil {
+		return true, err
 	}
 	b = b[:0]
 	for _, e := range times {
 		b = appendTimeEntry(b, e)
 	}
-	return rewrite(s.timeIdx, b)
+	c2, err := rewriteIfChanged(s.timeIdx, b)
+	return c1 || c2, err
+}
+
+func rewriteIfChanged(f *os.File, b []byte) (bool, error) {
+	if st, err := f.Stat(); err == nil && st.Size() == int64(len(b)) {
+		cur := make([]byte, len(b))
+		if _, err := f.ReadAt(cur, 0); (err == nil || err == io.EOF) && bytes.Equal(cur, b) {
+			return false, nil
+		}
+	}
+	return true, rewrite(f, b)
 }
 
 func rewrite(f *os.File, b []byte) error {

@@ -6,8 +6,10 @@
 // private .strata-tmp directory, fsynced, then renamed (or, for
 // write-if-absent, hard-linked, which fails atomically if the key exists)
 // into place, and the destination directory is fsynced. A crash at any
-// point leaves either the old state or the whole new object; leftover
-// temporary files are swept when the store is next opened.
+// point leaves either the old state or the whole new object. Temporary files
+// are named after their writer's host and process id: the next Open sweeps
+// at once those of processes of this host that no longer run (a killed
+// broker's uploads), and any other older than an hour.
 //
 // Keys are validated with objectstore.ValidateKey and resolved beneath the
 // root, so no key can name a path outside it. The package must never

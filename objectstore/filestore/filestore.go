@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"os"
@@ -21,8 +22,36 @@ import (
 // key may begin with it.
 const tmpDirName = ".strata-tmp"
 
-// staleTmpAge is how old a temporary file must be before Open sweeps it.
+// staleTmpAge is how old a temporary file must be before Open sweeps it
+// when nothing else shows its writer is gone.
 const staleTmpAge = time.Hour
+
+// tmpOwner tags this process's temporary files ("put-<host>-<pid>-*"): a
+// store opened later on the same host sweeps at once the files of writers
+// that no longer run (a SIGKILLed broker's uploads), and leaves those of
+// live processes and other hosts (a shared directory) to staleTmpAge.
+var tmpOwner = fmt.Sprintf("%08x-%d", hostTag(), os.Getpid())
+
+func hostTag() uint32 {
+	h, _ := os.Hostname()
+	f := fnv.New32a()
+	f.Write([]byte(h))
+	return f.Sum32()
+}
+
+// deadWriter reports whether a temporary file's name says it was written
+// by a process of this host that no longer exists.
+func deadWriter(name string) bool {
+	parts := strings.SplitN(name, "-", 4)
+	if len(parts) != 4 || parts[0] != "put" || parts[1] != fmt.Sprintf("%08x", hostTag()) {
+		return false
+	}
+	pid, err := strconv.Atoi(parts[2])
+	if err != nil || pid <= 0 || pid == os.Getpid() {
+		return false
+	}
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
 
 // Config configures a file store.
 type Config struct {
@@ -76,7 +105,9 @@ func (s *Store) sweepTmp() {
 		return
 	}
 	for _, e := range entries {
-		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > staleTmpAge {
+		if deadWriter(e.Name()) {
+			os.Remove(filepath.Join(s.tmp, e.Name()))
+		} else if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > staleTmpAge {
 			os.Remove(filepath.Join(s.tmp, e.Name()))
 		}
 	}
@@ -135,7 +166,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	if err := ctx.Err(); err != nil {
 		return objectstore.ObjectInfo{}, s.wrap("put", key, err)
 	}
-	f, err := os.CreateTemp(s.tmp, "put-*")
+	f, err := os.CreateTemp(s.tmp, "put-"+tmpOwner+"-*")
 	if err != nil {
 		return objectstore.ObjectInfo{}, s.wrap("put", key, err)
 	}

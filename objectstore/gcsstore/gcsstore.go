@@ -118,6 +118,9 @@ func classify(err error) objectstore.Class {
 		return objectstore.ErrInvalid
 	case errors.Is(err, storage.ErrObjectNotExist), errors.Is(err, storage.ErrBucketNotExist):
 		return objectstore.ErrNotFound
+	case strings.Contains(err.Error(), "bad CRC on"):
+		// The client's CRC-32C check of a full read failed.
+		return objectstore.ErrCorrupt
 	}
 	code := 0
 	var ge *googleapi.Error

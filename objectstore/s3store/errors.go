@@ -3,6 +3,7 @@ package s3store
 import (
 	"context"
 	"errors"
+	"strings"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
@@ -20,6 +21,11 @@ func classify(err error) objectstore.Class {
 		if errors.Is(err, c) {
 			return c
 		}
+	}
+	// The SDK's response checksum validation (its error type is not
+	// exported): the body does not match the object's stored CRC.
+	if strings.Contains(err.Error(), "checksum did not match") {
+		return objectstore.ErrCorrupt
 	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {

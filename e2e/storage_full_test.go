@@ -1,0 +1,124 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestDiskFullProduceRetries runs a node whose data directory is a small
+// tmpfs, fills it, and checks that produce gets a retriable error (franz-go
+// keeps retrying instead of failing the records), that produce resumes once
+// space is freed, and that nothing acknowledged is lost, duplicated or
+// reordered. Needs root to mount a tmpfs; skipped otherwise.
+func TestDiskFullProduceRetries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs a real process")
+	}
+	bin := strataBinary(t)
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs (%v: %s)", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	kafka, httpAddr := freeAddr(t), freeAddr(t)
+	p := startProcNode(t, bin, dir, kafka, httpAddr, "log.segment.bytes=65536")
+	_ = p
+	const topic = "full"
+	createTopic(t, kafka, topic, 1, nil)
+	before := produceAckedSeq(t, kafka, topic, 200)
+
+	// Fill the filesystem.
+	filler := filepath.Join(dir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			break
+		}
+	}
+	for {
+		if _, err := f.Write(chunk[:512]); err != nil {
+			break
+		}
+	}
+	f.Close()
+
+	cl := newClient(t, kafka, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.RecordDeliveryTimeout(2*time.Minute), kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }))
+	const more = 300
+	var mu sync.Mutex
+	acked := map[uint64]int64{}
+	var failed []error
+	var wg sync.WaitGroup
+	for seq := 200; seq < 200+more; seq++ {
+		v := binary.BigEndian.AppendUint64(nil, uint64(seq))
+		wg.Add(1)
+		cl.Produce(context.Background(), &kgo.Record{Topic: topic, Value: append(v, bytes.Repeat([]byte{'w'}, 150)...)}, func(r *kgo.Record, err error) {
+			defer wg.Done()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failed = append(failed, err)
+				return
+			}
+			acked[binary.BigEndian.Uint64(r.Value)] = r.Offset
+		})
+	}
+	series := `strata_partition_storage_errors_total{partition="0",topic="full"}`
+	deadline := time.Now().Add(30 * time.Second)
+	for metricValue(t, httpAddr, series) <= 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if v := metricValue(t, httpAddr, series); v <= 0 {
+		t.Fatalf("no storage error counted on a full disk (%v)", v)
+	}
+	time.Sleep(time.Second) // let franz-go retry a few times
+	mu.Lock()
+	if len(failed) > 0 {
+		t.Fatalf("produce failed instead of retrying on a full disk: %v", failed[0])
+	}
+	stuck := len(acked)
+	mu.Unlock()
+	if stuck == more {
+		t.Fatal("every record was acknowledged on a full disk")
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if len(failed) > 0 {
+		t.Fatalf("produce failed after space was freed: %v", failed[0])
+	}
+	all := make([]int64, 200+more)
+	copy(all, before)
+	for seq, off := range acked {
+		all[seq] = off
+	}
+	_, last, seqs := consumeFrom(t, kafka, topic, 0, int64(200+more), 10*time.Second)
+	if last != int64(200+more-1) || len(seqs) != 200+more {
+		t.Fatalf("consumed up to %d (%d records) of %d", last, len(seqs), 200+more)
+	}
+	seen := map[uint64]bool{}
+	for off, seq := range seqs {
+		if seen[seq] {
+			t.Fatalf("sequence %d twice", seq)
+		}
+		seen[seq] = true
+		if all[seq] != int64(off) {
+			t.Fatalf("sequence %d at offset %d, acknowledged at %d", seq, off, all[seq])
+		}
+	}
+	t.Logf("%d records held back on a full disk, all %d acknowledged and present after space was freed", more-stuck, 200+more)
+}
