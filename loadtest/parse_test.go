@@ -125,10 +125,10 @@ func TestCheckLoopback(t *testing.T) {
 func TestPayloads(t *testing.T) {
 	for _, size := range []int{minJSONSize, 300, 1024, 10_000} {
 		w := DefaultWorkload()
-		w.Payload, w.RecordSize, w.Keys, w.DistinctKeys = PayloadJSON, ByteSize(size), KeysDistinct, 3
-		src := newPayloadSource(&w, 1)
+		w.Payload, w.RecordSize, w.Keys, w.DistinctKeys = Payload{Kind: PayloadJSON}, ByteSize(size), KeysDistinct, 3
+		src := newPayloadSource(&w, nil, 1)
 		keys := map[string]bool{}
-		for range payloadPool + 1 {
+		for range jsonPool + 1 {
 			v := src.value()
 			if len(v) != size {
 				t.Fatalf("json value of %d bytes, want %d", len(v), size)
@@ -145,13 +145,13 @@ func TestPayloads(t *testing.T) {
 	}
 	w := DefaultWorkload()
 	w.RecordSize, w.Keys = 100, KeysRandom
-	src := newPayloadSource(&w, 2)
+	src := newPayloadSource(&w, nil, 2)
 	a, b := src.value(), src.value()
 	if len(a) != 100 || string(a) == string(b) || string(src.key()) == string(src.key()) {
 		t.Fatal("random payloads or keys repeat")
 	}
 	w.Keys = KeysNone
-	if newPayloadSource(&w, 3).key() != nil {
+	if newPayloadSource(&w, nil, 3).key() != nil {
 		t.Fatal("keys: none gave a key")
 	}
 }

@@ -71,7 +71,7 @@ func checkCounts(t *testing.T, c *kfake.Cluster, res *Result) {
 func TestRunLiveAgainstKfake(t *testing.T) {
 	c, w := kfakeWorkload(t)
 	w.Rate = Rate{Value: 4000}
-	w.Payload, w.Keys, w.DistinctKeys = PayloadJSON, KeysDistinct, 10
+	w.Payload, w.Keys, w.DistinctKeys = Payload{Kind: PayloadJSON}, KeysDistinct, 10
 	w.Compression = "zstd"
 	var progress bytes.Buffer
 	res, err := Run(context.Background(), Options{Workload: w, Target: "kfake", Progress: &progress})

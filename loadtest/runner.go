@@ -52,6 +52,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
+	files, err := loadPayloadFiles(&w)
+	if err != nil {
+		return nil, err
+	}
 	if o.RunID == "" {
 		o.RunID = newRunID()
 	}
@@ -59,6 +63,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.MetricSelectors = DefaultMetricSelectors
 	}
 	r := newRun(&w, o)
+	r.files = files
 	return r.execute(ctx)
 }
 
@@ -78,6 +83,7 @@ type run struct {
 	admCl *kgo.Client
 
 	hot, backlog []string
+	files        [][]byte // payload files' contents (payload kind file)
 	topicIdx     map[string]int
 	ackedEnd     [][]atomic.Int64 // [topic][partition] highest acked offset+1
 
