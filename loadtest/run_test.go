@@ -112,6 +112,20 @@ func TestRunLiveAgainstKfake(t *testing.T) {
 	if html, _ := os.ReadFile(hp); !bytes.Contains(html, []byte("<svg")) {
 		t.Error("report has no chart")
 	}
+	// kfake exposes no metrics: the wire figures are absent, not 0.
+	if s.ProduceWireMBPerS != nil || s.ConsumeWireMBPerS != nil || !strings.HasPrefix(s.WireSource, "n/a") {
+		t.Errorf("wire figures against kfake: %v %v %q", s.ProduceWireMBPerS, s.ConsumeWireMBPerS, s.WireSource)
+	}
+	if raw, _ := os.ReadFile(jp); !bytes.Contains(raw, []byte(`"produce_wire_mb_per_sec": null`)) {
+		t.Error("results.json does not say the wire rate is unknown")
+	}
+	var sum bytes.Buffer
+	if err := FormatSummary(&sum, res); err != nil || !strings.Contains(sum.String(), "n/a MB/s wire") {
+		t.Errorf("summary: %v\n%s", err, sum.String())
+	}
+	if res.FirstProduce <= 0 || res.FirstProduce > res.Phases[0].Start+1 {
+		t.Errorf("first record at %.2fs, warm-up starts at %.2fs", res.FirstProduce, res.Phases[0].Start)
+	}
 }
 
 func TestRunTransactionsMaxRate(t *testing.T) {

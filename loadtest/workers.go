@@ -116,6 +116,9 @@ func (r *run) runProducer(ctx, stop context.Context, cl *kgo.Client, id int, top
 			Headers: []kgo.RecordHeader{{Key: tsHeader, Value: tsValue(due)}},
 		}
 		size := int64(len(value))
+		if n == 0 && r.firstSend.Load() == 0 {
+			r.firstSend.CompareAndSwap(0, time.Now().UnixNano())
+		}
 		r.sent.Add(1)
 		r.sentBytes.Add(size)
 		cl.Produce(ctx, rec, func(rec *kgo.Record, err error) {
