@@ -77,8 +77,8 @@ func differingSettings(runs []*Result) []compareSetting {
 }
 
 // runLabels name each run by its workload and the settings in which the
-// runs differ ("1: max-throughput compression=lz4"); runs that differ in
-// nothing shown are told apart by their run id.
+// runs differ ("1: max-throughput compression=lz4"); runs alike in all of
+// them are told apart by their run id.
 func runLabels(runs []*Result) []string {
 	diff := differingSettings(runs)
 	labels := make([]string, len(runs))
@@ -90,10 +90,16 @@ func runLabels(runs []*Result) []string {
 			}
 			parts = append(parts, st.name+"="+st.get(r))
 		}
-		if len(diff) == 0 {
-			parts = append(parts, "run "+r.RunID)
-		}
 		labels[i] = strings.Join(parts, " ")
+	}
+	count := make(map[string]int)
+	for _, l := range labels {
+		count[strings.SplitN(l, " ", 2)[1]]++
+	}
+	for i, l := range labels {
+		if count[strings.SplitN(l, " ", 2)[1]] > 1 {
+			labels[i] += " run " + runs[i].RunID
+		}
 	}
 	return labels
 }

@@ -59,8 +59,9 @@ type tick struct {
 var palette = []string{"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"}
 
 const (
-	chartW, chartH                 = 860, 300
-	padL, padR, padT, padB float64 = 70, 20, 30, 45
+	chartW, chartH                   = 860, 300
+	padL, padR, padTop, padB float64 = 70, 20, 30, 45
+	legendRowH                       = 14
 )
 
 // niceTicks returns about n round tick values covering [lo, hi].
@@ -141,8 +142,13 @@ func (c lineChart) svg() string {
 			points++
 		}
 	}
+	// The legend sits between the title and the plot, one row per line
+	// of entries, so it never covers the data.
+	legendX, legendRow, rows := legendLayout(c.Series)
+	padT := padTop + float64(rows)*legendRowH
+	height := chartH + rows*legendRowH
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="%d" height="%d" font-family="sans-serif" font-size="11">`, chartW, chartH, chartW, chartH)
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="%d" height="%d" font-family="sans-serif" font-size="11">`, chartW, height, chartW, height)
 	if len(c.Bands) > 0 {
 		b.WriteString(`<defs><pattern id="muted" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#f4f4f4"/><line x1="0" y1="0" x2="0" y2="6" stroke="#ccc" stroke-width="2"/></pattern></defs>`)
 	}
@@ -180,7 +186,7 @@ func (c lineChart) svg() string {
 	if ytop <= 0 {
 		ytop = 1
 	}
-	pw, ph := float64(chartW)-padL-padR, float64(chartH)-padT-padB
+	pw, ph := float64(chartW)-padL-padR, float64(chartH)-padTop-padB
 	px := func(x float64) float64 { return padL + (x-xmin)/(xmax-xmin)*pw }
 	py := func(y float64) float64 { return padT + ph - y/ytop*ph }
 	for i, bd := range c.Bands {
@@ -194,7 +200,13 @@ func (c lineChart) svg() string {
 		}
 		fmt.Fprintf(&b, `<rect class="phase" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s</title></rect>`,
 			px(x0), padT, math.Max(1, px(x1)-px(x0)), ph, fill, html.EscapeString(label))
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="#777" font-size="10">%s</text>`, px(x0)+3, padT+ph-4, html.EscapeString(label))
+		// A narrow band's label would run off it: it ends at the band's
+		// right edge instead, over its neighbour.
+		lx, anchor := px(x0)+3, "start"
+		if px(x1)-px(x0) < 7*float64(len(label)) {
+			lx, anchor = px(x1)-3, "end"
+		}
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="#777" font-size="10" text-anchor="%s">%s</text>`, lx, padT+ph-4-float64(i%2)*11, anchor, html.EscapeString(label))
 	}
 	for _, v := range yt {
 		y := py(v)
@@ -207,7 +219,7 @@ func (c lineChart) svg() string {
 		fmt.Fprintf(&b, `<text class="xtick" x="%.1f" y="%.1f" text-anchor="middle">%s</text>`, x, padT+ph+15, html.EscapeString(t.Label))
 	}
 	fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" stroke="#999"/>`, padL, padT, pw, ph)
-	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`, padL+pw/2, chartH-6, html.EscapeString(c.XLabel))
+	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`, padL+pw/2, height-6, html.EscapeString(c.XLabel))
 	fmt.Fprintf(&b, `<text x="14" y="%.1f" text-anchor="middle" transform="rotate(-90 14 %.1f)">%s</text>`, padT+ph/2, padT+ph/2, html.EscapeString(c.YLabel))
 	for i, s := range c.Series {
 		color := palette[i%len(palette)]
@@ -228,13 +240,32 @@ func (c lineChart) svg() string {
 		}
 		fmt.Fprintf(&b, `<polyline class="series" data-name="%s" fill="none" stroke="%s" stroke-width="%.1f"%s stroke-linejoin="round" points="%s"/>`,
 			html.EscapeString(s.Name), color, width, dashAttr, strings.Join(pts, " "))
-		lx := padL + 10 + float64(i%3)*260
-		ly := padT + 14 + float64(i/3)*14
+		lx := legendX[i]
+		ly := padTop + float64(legendRow[i]+1)*legendRowH - 4
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="%.1f"%s/><text x="%.1f" y="%.1f">%s</text>`,
 			lx, ly-4, lx+22, ly-4, color, width, dashAttr, lx+26, ly, html.EscapeString(s.Name))
 	}
 	b.WriteString(`</svg>`)
 	return b.String()
+}
+
+// legendLayout flows the legend entries left to right, wrapping to a new
+// row when one would pass the plot's right edge; it returns each entry's
+// x and row and the number of rows.
+func legendLayout(series []chartSeries) (xs []float64, row []int, rows int) {
+	if len(series) == 0 {
+		return nil, nil, 0
+	}
+	x, r := padL, 0
+	for _, s := range series {
+		w := 26 + 6.3*float64(len([]rune(s.Name))) + 18
+		if x > padL && x+w > float64(chartW)-padR {
+			x, r = padL, r+1
+		}
+		xs, row = append(xs, x), append(row, r)
+		x += w
+	}
+	return xs, row, r + 1
 }
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
