@@ -183,8 +183,8 @@ Host {{.R.Host.Hostname}}: {{.R.Host.CPUs}} CPUs ({{.R.Host.CPUModel}}), {{gib .
 {{with .R.Command}}<pre>{{.}}</pre>{{end}}
 <h2>Summary</h2>
 <table><tr><th></th><th>phase</th><th>records/s</th><th>MB/s (logical: values)</th><th>MB/s (wire: broker bytes)</th></tr>
-<tr><td>produce</td><td>{{or .R.Summary.ProducePhase "n/a"}}</td><td>{{f0 .R.Summary.ProduceRecordsPerS}}</td><td>{{f2 .R.Summary.ProduceMBPerS}}</td><td>{{na .R.Summary.ProduceWireMBPerS}}</td></tr>
-<tr><td>consume</td><td>{{or .R.Summary.ConsumePhase "n/a"}}</td><td>{{f0 .R.Summary.ConsumeRecordsPerS}}</td><td>{{f2 .R.Summary.ConsumeMBPerS}}</td><td>{{na .R.Summary.ConsumeWireMBPerS}}</td></tr></table>
+{{with .R.Summary}}<tr><td>produce</td>{{if .ProducePhase}}<td>{{.ProducePhase}}</td><td>{{f0 .ProduceRecordsPerS}}</td><td>{{f2 .ProduceMBPerS}}</td>{{else}}<td>n/a</td><td>n/a</td><td>n/a</td>{{end}}<td>{{na .ProduceWireMBPerS}}</td></tr>
+<tr><td>consume</td>{{if .ConsumePhase}}<td>{{.ConsumePhase}}</td><td>{{f0 .ConsumeRecordsPerS}}</td><td>{{f2 .ConsumeMBPerS}}</td>{{else}}<td>n/a</td><td>n/a</td><td>n/a</td>{{end}}<td>{{na .ConsumeWireMBPerS}}</td></tr>{{end}}</table>
 <p class="wire">Wire: {{.R.Summary.WireSource}}.</p>
 <table><tr><th>latency (ms)</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>count</th></tr>
 {{with .R.Summary.ProduceLatency}}<tr><td>produce ack</td><td>{{lat . .P50}}</td><td>{{lat . .P90}}</td><td>{{lat . .P99}}</td><td>{{lat . .P999}}</td><td>{{lat . .Max}}</td><td>{{.Count}}</td></tr>{{end}}
