@@ -274,6 +274,15 @@ func TestPayloadFiles(t *testing.T) {
 			t.Errorf("files %v: error %v, want ErrPayloadFiles", bad, err)
 		}
 	}
+	empty := filepath.Join(dir, "empty.bin")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.Payload.Files, w.Rate = []string{empty}, Rate{Value: 1e6, Bytes: true}
+	if _, err := loadPayloadFiles(&w); !errors.Is(err, ErrPayloadFiles) {
+		t.Errorf("empty files at a bytes/s rate: error %v", err)
+	}
+	w.Rate = Rate{}
 	w.Payload.Files = []string{filepath.Join(dir, "p1.json")}
 	w.BatchMaxBytes = 2048
 	if _, err := loadPayloadFiles(&w); !errors.Is(err, ErrPayloadFiles) {

@@ -171,5 +171,8 @@ func loadPayloadFiles(w *Workload) ([][]byte, error) {
 		out = append(out, b)
 	}
 	w.RecordSize = ByteSize(total / int64(len(out)))
+	if w.Rate.Bytes && w.RecordSize == 0 {
+		return nil, fmt.Errorf("%w: a bytes/s rate needs files that are not all empty", ErrPayloadFiles)
+	}
 	return out, nil
 }
