@@ -17,6 +17,10 @@ import (
 const (
 	metricCPU = "process_cpu_seconds_total"
 	metricRSS = "process_resident_memory_bytes"
+	// metricWireIn and metricWireOut are the bytes of Kafka requests the
+	// broker read and of responses it wrote: the wire MB/s of a phase.
+	metricWireIn  = "strata_kafka_bytes_in_total"
+	metricWireOut = "strata_kafka_bytes_out_total"
 )
 
 // DefaultMetricSelectors are the broker metrics reported besides CPU and
@@ -125,6 +129,10 @@ type BrokerSample struct {
 	T        float64 `json:"t"`
 	CPUCores float64 `json:"cpu_cores"`
 	RSSBytes float64 `json:"rss_bytes"`
+	// WireInMBPerS and WireOutMBPerS are the broker's request and response
+	// bytes per second since the previous sample (0 without the counters).
+	WireInMBPerS  float64 `json:"wire_in_mb_per_sec,omitempty"`
+	WireOutMBPerS float64 `json:"wire_out_mb_per_sec,omitempty"`
 }
 
 // BrokerMetrics are the broker-side figures read from its /metrics.
@@ -176,6 +184,8 @@ func (b *brokerWatcher) scrape(ctx context.Context, t float64) {
 	if b.last != nil {
 		if dt := now.Sub(b.lastT).Seconds(); dt > 0 {
 			s.CPUCores = (m[metricCPU] - b.last[metricCPU]) / dt
+			s.WireInMBPerS = (m[metricWireIn] - b.last[metricWireIn]) / dt / 1e6
+			s.WireOutMBPerS = (m[metricWireOut] - b.last[metricWireOut]) / dt / 1e6
 		}
 	}
 	if b.first == nil {
@@ -203,4 +213,23 @@ func (b *brokerWatcher) result() *BrokerMetrics {
 		r.Deltas[name] = v - b.first[name]
 	}
 	return &r
+}
+
+// wireReading is one reading of the broker's wire byte counters; ok is
+// false when the target exposes no metrics or not these.
+type wireReading struct {
+	in, out float64
+	ok      bool
+}
+
+// wire reads the broker's wire byte counters now. Safe for concurrent use
+// with scrape: it shares only the HTTP client.
+func (b *brokerWatcher) wire(ctx context.Context) wireReading {
+	m, err := scrapeMetrics(ctx, b.client, b.url)
+	if err != nil {
+		return wireReading{}
+	}
+	in, okIn := m[metricWireIn]
+	out, okOut := m[metricWireOut]
+	return wireReading{in: in, out: out, ok: okIn && okOut}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestParsePromText(t *testing.T) {
@@ -125,10 +126,10 @@ func TestCheckLoopback(t *testing.T) {
 func TestPayloads(t *testing.T) {
 	for _, size := range []int{minJSONSize, 300, 1024, 10_000} {
 		w := DefaultWorkload()
-		w.Payload, w.RecordSize, w.Keys, w.DistinctKeys = PayloadJSON, ByteSize(size), KeysDistinct, 3
-		src := newPayloadSource(&w, 1)
+		w.Payload, w.RecordSize, w.Keys, w.DistinctKeys = Payload{Kind: PayloadJSON}, ByteSize(size), KeysDistinct, 3
+		src := newPayloadSource(&w, nil, 1)
 		keys := map[string]bool{}
-		for range payloadPool + 1 {
+		for range jsonPool + 1 {
 			v := src.value()
 			if len(v) != size {
 				t.Fatalf("json value of %d bytes, want %d", len(v), size)
@@ -145,13 +146,56 @@ func TestPayloads(t *testing.T) {
 	}
 	w := DefaultWorkload()
 	w.RecordSize, w.Keys = 100, KeysRandom
-	src := newPayloadSource(&w, 2)
+	src := newPayloadSource(&w, nil, 2)
 	a, b := src.value(), src.value()
 	if len(a) != 100 || string(a) == string(b) || string(src.key()) == string(src.key()) {
 		t.Fatal("random payloads or keys repeat")
 	}
 	w.Keys = KeysNone
-	if newPayloadSource(&w, 3).key() != nil {
+	if newPayloadSource(&w, nil, 3).key() != nil {
 		t.Fatal("keys: none gave a key")
+	}
+}
+
+// TestPhaseWireBytes checks a phase's wire figures are the broker's byte
+// counters read at the phase's start and end, and absent (not zero) when
+// the metrics have no such counters.
+func TestPhaseWireBytes(t *testing.T) {
+	var n atomic.Int64
+	withWire := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		i := n.Add(1)
+		fmt.Fprintf(w, "strata_kafka_bytes_in_total{listener=\"a\"} %d\nstrata_kafka_bytes_in_total{listener=\"b\"} %d\nstrata_kafka_bytes_out_total %d\n", i*400, i*100, i*300)
+	}))
+	defer withWire.Close()
+	without := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "process_cpu_seconds_total 1")
+	}))
+	defer without.Close()
+
+	phase := func(url string) PhaseResult {
+		w := DefaultWorkload()
+		w.SampleInterval = Duration(100 * time.Millisecond)
+		r := newRun(&w, Options{MetricsURL: url, RunID: "t"})
+		r.start = time.Now()
+		r.beginPhase(PhaseMeasure, nil)
+		time.Sleep(250 * time.Millisecond)
+		r.endPhase()
+		if len(r.mu.phases) != 1 {
+			t.Fatalf("%d phases", len(r.mu.phases))
+		}
+		return r.mu.phases[0]
+	}
+	p := phase(withWire.URL)
+	if p.WireInBytes == nil || *p.WireInBytes != 500 || p.WireOutBytes == nil || *p.WireOutBytes != 300 {
+		t.Fatalf("wire bytes %v %v, want 500 and 300", p.WireInBytes, p.WireOutBytes)
+	}
+	if p.WireInMBPerS == nil || *p.WireInMBPerS <= 0 || p.TooShort {
+		t.Errorf("phase %+v", p)
+	}
+	if p := phase(without.URL); p.WireInBytes != nil || p.WireInMBPerS != nil || p.WireOutMBPerS != nil {
+		t.Errorf("wire figures without the counters: %+v", p)
+	}
+	if p := phase(""); p.WireInBytes != nil {
+		t.Errorf("wire figures without metrics: %+v", p)
 	}
 }

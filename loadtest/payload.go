@@ -1,9 +1,11 @@
 package loadtest
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -17,54 +19,107 @@ const tsHeader = "lt-ts"
 // minJSONSize is the smallest json record: the event without its padding.
 const minJSONSize = 256
 
-// payloadPool is how many distinct values one producer cycles through.
-const payloadPool = 256
+// jsonPool is how many distinct json values one producer cycles through.
+// JSON payloads are meant to compress like real events, so repeating a
+// pool of them is honest; random payloads never repeat (see value).
+const jsonPool = 256
 
-// payloadSource hands out record keys and values for one producer.
-// Values are generated up front so producing costs no CPU per record.
+// randomChunk is how many bytes of fresh random values are generated and
+// allocated at once; values are handed out as consecutive, non-overlapping
+// slices of it, so no two records share a byte of random data.
+const randomChunk = 256 << 10
+
+// fillerText is the low-entropy part of a compressible random payload:
+// printable text repeated as often as needed.
+const fillerText = "strata load-test filler: the quick brown fox jumps over the lazy dog 0123456789. "
+
+// payloadSource hands out record keys and values for one producer. It is
+// not safe for concurrent use; each producer has its own.
 type payloadSource struct {
+	kind   string
+	size   int
+	random int    // random bytes at the start of each random-kind value
+	filler []byte // the low-entropy rest of each random-kind value
+	pcg    *rand.PCG
 	rng    *rand.Rand
-	values [][]byte
+	chunk  []byte   // fresh random bytes not yet handed out
+	pool   [][]byte // json values, or the payload files' contents
 	next   int
 	keys   string
 	nkeys  int
 	keyBuf [16]byte
 }
 
-func newPayloadSource(w *Workload, seed uint64) *payloadSource {
+// newPayloadSource builds a producer's source. files holds the payload
+// files' contents for payload kind file (shared, never mutated).
+func newPayloadSource(w *Workload, files [][]byte, seed uint64) *payloadSource {
+	pcg := rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)
 	s := &payloadSource{
-		rng:   rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		kind:  w.Payload.Kind,
+		size:  int(w.RecordSize),
+		pcg:   pcg,
+		rng:   rand.New(pcg),
 		keys:  w.Keys,
 		nkeys: w.DistinctKeys,
 	}
-	size := int(w.RecordSize)
-	switch w.Payload {
+	switch s.kind {
 	case PayloadJSON:
-		for range payloadPool {
-			s.values = append(s.values, jsonEvent(s.rng, size))
+		for range jsonPool {
+			s.pool = append(s.pool, jsonEvent(s.rng, s.size))
 		}
+	case PayloadFile:
+		s.pool = files
 	default:
-		// Slices of one random buffer: as incompressible as fresh bytes.
-		buf := make([]byte, size+payloadPool*8)
-		for i := 0; i+8 <= len(buf); i += 8 {
-			binary.LittleEndian.PutUint64(buf[i:], s.rng.Uint64())
-		}
-		for i := range payloadPool {
-			off := i * 8
-			s.values = append(s.values, buf[off:off+size:off+size])
+		low := lowEntropyBytes(s.size, w.Payload.Compressibility)
+		s.random = s.size - low
+		if low > 0 {
+			s.filler = bytes.Repeat([]byte(fillerText), low/len(fillerText)+1)[:low]
 		}
 	}
 	return s
 }
 
-// value returns the next value. Values are shared and must not be mutated.
+// lowEntropyBytes is how many bytes of a size-byte random-kind value are
+// filler for compressibility c.
+func lowEntropyBytes(size int, c float64) int {
+	return min(size, int(math.Round(float64(size)*c)))
+}
+
+// value returns the next value. Values are shared with the producer and
+// must not be mutated.
 func (s *payloadSource) value() []byte {
-	v := s.values[s.next]
-	s.next++
-	if s.next == len(s.values) {
-		s.next = 0
+	switch s.kind {
+	case PayloadJSON:
+		v := s.pool[s.next]
+		s.next = (s.next + 1) % len(s.pool)
+		return v
+	case PayloadFile:
+		if len(s.pool) == 1 {
+			return s.pool[0]
+		}
+		return s.pool[s.rng.IntN(len(s.pool))]
 	}
+	if len(s.chunk) < s.size {
+		s.chunk = make([]byte, max(randomChunk, s.size))
+	}
+	v := s.chunk[:s.size:s.size]
+	s.chunk = s.chunk[s.size:]
+	fillRandom(s.pcg, v[:s.random])
+	copy(v[s.random:], s.filler)
 	return v
+}
+
+// fillRandom fills b with pseudo-random bytes from pcg, 8 at a time.
+func fillRandom(pcg *rand.PCG, b []byte) {
+	for len(b) >= 8 {
+		binary.LittleEndian.PutUint64(b, pcg.Uint64())
+		b = b[8:]
+	}
+	if len(b) > 0 {
+		var tail [8]byte
+		binary.LittleEndian.PutUint64(tail[:], pcg.Uint64())
+		copy(b, tail[:])
+	}
 }
 
 // key returns the next key, nil when the workload has none.

@@ -17,10 +17,18 @@ func FormatSummary(w io.Writer, r *Result) error {
 	fmt.Fprintf(tw, "workload\t%s (%s) against %s\n", r.Name, r.Mode, r.Target)
 	fmt.Fprintf(tw, "elapsed\t%.1fs\n", r.Elapsed)
 	if s.ProducePhase != "" {
-		fmt.Fprintf(tw, "produce (%s)\t%.0f records/s\t%.2f MB/s\n", s.ProducePhase, s.ProduceRecordsPerS, s.ProduceMBPerS)
+		fmt.Fprintf(tw, "produce (%s)\t%.0f records/s\t%.2f MB/s logical\t%s MB/s wire\n", s.ProducePhase, s.ProduceRecordsPerS, s.ProduceMBPerS, na(s.ProduceWireMBPerS))
 	}
 	if s.ConsumePhase != "" {
-		fmt.Fprintf(tw, "consume (%s)\t%.0f records/s\t%.2f MB/s\n", s.ConsumePhase, s.ConsumeRecordsPerS, s.ConsumeMBPerS)
+		fmt.Fprintf(tw, "consume (%s)\t%.0f records/s\t%.2f MB/s logical\t%s MB/s wire\n", s.ConsumePhase, s.ConsumeRecordsPerS, s.ConsumeMBPerS, na(s.ConsumeWireMBPerS))
+	}
+	if s.WireSource != "" {
+		fmt.Fprintf(tw, "wire\t%s\n", s.WireSource)
+	}
+	for _, p := range r.Phases {
+		if p.TooShort {
+			fmt.Fprintf(tw, "note\tphase %s lasted %.2fs, under %d sample intervals: its rates are not meaningful\n", p.Name, p.Seconds, minPhaseSamples)
+		}
 	}
 	fmt.Fprintf(tw, "latency (ms)\tp50\tp90\tp99\tp99.9\tmax\tcount\n")
 	for _, row := range []struct {
@@ -61,44 +69,72 @@ func FormatSummary(w io.Writer, r *Result) error {
 	return tw.Flush()
 }
 
-// reportCharts are the charts of one run's report.
+// na formats an optional figure with two decimals, "n/a" when absent.
+func na(v *float64) string {
+	if v == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f", *v)
+}
+
+// timeAxis labels the x axis of the charts over time.
+const timeAxis = "seconds since the first produced record"
+
+// reportCharts are the charts of one run's report. Time runs from the
+// first produced record, and the phases are shaded behind the lines.
 func reportCharts(r *Result) []template.HTML {
 	var out []template.HTML
 	add := func(c lineChart) { out = append(out, template.HTML(c.svg())) } //nolint:gosec // svg() escapes all text
-	add(lineChart{Title: "Throughput", XLabel: "seconds", YLabel: "MB/s", Series: []chartSeries{
-		seriesOf("produce MB/s", r.Series, func(s Sample) float64 { return s.ProduceMBPerS }),
-		seriesOf("consume MB/s", r.Series, func(s Sample) float64 { return s.ConsumeMBPerS }),
+	t0, bands := r.FirstProduce, phaseBands(r)
+	throughput := []chartSeries{
+		seriesOf("produce MB/s (logical)", r.Series, t0, func(s Sample) float64 { return s.ProduceMBPerS }),
+		seriesOf("consume MB/s (logical)", r.Series, t0, func(s Sample) float64 { return s.ConsumeMBPerS }),
+	}
+	if b := r.Broker; b != nil && r.Summary.ProduceWireMBPerS != nil {
+		in, outS := chartSeries{Name: "broker in MB/s (wire)"}, chartSeries{Name: "broker out MB/s (wire)"}
+		for i, s := range b.Series {
+			if i == 0 || s.T <= t0 {
+				continue
+			}
+			in.X, in.Y = append(in.X, s.T-t0), append(in.Y, s.WireInMBPerS)
+			outS.X, outS.Y = append(outS.X, s.T-t0), append(outS.Y, s.WireOutMBPerS)
+		}
+		throughput = append(throughput, in, outS)
+	}
+	add(lineChart{Title: "Throughput", XLabel: timeAxis, FromZero: true, YLabel: "MB/s", Series: throughput, Bands: bands})
+	add(lineChart{Title: "Records per second", XLabel: timeAxis, FromZero: true, YLabel: "records/s", Bands: bands, Series: []chartSeries{
+		seriesOf("produce", r.Series, t0, func(s Sample) float64 { return s.ProduceRecPerS }),
+		seriesOf("consume", r.Series, t0, func(s Sample) float64 { return s.ConsumeRecPerS }),
 	}})
-	add(lineChart{Title: "Records per second", XLabel: "seconds", YLabel: "records/s", Series: []chartSeries{
-		seriesOf("produce", r.Series, func(s Sample) float64 { return s.ProduceRecPerS }),
-		seriesOf("consume", r.Series, func(s Sample) float64 { return s.ConsumeRecPerS }),
+	add(lineChart{Title: "Produce-ack latency over time", XLabel: timeAxis, FromZero: true, YLabel: "ms", Bands: bands, Series: []chartSeries{
+		seriesOf("p50", r.Series, t0, func(s Sample) float64 { return s.AckP50 }),
+		seriesOf("p99", r.Series, t0, func(s Sample) float64 { return s.AckP99 }),
+		seriesOf("p99.9", r.Series, t0, func(s Sample) float64 { return s.AckP999 }),
 	}})
-	add(lineChart{Title: "Produce-ack latency over time", XLabel: "seconds", YLabel: "ms", Series: []chartSeries{
-		seriesOf("p50", r.Series, func(s Sample) float64 { return s.AckP50 }),
-		seriesOf("p99", r.Series, func(s Sample) float64 { return s.AckP99 }),
-		seriesOf("p99.9", r.Series, func(s Sample) float64 { return s.AckP999 }),
-	}})
-	add(lineChart{Title: "End-to-end latency over time", XLabel: "seconds", YLabel: "ms", Series: []chartSeries{
-		seriesOf("p50", r.Series, func(s Sample) float64 { return s.E2EP50 }),
-		seriesOf("p99", r.Series, func(s Sample) float64 { return s.E2EP99 }),
-		seriesOf("p99.9", r.Series, func(s Sample) float64 { return s.E2EP999 }),
+	add(lineChart{Title: "End-to-end latency over time", XLabel: timeAxis, FromZero: true, YLabel: "ms", Bands: bands, Series: []chartSeries{
+		seriesOf("p50", r.Series, t0, func(s Sample) float64 { return s.E2EP50 }),
+		seriesOf("p99", r.Series, t0, func(s Sample) float64 { return s.E2EP99 }),
+		seriesOf("p99.9", r.Series, t0, func(s Sample) float64 { return s.E2EP999 }),
 	}})
 	var dist []chartSeries
 	for _, name := range sortedKeys(r.Distributions) {
 		dist = append(dist, distributionSeries(name, r.Distributions[name]))
 	}
 	add(lineChart{Title: "Latency distribution", XLabel: "percentile", YLabel: "ms", Series: dist, XTicks: ninesTicks})
-	add(lineChart{Title: "Consumer lag", XLabel: "seconds", YLabel: "records", Series: []chartSeries{
-		seriesOf("lag", r.Series, func(s Sample) float64 { return float64(s.Lag) }),
+	add(lineChart{Title: "Consumer lag", XLabel: timeAxis, FromZero: true, YLabel: "records", Bands: bands, Series: []chartSeries{
+		seriesOf("lag", r.Series, t0, func(s Sample) float64 { return float64(s.Lag) }),
 	}})
 	if b := r.Broker; b != nil && len(b.Series) > 0 {
 		cpu, rss := chartSeries{Name: "broker CPU cores"}, chartSeries{Name: "broker RSS MiB"}
 		for _, s := range b.Series {
-			cpu.X, cpu.Y = append(cpu.X, s.T), append(cpu.Y, s.CPUCores)
-			rss.X, rss.Y = append(rss.X, s.T), append(rss.Y, s.RSSBytes/(1<<20))
+			if s.T <= t0 {
+				continue
+			}
+			cpu.X, cpu.Y = append(cpu.X, s.T-t0), append(cpu.Y, s.CPUCores)
+			rss.X, rss.Y = append(rss.X, s.T-t0), append(rss.Y, s.RSSBytes/(1<<20))
 		}
-		add(lineChart{Title: "Broker CPU", XLabel: "seconds", YLabel: "cores", Series: []chartSeries{cpu}})
-		add(lineChart{Title: "Broker memory", XLabel: "seconds", YLabel: "MiB", Series: []chartSeries{rss}})
+		add(lineChart{Title: "Broker CPU", XLabel: timeAxis, FromZero: true, YLabel: "cores", Series: []chartSeries{cpu}, Bands: bands})
+		add(lineChart{Title: "Broker memory", XLabel: timeAxis, FromZero: true, YLabel: "MiB", Series: []chartSeries{rss}, Bands: bands})
 	}
 	return out
 }
@@ -115,6 +151,28 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"mib":   func(f float64) string { return fmt.Sprintf("%.1f", f/(1<<20)) },
 	"keys":  sortedKeys[int64],
 	"fkeys": sortedKeys[float64],
+	"na":    na,
+	// pr is a phase's rate, n/a when the phase was too short.
+	"pr": func(p PhaseResult, v float64) string {
+		if p.TooShort {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.2f", v)
+	},
+	"prp": func(p PhaseResult, v *float64) string {
+		if p.TooShort {
+			return "n/a"
+		}
+		return na(v)
+	},
+	// lat is a latency, n/a without samples.
+	"lat": func(p Percentiles, v float64) string {
+		if p.Count == 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.2f", v)
+	},
+	"since": func(r *Result, t float64) string { return fmt.Sprintf("%.2f", t-r.FirstProduce) },
 }).Parse(reportHTML))
 
 const reportHTML = `<!DOCTYPE html>
@@ -124,20 +182,22 @@ const reportHTML = `<!DOCTYPE html>
 Host {{.R.Host.Hostname}}: {{.R.Host.CPUs}} CPUs ({{.R.Host.CPUModel}}), {{gib .R.Host.MemBytes}} GiB RAM, {{.R.Host.OS}}/{{.R.Host.Arch}}, {{.R.Host.GoVersion}}.</p>
 {{with .R.Command}}<pre>{{.}}</pre>{{end}}
 <h2>Summary</h2>
-<table><tr><th></th><th>phase</th><th>records/s</th><th>MB/s</th></tr>
-<tr><td>produce</td><td>{{.R.Summary.ProducePhase}}</td><td>{{f0 .R.Summary.ProduceRecordsPerS}}</td><td>{{f2 .R.Summary.ProduceMBPerS}}</td></tr>
-<tr><td>consume</td><td>{{.R.Summary.ConsumePhase}}</td><td>{{f0 .R.Summary.ConsumeRecordsPerS}}</td><td>{{f2 .R.Summary.ConsumeMBPerS}}</td></tr></table>
+<table><tr><th></th><th>phase</th><th>records/s</th><th>MB/s (logical: values)</th><th>MB/s (wire: broker bytes)</th></tr>
+{{with .R.Summary}}<tr><td>produce</td>{{if .ProducePhase}}<td>{{.ProducePhase}}</td><td>{{f0 .ProduceRecordsPerS}}</td><td>{{f2 .ProduceMBPerS}}</td>{{else}}<td>n/a</td><td>n/a</td><td>n/a</td>{{end}}<td>{{na .ProduceWireMBPerS}}</td></tr>
+<tr><td>consume</td>{{if .ConsumePhase}}<td>{{.ConsumePhase}}</td><td>{{f0 .ConsumeRecordsPerS}}</td><td>{{f2 .ConsumeMBPerS}}</td>{{else}}<td>n/a</td><td>n/a</td><td>n/a</td>{{end}}<td>{{na .ConsumeWireMBPerS}}</td></tr>{{end}}</table>
+<p class="wire">Wire: {{.R.Summary.WireSource}}.</p>
 <table><tr><th>latency (ms)</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th><th>count</th></tr>
-{{with .R.Summary.ProduceLatency}}<tr><td>produce ack</td><td>{{f2 .P50}}</td><td>{{f2 .P90}}</td><td>{{f2 .P99}}</td><td>{{f2 .P999}}</td><td>{{f2 .Max}}</td><td>{{.Count}}</td></tr>{{end}}
-{{with .R.Summary.EndToEndLatency}}<tr><td>end to end</td><td>{{f2 .P50}}</td><td>{{f2 .P90}}</td><td>{{f2 .P99}}</td><td>{{f2 .P999}}</td><td>{{f2 .Max}}</td><td>{{.Count}}</td></tr>{{end}}
+{{with .R.Summary.ProduceLatency}}<tr><td>produce ack</td><td>{{lat . .P50}}</td><td>{{lat . .P90}}</td><td>{{lat . .P99}}</td><td>{{lat . .P999}}</td><td>{{lat . .Max}}</td><td>{{.Count}}</td></tr>{{end}}
+{{with .R.Summary.EndToEndLatency}}<tr><td>end to end</td><td>{{lat . .P50}}</td><td>{{lat . .P90}}</td><td>{{lat . .P99}}</td><td>{{lat . .P999}}</td><td>{{lat . .Max}}</td><td>{{.Count}}</td></tr>{{end}}
 </table>
 {{if eq .R.Mode "mixed"}}<table><tr><th>hot stream p99 (ms)</th><th>without replay</th><th>with replay</th></tr>
 <tr><td>end to end</td><td>{{f2 .R.Summary.HotE2EP99Baseline}}</td><td>{{f2 .R.Summary.HotE2EP99Replay}}</td></tr>
 <tr><td>produce ack</td><td>{{f2 .R.Summary.HotAckP99Baseline}}</td><td>{{f2 .R.Summary.HotAckP99Replay}}</td></tr></table>{{end}}
 {{with .R.Summary.CaughtUp}}<p>Replay caught up: <b>{{.}}</b> after {{f2 $.R.Summary.CatchUpSeconds}}s.</p>{{end}}
 <h2>Phases</h2>
-<table><tr><th>phase</th><th>seconds</th><th>produced</th><th>produce MB/s</th><th>consumed</th><th>consume MB/s</th><th>ack p99 ms</th><th>e2e p99 ms</th></tr>
-{{range .R.Phases}}<tr><td>{{.Name}}</td><td>{{f2 .Seconds}}</td><td>{{.ProducedRecords}}</td><td>{{f2 .ProduceMBPerS}}</td><td>{{.ConsumedRecords}}</td><td>{{f2 .ConsumeMBPerS}}</td><td>{{f2 .ProduceLatency.P99}}</td><td>{{f2 .EndToEndLatency.P99}}</td></tr>
+<p>Times are seconds since the first produced record ({{f2 .R.FirstProduce}}s after the run started: topic creation and consumer group joins come before it).</p>
+<table><tr><th>phase</th><th>from s</th><th>seconds</th><th>produced</th><th>produce MB/s</th><th>wire in MB/s</th><th>consumed</th><th>consume MB/s</th><th>wire out MB/s</th><th>ack p99 ms</th><th>e2e p99 ms</th></tr>
+{{range .R.Phases}}<tr{{if .TooShort}} class="too-short"{{end}}><td>{{.Name}}{{if .TooShort}} (too short){{end}}</td><td>{{since $.R .Start}}</td><td>{{f2 .Seconds}}</td><td>{{.ProducedRecords}}</td><td>{{pr . .ProduceMBPerS}}</td><td>{{prp . .WireInMBPerS}}</td><td>{{.ConsumedRecords}}</td><td>{{pr . .ConsumeMBPerS}}</td><td>{{prp . .WireOutMBPerS}}</td><td>{{lat .ProduceLatency .ProduceLatency.P99}}</td><td>{{lat .EndToEndLatency .EndToEndLatency.P99}}</td></tr>
 {{end}}</table>
 <h2>Counts and errors</h2>
 <table><tr><th>sent</th><th>acked</th><th>failed</th><th>stored</th><th>max lag</th></tr>

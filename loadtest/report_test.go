@@ -70,7 +70,7 @@ func TestSummaryAndCompare(t *testing.T) {
 	if err := WriteCompareHTML(&html, []*Result{a, b}); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(html.String(), "1: strata --local 1") || strings.Count(html.String(), "<svg") != 5 {
+	if !strings.Contains(html.String(), "1: max-throughput target=strata --local 1") || strings.Count(html.String(), "<svg") != 5 {
 		t.Error("comparison report incomplete")
 	}
 }

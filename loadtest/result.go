@@ -15,17 +15,21 @@ const ResultVersion = 1
 
 // Result is everything one run measured; it is results.json.
 type Result struct {
-	Version  int       `json:"version"`
-	RunID    string    `json:"run_id"`
-	Name     string    `json:"name"`
-	Mode     string    `json:"mode"`
-	Target   string    `json:"target"`
-	Command  string    `json:"command,omitempty"`
-	Started  time.Time `json:"started"`
-	Elapsed  float64   `json:"elapsed_seconds"`
-	Host     HostInfo  `json:"host"`
-	Workload Workload  `json:"workload"`
-	Topics   []string  `json:"topics"`
+	Version int       `json:"version"`
+	RunID   string    `json:"run_id"`
+	Name    string    `json:"name"`
+	Mode    string    `json:"mode"`
+	Target  string    `json:"target"`
+	Command string    `json:"command,omitempty"`
+	Started time.Time `json:"started"`
+	Elapsed float64   `json:"elapsed_seconds"`
+	// FirstProduce is when the first record was handed to a producer, in
+	// seconds since Started (after topic creation and the consumer groups'
+	// join): the charts' time axis starts there.
+	FirstProduce float64  `json:"first_produce_seconds"`
+	Host         HostInfo `json:"host"`
+	Workload     Workload `json:"workload"`
+	Topics       []string `json:"topics"`
 
 	// Summary holds the headline figures of the run's main phases.
 	Summary Summary `json:"summary"`
@@ -62,12 +66,22 @@ type HostInfo struct {
 // phases and their latencies. For mixed runs the Hot* fields compare the
 // hot stream without and with the replay.
 type Summary struct {
-	ProducePhase        string      `json:"produce_phase"`
-	ProduceRecordsPerS  float64     `json:"produce_records_per_sec"`
-	ProduceMBPerS       float64     `json:"produce_mb_per_sec"`
-	ConsumePhase        string      `json:"consume_phase"`
-	ConsumeRecordsPerS  float64     `json:"consume_records_per_sec"`
-	ConsumeMBPerS       float64     `json:"consume_mb_per_sec"`
+	ProducePhase       string  `json:"produce_phase"`
+	ProduceRecordsPerS float64 `json:"produce_records_per_sec"`
+	ProduceMBPerS      float64 `json:"produce_mb_per_sec"`
+	ConsumePhase       string  `json:"consume_phase"`
+	ConsumeRecordsPerS float64 `json:"consume_records_per_sec"`
+	ConsumeMBPerS      float64 `json:"consume_mb_per_sec"`
+	// ProduceWireMBPerS and ConsumeWireMBPerS are the broker's wire rates
+	// (PhaseResult.WireInMBPerS, WireOutMBPerS) over the same phases as the
+	// logical (value-byte) MB/s above; null when the target has no
+	// metrics. ConsumeWireMBPerS counts every group's fetches, as
+	// ConsumeMBPerS does.
+	ProduceWireMBPerS *float64 `json:"produce_wire_mb_per_sec"`
+	ConsumeWireMBPerS *float64 `json:"consume_wire_mb_per_sec"`
+	// WireSource says where the wire figures come from, or why they are
+	// missing.
+	WireSource          string      `json:"wire_source"`
 	ProduceLatency      Percentiles `json:"produce_ack_latency"`
 	EndToEndLatency     Percentiles `json:"end_to_end_latency"`
 	CatchUpSeconds      float64     `json:"catch_up_seconds,omitempty"`
@@ -98,6 +112,19 @@ type PhaseResult struct {
 	ConsumeMBPerS   float64     `json:"consume_mb_per_sec"`
 	ProduceLatency  Percentiles `json:"produce_ack_latency"`
 	EndToEndLatency Percentiles `json:"end_to_end_latency"`
+	// WireInBytes and WireOutBytes are the change in the broker's
+	// strata_kafka_bytes_in_total (request bytes read: record batches as
+	// sent, compressed, plus framing) and strata_kafka_bytes_out_total
+	// (response bytes written) over the phase; WireInMBPerS and
+	// WireOutMBPerS the same per second. All are null when the target
+	// exposes no such metrics (kfake, or no --metrics-url).
+	WireInBytes   *float64 `json:"wire_in_bytes"`
+	WireOutBytes  *float64 `json:"wire_out_bytes"`
+	WireInMBPerS  *float64 `json:"wire_in_mb_per_sec"`
+	WireOutMBPerS *float64 `json:"wire_out_mb_per_sec"`
+	// TooShort marks a phase shorter than two sample intervals: its rates
+	// are shown as n/a in the reports.
+	TooShort bool `json:"too_short,omitempty"`
 }
 
 // Counts are the run's totals, for checking nothing was lost.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // kfakeWorkload is a short workload against a fresh in-process cluster.
@@ -71,7 +72,7 @@ func checkCounts(t *testing.T, c *kfake.Cluster, res *Result) {
 func TestRunLiveAgainstKfake(t *testing.T) {
 	c, w := kfakeWorkload(t)
 	w.Rate = Rate{Value: 4000}
-	w.Payload, w.Keys, w.DistinctKeys = PayloadJSON, KeysDistinct, 10
+	w.Payload, w.Keys, w.DistinctKeys = Payload{Kind: PayloadJSON}, KeysDistinct, 10
 	w.Compression = "zstd"
 	var progress bytes.Buffer
 	res, err := Run(context.Background(), Options{Workload: w, Target: "kfake", Progress: &progress})
@@ -111,6 +112,20 @@ func TestRunLiveAgainstKfake(t *testing.T) {
 	}
 	if html, _ := os.ReadFile(hp); !bytes.Contains(html, []byte("<svg")) {
 		t.Error("report has no chart")
+	}
+	// kfake exposes no metrics: the wire figures are absent, not 0.
+	if s.ProduceWireMBPerS != nil || s.ConsumeWireMBPerS != nil || !strings.HasPrefix(s.WireSource, "n/a") {
+		t.Errorf("wire figures against kfake: %v %v %q", s.ProduceWireMBPerS, s.ConsumeWireMBPerS, s.WireSource)
+	}
+	if raw, _ := os.ReadFile(jp); !bytes.Contains(raw, []byte(`"produce_wire_mb_per_sec": null`)) {
+		t.Error("results.json does not say the wire rate is unknown")
+	}
+	var sum bytes.Buffer
+	if err := FormatSummary(&sum, res); err != nil || !strings.Contains(sum.String(), "n/a MB/s wire") {
+		t.Errorf("summary: %v\n%s", err, sum.String())
+	}
+	if res.FirstProduce <= 0 || res.FirstProduce > res.Phases[0].Start+1 {
+		t.Errorf("first record at %.2fs, warm-up starts at %.2fs", res.FirstProduce, res.Phases[0].Start)
 	}
 }
 
@@ -213,4 +228,56 @@ func TestRunCancelled(t *testing.T) {
 		t.Fatalf("cancel took %v", time.Since(start))
 	}
 	_ = filepath.Join
+}
+
+// TestRunPayloadFilesAgainstKfake produces from two payload files and
+// reads the topic back with a separate client: every stored value is one
+// of the files, byte for byte, and both are used.
+func TestRunPayloadFilesAgainstKfake(t *testing.T) {
+	c, w := kfakeWorkload(t)
+	dir := t.TempDir()
+	bodies := map[string]bool{`{"order":1,"items":["a","b"]}`: true, strings.Repeat("x", 2000): true}
+	i := 0
+	for body := range bodies {
+		if err := os.WriteFile(filepath.Join(dir, "p"+string(rune('a'+i))+".json"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		i++
+	}
+	w.Payload = Payload{Kind: PayloadFile, Files: []string{filepath.Join(dir, "*.json")}}
+	w.Rate = Rate{Value: 1000}
+	w.Consumers, w.ConsumerGroups = 0, 0
+	res, err := Run(context.Background(), Options{Workload: w, Target: "kfake"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cn := res.Counts; cn.Acked == 0 || cn.Sent != cn.Acked || cn.Stored != cn.Acked || storedIn(c, res.Topics) != cn.Acked {
+		t.Fatalf("counts %+v, errors %v", cn, res.Errors)
+	}
+	if res.Workload.RecordSize != ByteSize((29+2000)/2) {
+		t.Errorf("record_size %d, want the files' mean", res.Workload.RecordSize)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(res.Topics...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	seen := map[string]int64{}
+	var n int64
+	for n < res.Counts.Acked && ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		fs.EachRecord(func(r *kgo.Record) {
+			if !bodies[string(r.Value)] {
+				t.Fatalf("stored value %.40q is none of the files", r.Value)
+			}
+			seen[string(r.Value)]++
+			n++
+		})
+	}
+	if n != res.Counts.Acked || len(seen) != 2 {
+		t.Fatalf("read %d of %d records, %d distinct values", n, res.Counts.Acked, len(seen))
+	}
 }

@@ -52,6 +52,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
+	files, err := loadPayloadFiles(&w)
+	if err != nil {
+		return nil, err
+	}
 	if o.RunID == "" {
 		o.RunID = newRunID()
 	}
@@ -59,6 +63,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.MetricSelectors = DefaultMetricSelectors
 	}
 	r := newRun(&w, o)
+	r.files = files
 	return r.execute(ctx)
 }
 
@@ -78,9 +83,11 @@ type run struct {
 	admCl *kgo.Client
 
 	hot, backlog []string
+	files        [][]byte // payload files' contents (payload kind file)
 	topicIdx     map[string]int
 	ackedEnd     [][]atomic.Int64 // [topic][partition] highest acked offset+1
 
+	firstSend           atomic.Int64 // UnixNano of the first record handed to a producer
 	sent, sentBytes     atomic.Int64
 	acked, ackedBytes   atomic.Int64
 	failed              atomic.Int64
@@ -95,6 +102,7 @@ type run struct {
 		phase      string
 		phaseStart time.Time
 		base       [4]int64
+		wireBase   wireReading
 		progress   func() float64
 		phases     []PhaseResult
 		samples    []Sample
@@ -246,11 +254,13 @@ func raise(a *atomic.Int64, v int64) {
 // beginPhase closes the current phase and opens name; progress reports
 // the new phase's completion for the display.
 func (r *run) beginPhase(name string, progress func() float64) {
-	r.endPhase()
+	wire := r.readWire()
+	r.endPhaseAt(wire)
 	r.mu.Lock()
 	r.mu.phase = name
 	r.mu.phaseStart = time.Now()
 	r.mu.base = r.counters()
+	r.mu.wireBase = wire
 	r.mu.progress = progress
 	r.mu.Unlock()
 	r.ack.setPhase(name)
@@ -262,8 +272,24 @@ func (r *run) counters() [4]int64 {
 	return [4]int64{r.acked.Load(), r.ackedBytes.Load(), r.consumed.Load(), r.consBytes.Load()}
 }
 
+// readWire reads the broker's wire byte counters at a phase boundary
+// (not ok without broker metrics).
+func (r *run) readWire() wireReading {
+	if r.broker == nil {
+		return wireReading{}
+	}
+	return r.broker.wire(context.Background())
+}
+
+// minPhaseSamples is how many sample intervals a phase must last for its
+// rates to mean anything; shorter phases are marked too short.
+const minPhaseSamples = 2
+
 // endPhase records the current phase's result, if one is open.
-func (r *run) endPhase() {
+func (r *run) endPhase() { r.endPhaseAt(r.readWire()) }
+
+// endPhaseAt is endPhase with the wire counters read at its end.
+func (r *run) endPhaseAt(wire wireReading) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.mu.phase == "" {
@@ -282,6 +308,13 @@ func (r *run) endPhase() {
 		ConsumedBytes:   c[3] - r.mu.base[3],
 		ProduceLatency:  percentilesOf(r.ack.phaseHist(r.mu.phase)),
 		EndToEndLatency: percentilesOf(r.e2e.phaseHist(r.mu.phase)),
+	}
+	p.TooShort = secs < minPhaseSamples*r.w.SampleInterval.D().Seconds()
+	if base := r.mu.wireBase; base.ok && wire.ok && secs > 0 {
+		in, out := wire.in-base.in, wire.out-base.out
+		p.WireInBytes, p.WireOutBytes = &in, &out
+		inRate, outRate := in/secs/1e6, out/secs/1e6
+		p.WireInMBPerS, p.WireOutMBPerS = &inRate, &outRate
 	}
 	if secs > 0 {
 		p.ProduceRecPerS = float64(p.ProducedRecords) / secs

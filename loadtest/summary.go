@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"strings"
+	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
@@ -40,6 +41,9 @@ func (r *run) result() *Result {
 	if len(samples) > 0 {
 		res.Elapsed = samples[len(samples)-1].T
 	}
+	if first := r.firstSend.Load(); first != 0 {
+		res.FirstProduce = max(0, time.Unix(0, first).Sub(r.start).Seconds())
+	}
 	for _, g := range groups {
 		res.Counts.Consumed[g.name] = g.records.Load()
 		pos, acked := r.positionOf(g)
@@ -60,9 +64,19 @@ func (r *run) result() *Result {
 	prodPhase, consPhase, latPhases := mainPhases(r.w.Mode)
 	if p, ok := findPhase(phases, prodPhase); ok {
 		s.ProducePhase, s.ProduceRecordsPerS, s.ProduceMBPerS = p.Name, p.ProduceRecPerS, p.ProduceMBPerS
+		s.ProduceWireMBPerS = p.WireInMBPerS
 	}
 	if p, ok := findPhase(phases, consPhase); ok {
 		s.ConsumePhase, s.ConsumeRecordsPerS, s.ConsumeMBPerS = p.Name, p.ConsumeRecPerS, p.ConsumeMBPerS
+		s.ConsumeWireMBPerS = p.WireOutMBPerS
+	}
+	switch {
+	case s.ProduceWireMBPerS != nil || s.ConsumeWireMBPerS != nil:
+		s.WireSource = "broker " + metricWireIn + " / " + metricWireOut + " over the phase"
+	case r.broker == nil:
+		s.WireSource = "n/a: no broker metrics (kfake, or no --metrics-url)"
+	default:
+		s.WireSource = "n/a: the broker's metrics have no " + metricWireIn + " / " + metricWireOut
 	}
 	var ackHs, e2eHs []*hdrhistogram.Histogram
 	for _, name := range latPhases {

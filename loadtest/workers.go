@@ -78,7 +78,7 @@ func (ps *producerSet) closeClients() {
 // runProducer is one producer's send loop. ctx is the run's (records in
 // flight die with it); stop ends sending. limit < 0 means unbounded.
 func (r *run) runProducer(ctx, stop context.Context, cl *kgo.Client, id int, topics []string, rate float64, limit int64) {
-	src := newPayloadSource(r.w, uint64(time.Now().UnixNano())+uint64(id)*7919)
+	src := newPayloadSource(r.w, r.files, uint64(time.Now().UnixNano())+uint64(id)*7919)
 	var pacer *Pacer
 	if rate > 0 {
 		pacer = NewPacer(time.Now(), rate)
@@ -116,6 +116,9 @@ func (r *run) runProducer(ctx, stop context.Context, cl *kgo.Client, id int, top
 			Headers: []kgo.RecordHeader{{Key: tsHeader, Value: tsValue(due)}},
 		}
 		size := int64(len(value))
+		if n == 0 && r.firstSend.Load() == 0 {
+			r.firstSend.CompareAndSwap(0, time.Now().UnixNano())
+		}
 		r.sent.Add(1)
 		r.sentBytes.Add(size)
 		cl.Produce(ctx, rec, func(rec *kgo.Record, err error) {

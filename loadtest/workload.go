@@ -23,8 +23,9 @@ const (
 
 // Payload kinds.
 const (
-	PayloadRandom = "random" // incompressible random bytes
+	PayloadRandom = "random" // fresh random bytes, optionally partly filler
 	PayloadJSON   = "json"   // realistic, compressible JSON events
+	PayloadFile   = "file"   // values read from payload files
 )
 
 // Key kinds.
@@ -72,9 +73,11 @@ type Workload struct {
 	// KeepTopics leaves the run's topics in place afterwards.
 	KeepTopics bool `yaml:"keep_topics" json:"keep_topics"`
 
-	// RecordSize is the value size in bytes; Payload is random or json.
+	// RecordSize is the value size in bytes (with payload kind file, the
+	// mean size of the files, set when they are read); Payload says what
+	// the values hold.
 	RecordSize ByteSize `yaml:"record_size" json:"record_size"`
-	Payload    string   `yaml:"payload" json:"payload"`
+	Payload    Payload  `yaml:"payload" json:"payload"`
 	// Keys is none, random or distinct (DistinctKeys different keys).
 	Keys         string `yaml:"keys" json:"keys"`
 	DistinctKeys int    `yaml:"distinct_keys" json:"distinct_keys"`
@@ -129,7 +132,7 @@ func DefaultWorkload() Workload {
 		ReplicationFactor:   -1,
 		TopicPrefix:         "strata-loadtest",
 		RecordSize:          1024,
-		Payload:             PayloadRandom,
+		Payload:             Payload{Kind: PayloadRandom},
 		Keys:                KeysNone,
 		Producers:           1,
 		Consumers:           1,
@@ -227,7 +230,7 @@ func (w *Workload) Set(field, value string) error {
 	} else {
 		node = *node.Content[0]
 	}
-	if field == "bootstrap" && node.Kind == yaml.ScalarNode {
+	if (field == "bootstrap" || field == "payload.files") && node.Kind == yaml.ScalarNode {
 		// A comma-separated list is the usual shape on a command line.
 		seq := yaml.Node{Kind: yaml.SequenceNode}
 		for _, s := range strings.Split(value, ",") {
@@ -235,8 +238,16 @@ func (w *Workload) Set(field, value string) error {
 		}
 		node = seq
 	}
+	// A dotted name sets one field of a nested setting: payload.files.
+	parts := strings.Split(field, ".")
+	for i := len(parts) - 1; i > 0; i-- {
+		inner := node
+		node = yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{
+			{Kind: yaml.ScalarNode, Tag: "!!str", Value: parts[i]}, &inner,
+		}}
+	}
 	doc := yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{
-		{Kind: yaml.ScalarNode, Tag: "!!str", Value: field}, &node,
+		{Kind: yaml.ScalarNode, Tag: "!!str", Value: parts[0]}, &node,
 	}}
 	data, err := yaml.Marshal(&doc)
 	if err != nil {
@@ -281,14 +292,8 @@ func (w *Workload) Validate() error {
 	if w.RecordSize < 0 || w.RecordSize > 64<<20 {
 		return bad("record_size", "must be between 0 and 64MiB (got %d)", int64(w.RecordSize))
 	}
-	switch w.Payload {
-	case PayloadRandom:
-	case PayloadJSON:
-		if w.RecordSize < minJSONSize {
-			return bad("record_size", "a json payload needs at least %d bytes (got %d)", minJSONSize, int64(w.RecordSize))
-		}
-	default:
-		return bad("payload", "must be random or json (got %q)", w.Payload)
+	if err := w.Payload.validate(w.RecordSize); err != nil {
+		return err
 	}
 	switch w.Keys {
 	case KeysNone, KeysRandom:
@@ -317,7 +322,7 @@ func (w *Workload) Validate() error {
 	if w.Rate.Value < 0 {
 		return bad("rate", "must not be negative")
 	}
-	if w.Rate.Bytes && w.RecordSize == 0 {
+	if w.Rate.Bytes && w.RecordSize == 0 && w.Payload.Kind != PayloadFile {
 		return bad("rate", "a bytes/s rate needs a record_size above 0")
 	}
 	if w.Warmup < 0 {
@@ -387,7 +392,7 @@ func (w *Workload) Validate() error {
 	if w.BatchMaxBytes < 1024 || w.BatchMaxBytes > 256<<20 {
 		return bad("batch_max_bytes", "must be between 1KiB and 256MiB (got %d)", int64(w.BatchMaxBytes))
 	}
-	if int64(w.BatchMaxBytes) < int64(w.RecordSize)+recordOverhead {
+	if w.Payload.Kind != PayloadFile && int64(w.BatchMaxBytes) < int64(w.RecordSize)+recordOverhead {
 		return bad("batch_max_bytes", "%d cannot hold one %d-byte record", int64(w.BatchMaxBytes), int64(w.RecordSize))
 	}
 	if w.MaxBufferedRecords < 1 {

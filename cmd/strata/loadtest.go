@@ -54,10 +54,11 @@ func newLoadtestCmd() *cobra.Command {
 Kafka-compatible endpoint and write results.json and report.html.
 
 Targets: --bootstrap host:port (loopback only unless --allow-remote),
---local N (start a throwaway local Strata cluster of N nodes), or --kfake
-(franz-go's in-process fake cluster: the harness's own ceiling).
+--local 1 (start a throwaway local Strata node), or --kfake (franz-go's
+in-process fake cluster: the harness's own ceiling).
 
-Any workload field can be overridden with --set field=value.`,
+Any workload field can be overridden with --set field=value, nested ones
+with a dot: --set payload.compressibility=0.5.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runLoadtest(cmd, args, &f)
@@ -74,7 +75,7 @@ Any workload field can be overridden with --set field=value.`,
 		fl.String(flag, "", "workload field "+field)
 	}
 	fl.StringVar(&f.out, "out", "", "directory for results.json and report.html (default loadtest-results/<run id>)")
-	fl.IntVar(&f.local, "local", 0, "start a throwaway local Strata cluster of N nodes and run against it")
+	fl.IntVar(&f.local, "local", 0, "start a throwaway local Strata node and run against it (`1`, the only size until nodes form clusters)")
 	fl.BoolVar(&f.kfake, "kfake", false, "run against an in-process kfake cluster (client-side ceiling)")
 	fl.BoolVar(&f.allowRemote, "allow-remote", false, "allow non-loopback bootstrap addresses")
 	fl.StringVar(&f.metricsURL, "metrics-url", "", "broker Prometheus /metrics URL to read CPU, RSS and byte counters from")
@@ -139,7 +140,7 @@ func runLoadtest(cmd *cobra.Command, args []string, f *loadtestFlags) error {
 			return fmt.Errorf("node log: %w", err)
 		}
 		defer logFile.Close()
-		fmt.Fprintf(cmd.ErrOrStderr(), "starting a local Strata cluster of %d node(s); log in %s\n", f.local, logPath)
+		fmt.Fprintf(cmd.ErrOrStderr(), "starting a local Strata node; log in %s\n", logPath)
 		lc, err := loadtest.StartLocal(ctx, loadtest.LocalConfig{Nodes: f.local, Log: logFile})
 		if err != nil {
 			return err
