@@ -68,6 +68,9 @@ func (fr *frameReader) readSize() (int32, error) {
 func (fr *frameReader) readBody(ctx context.Context, size int32, deadline time.Time) (body []byte, held int64, err error) {
 	// An error here means the connection is closed; the read reports it.
 	_ = fr.setDeadline(deadline)
+	if err := ctx.Err(); err != nil { // a drain may have set its deadline before ours
+		return nil, 0, err
+	}
 	total := int(size)
 	var buf []byte
 	for len(buf) < total {
