@@ -169,6 +169,13 @@ type procNode struct {
 
 func startProcNode(t testing.TB, bin, dir, kafkaAddr, httpAddr string, settings ...string) *procNode {
 	t.Helper()
+	return startProcNodeWrapped(t, nil, bin, dir, kafkaAddr, httpAddr, settings...)
+}
+
+// startProcNodeWrapped runs the node under a wrapper command (wrap, then
+// the binary and its arguments), e.g. prlimit to lower its fd limit.
+func startProcNodeWrapped(t testing.TB, wrap []string, bin, dir, kafkaAddr, httpAddr string, settings ...string) *procNode {
+	t.Helper()
 	args := []string{"node", "--node-id", "1", "--data-dir", dir, "--kafka-addr", kafkaAddr, "--http-addr", httpAddr}
 	for _, s := range settings {
 		args = append(args, "--set", s)
@@ -179,6 +186,9 @@ func startProcNode(t testing.TB, bin, dir, kafkaAddr, httpAddr string, settings 
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, args...)
+	if len(wrap) > 0 {
+		cmd = exec.Command(wrap[0], append(append(wrap[1:len(wrap):len(wrap)], bin), args...)...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -2,16 +2,20 @@ package node
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/node/kconfig"
 )
 
 // maxInflightPerConn bounds how many requests of one connection may be
@@ -30,6 +34,10 @@ type request struct {
 	conn     *conn
 	received time.Time
 	size     int
+	// share and held are the bytes this request holds of its
+	// connection's share and of the broker-wide budget, until its reply
+	// is written.
+	share, held int64
 }
 
 // reply is the completion of one request. Handlers call exactly one of the
@@ -68,6 +76,12 @@ type inflight struct {
 	rep *reply
 }
 
+// Reasons a connection's reader stops.
+var (
+	errIdle    = errors.New("connection idle") // connections.max.idle.ms
+	errDrained = errors.New("node draining")
+)
+
 // conn is one client connection. runRead decodes and dispatches requests;
 // runWrite writes their responses in request order. The connection closes
 // when either side fails or the server shuts down.
@@ -78,6 +92,23 @@ type conn struct {
 	queue  chan inflight
 	closed chan struct{}
 	once   sync.Once
+	ctx    context.Context // ends when the connection closes or the node drains
+	cancel context.CancelFunc
+	br     *bufio.Reader
+	frames frameReader
+	// share bounds the bytes this connection's decoded, unanswered requests
+	// hold (queued.max.request.bytes.per.connection).
+	share *memBudget
+	// pending counts requests dispatched and not yet answered; lastActive
+	// is when a request was last read or a reply written (unix nanos).
+	// Together they decide idleness (connections.max.idle.ms).
+	pending    atomic.Int32
+	lastActive atomic.Int64
+	// valid is set once the connection has sent a valid request; until
+	// then frames are limited to sasl.server.max.receive.size. When SASL
+	// arrives, set it on successful authentication instead (see
+	// markAuthenticated).
+	valid bool
 }
 
 func (n *Node) serveConn(nc net.Conn) {
@@ -87,7 +118,15 @@ func (n *Node) serveConn(nc net.Conn) {
 		log:    n.log.With("remote", nc.RemoteAddr().String()),
 		queue:  make(chan inflight, maxInflightPerConn),
 		closed: make(chan struct{}),
+		share:  newMemBudget(n.brokerCfg().Int64("queued.max.request.bytes.per.connection"), true),
 	}
+	c.ctx, c.cancel = context.WithCancel(n.drainCtx)
+	// 16 KiB: enough to batch small pipelined requests per read; large
+	// bodies are read straight into their own buffers, past this one.
+	c.br = bufio.NewReaderSize(nc, 16<<10)
+	c.frames = frameReader{br: c.br, setDeadline: nc.SetReadDeadline, budget: n.reqBudget,
+		onWait: n.metrics.budgetWaits.WithLabelValues("broker").Inc}
+	c.lastActive.Store(time.Now().UnixNano())
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
@@ -105,57 +144,155 @@ func (n *Node) serveConn(nc net.Conn) {
 func (c *conn) close() {
 	c.once.Do(func() {
 		close(c.closed)
+		c.cancel()
 		_ = c.nc.Close()
 	})
+}
+
+// markAuthenticated lifts the small pre-authentication frame limit. Today
+// any valid request does so; a SASL handshake must call it only after
+// SaslAuthenticate succeeds.
+func (c *conn) markAuthenticated() { c.valid = true }
+
+// maxFrame is the largest frame the connection may send now.
+func (c *conn) maxFrame(cfg kconfig.Broker) int64 {
+	limit := cfg.Int64("socket.request.max.bytes")
+	if !c.valid {
+		limit = min(limit, cfg.Int64("sasl.server.max.receive.size"))
+	}
+	return limit
+}
+
+// closing logs why the connection closes and counts it by reason.
+func (c *conn) closing(reason string, err error) {
+	c.n.metrics.connClosed.WithLabelValues(reason).Inc()
+	c.log.Warn("closing connection", "reason", reason, "err", err)
 }
 
 // runRead reads frames until the connection closes, the server stops
 // accepting new requests, or a frame cannot be parsed.
 func (c *conn) runRead() {
-	br := bufio.NewReaderSize(c.nc, 64<<10)
-	var sizeBuf [4]byte
 	for {
-		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
+		if err := c.awaitRequest(); err != nil {
+			if errors.Is(err, errIdle) {
+				c.n.metrics.connClosed.WithLabelValues("idle").Inc()
+				c.log.Debug("closing idle connection")
+			}
 			return
 		}
-		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-		maxSize := int32(c.n.brokerCfg().Int64("socket.request.max.bytes"))
-		if size < 8 || size > maxSize {
-			c.log.Warn("closing connection: bad request size", "size", size, "max", maxSize)
-			return
-		}
-		body := make([]byte, size)
-		if _, err := io.ReadFull(br, body); err != nil {
-			return
-		}
-		c.n.metrics.bytesIn.Add(float64(size) + 4)
+		cfg := c.n.brokerCfg()
+		frameTimeout := time.Duration(cfg.Int64("socket.request.read.timeout.ms")) * time.Millisecond
+		_ = c.nc.SetReadDeadline(time.Now().Add(frameTimeout))
 		if c.n.draining() {
 			return
 		}
-		req, err := c.decode(body)
-		rep := newReply()
+		size, err := c.frames.readSize()
 		if err != nil {
-			c.log.Warn("closing connection: undecodable request", "err", err)
+			if errors.Is(err, errFrameTimeout) && !c.n.draining() {
+				c.closing("frame_timeout", err)
+			}
 			return
 		}
+		if err := checkFrameSize(size, c.maxFrame(cfg), c.n.reqBudget.limit); err != nil {
+			c.closing("frame_too_large", err)
+			return
+		}
+		// This connection's share: while its unanswered requests hold too
+		// much, stop reading it until replies are written.
+		if !c.share.tryAcquire(int64(size)) {
+			c.n.metrics.budgetWaits.WithLabelValues("connection").Inc()
+			if err := c.share.acquire(c.ctx, int64(size)); err != nil {
+				return
+			}
+		}
+		body, held, err := c.frames.readBody(c.ctx, size, time.Now().Add(frameTimeout))
+		if err != nil {
+			c.share.release(int64(size))
+			if errors.Is(err, errFrameTimeout) && !c.n.draining() {
+				c.closing("frame_timeout", err)
+			}
+			return
+		}
+		c.lastActive.Store(time.Now().UnixNano())
+		c.n.metrics.bytesIn.Add(float64(size) + 4)
+		req, err := c.decode(body)
+		if err != nil || c.n.draining() {
+			c.release(int64(size), held)
+			if err != nil {
+				c.log.Warn("closing connection: undecodable request", "err", err)
+			}
+			return
+		}
+		req.share, req.held = int64(size), held
+		rep := newReply()
 		if req.kreq == nil {
 			// Unsupported version of a known API: ApiVersions gets its
 			// dedicated error reply, anything else closes the connection.
 			if req.key == 18 {
 				c.n.handleApiVersionsUnsupported(req, rep)
 			} else {
+				c.release(req.share, req.held)
 				c.log.Warn("closing connection: unsupported request", "api", kmsg.NameForKey(req.key), "version", req.version)
 				return
 			}
 		} else {
+			c.markAuthenticated()
+		}
+		c.pending.Add(1)
+		if req.kreq != nil {
 			c.n.dispatch(req, rep)
 		}
 		select {
 		case c.queue <- inflight{req, rep}:
 		case <-c.closed:
+			c.finished(req)
 			return
 		}
 	}
+}
+
+// awaitRequest waits for the first byte of the next frame. A connection
+// with nothing in flight and no traffic for connections.max.idle.ms is
+// closed (errIdle); one with requests in flight (a parked fetch) never is.
+func (c *conn) awaitRequest() error {
+	for {
+		idle := time.Duration(c.n.brokerCfg().Int64("connections.max.idle.ms")) * time.Millisecond
+		deadline := time.Unix(0, c.lastActive.Load()).Add(idle)
+		if c.pending.Load() > 0 {
+			deadline = time.Now().Add(idle)
+		}
+		_ = c.nc.SetReadDeadline(deadline)
+		if c.n.draining() { // Close may have set its deadline before ours
+			return errDrained
+		}
+		_, err := c.br.Peek(1)
+		if err == nil {
+			return nil
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() || c.n.draining() {
+			return err
+		}
+		if c.pending.Load() == 0 && time.Since(time.Unix(0, c.lastActive.Load())) >= idle {
+			return errIdle
+		}
+	}
+}
+
+// release returns a request's bytes to the connection's share and the
+// broker-wide budget.
+func (c *conn) release(share, held int64) {
+	c.share.release(share)
+	c.n.reqBudget.release(held)
+}
+
+// finished ends a dispatched request's life: its bytes (which produce
+// records aliased until now) go back to the budgets.
+func (c *conn) finished(req *request) {
+	c.release(req.share, req.held)
+	req.share, req.held = 0, 0
+	c.pending.Add(-1)
+	c.lastActive.Store(time.Now().UnixNano())
 }
 
 // decode parses the request header and body. A known API at an unsupported
@@ -220,9 +357,11 @@ func decodeBody(kreq kmsg.Request, src []byte) (err error) {
 	return kreq.ReadFrom(src)
 }
 
-// runWrite writes replies in request order.
+// runWrite writes replies in request order and releases each request's
+// bytes once its reply is written. Its buffered writer is made on the first
+// reply, so connections that never get one cost no buffer.
 func (c *conn) runWrite() {
-	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	var bw *bufio.Writer
 	var buf []byte
 	dead := false
 	for inf := range c.queue {
@@ -234,6 +373,7 @@ func (c *conn) runWrite() {
 		}
 		if dead {
 			inf.rep.releaseSplice()
+			c.finished(inf.req)
 			c.close()
 			continue
 		}
@@ -241,11 +381,16 @@ func (c *conn) runWrite() {
 		c.n.metrics.observe(inf.req)
 		if rep.close {
 			dead = true
+			c.finished(inf.req)
 			c.close()
 			continue
 		}
 		if rep.resp == nil {
+			c.finished(inf.req)
 			continue
+		}
+		if bw == nil {
+			bw = bufio.NewWriterSize(c.nc, 64<<10)
 		}
 		var err error
 		buf, err = c.writeResponse(bw, buf[:0], inf.req, rep)
@@ -253,12 +398,13 @@ func (c *conn) runWrite() {
 		if err == nil && len(c.queue) == 0 {
 			err = bw.Flush()
 		}
+		c.finished(inf.req)
 		if err != nil {
 			dead = true
 			c.close()
 		}
 	}
-	if !dead {
+	if !dead && bw != nil {
 		_ = bw.Flush()
 	}
 }

@@ -23,6 +23,10 @@ func (n *Node) startHTTP() error {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
+		if !n.listener.healthy(time.Now()) {
+			http.Error(w, "not ready: accepting Kafka connections fails", http.StatusServiceUnavailable)
+			return
+		}
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))

@@ -19,6 +19,11 @@ type metrics struct {
 	openConns prometheus.Gauge
 	produced  *prometheus.CounterVec
 	fetched   *prometheus.CounterVec
+	// Connection limits (listener.go, conn.go).
+	acceptErrors *prometheus.CounterVec
+	acceptWaits  prometheus.Counter
+	connClosed   *prometheus.CounterVec
+	budgetWaits  *prometheus.CounterVec
 }
 
 func newMetrics(n *Node) *metrics {
@@ -48,6 +53,22 @@ func newMetrics(n *Node) *metrics {
 			Name: "strata_topic_bytes_out_total", Help: "Record-batch bytes fetched, by topic.",
 		}, []string{"topic"}),
 	}
+	m.acceptErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "strata_kafka_accept_errors_total", Help: "Failed accepts on the Kafka listener, by kind (emfile, enfile, enobufs, enomem, econnaborted, timeout, other).",
+	}, []string{"kind"})
+	m.acceptWaits = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "strata_kafka_accept_paused_total", Help: "Times the Kafka listener stopped accepting because max.connections were open.",
+	})
+	m.connClosed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "strata_kafka_connections_closed_total", Help: "Connections closed by a limit, by reason (idle, frame_timeout, frame_too_large, per_ip_limit).",
+	}, []string{"reason"})
+	m.budgetWaits = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "strata_kafka_request_budget_waits_total", Help: "Times a connection's reader waited for request bytes, by budget (broker: queued.max.request.bytes; connection: its share).",
+	}, []string{"budget"})
+	queued := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "strata_kafka_queued_request_bytes", Help: "Request bytes read and not yet answered (queued.max.request.bytes bounds them).",
+	}, func() float64 { return float64(n.reqBudget.used()) })
+	m.reg.MustRegister(m.acceptErrors, m.acceptWaits, m.connClosed, m.budgetWaits, queued)
 	m.reg.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.openConns, m.produced, m.fetched,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&partitionCollector{n: n})

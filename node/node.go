@@ -133,7 +133,11 @@ type Node struct {
 	drain     chan struct{} // closed when the node stops taking requests
 	healKick  chan struct{} // wakes runHeal (scrub.go)
 	scrub     *scrubMetrics
-	stopped   chan struct{} // closed when in-flight work is abandoned
+	drainCtx  context.Context
+	undrain   context.CancelFunc // ends drainCtx when drain closes
+	listener  listenerState      // connection limits and accept health (listener.go)
+	reqBudget *memBudget         // queued.max.request.bytes
+	stopped   chan struct{}      // closed when in-flight work is abandoned
 	drainOnce sync.Once
 	conns     sync.WaitGroup
 	loops     sync.WaitGroup
@@ -167,6 +171,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		stopped:  make(chan struct{}),
 	}
 	n.mu.conns = map[net.Conn]struct{}{}
+	n.drainCtx, n.undrain = context.WithCancel(context.Background())
+	n.reqBudget = newMemBudget(static.Int64("queued.max.request.bytes"), false)
+	n.listener.init()
 	n.broker.Store(&static)
 	n.metrics = newMetrics(n)
 	n.scrub = newScrubMetrics(n.metrics.reg)
@@ -281,37 +288,6 @@ func (n *Node) draining() bool {
 	}
 }
 
-// runAccept accepts connections until the listener closes.
-func (n *Node) runAccept() {
-	defer n.loops.Done()
-	for {
-		nc, err := n.ln.Accept()
-		if err != nil {
-			if n.draining() {
-				return
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			n.log.Error("accept failed; listener stopped", "err", err)
-			return
-		}
-		n.mu.Lock()
-		n.mu.conns[nc] = struct{}{}
-		n.mu.Unlock()
-		n.conns.Add(1)
-		go func() {
-			defer n.conns.Done()
-			n.serveConn(nc)
-			n.mu.Lock()
-			delete(n.mu.conns, nc)
-			n.mu.Unlock()
-		}()
-	}
-}
-
 // runMetaWatch applies metadata changes to the local partitions.
 func (n *Node) runMetaWatch() {
 	defer n.loops.Done()
@@ -336,7 +312,7 @@ func (n *Node) runHousekeeping() {
 	defer n.loops.Done()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	lastRetention := time.Now()
+	lastRetention, lastFDCheck := time.Now(), time.Time{}
 	for {
 		select {
 		case <-n.drain:
@@ -349,6 +325,10 @@ func (n *Node) runHousekeeping() {
 			for _, p := range n.parts.all() {
 				p.housekeep(now, retention)
 			}
+			if now.Sub(lastFDCheck) >= fdCheckEvery {
+				lastFDCheck = now
+				n.checkFDs(now)
+			}
 		}
 	}
 }
@@ -359,7 +339,7 @@ func (n *Node) runHousekeeping() {
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.ready.Store(false)
-		n.drainOnce.Do(func() { close(n.drain) })
+		n.drainOnce.Do(func() { close(n.drain); n.undrain() })
 		n.drainGroups()
 		n.ln.Close()
 		// Wake every connection blocked in a read so it notices the drain.

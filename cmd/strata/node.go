@@ -222,6 +222,11 @@ func runNode(ctx context.Context, cfg node.Config) error {
 	}
 	sort.Strings(keys)
 	cfg.Logger.Info("starting node", "node_id", cfg.NodeID, "data_dir", cfg.DataDir, "settings", keys)
+	// Process-wide, so here and not in node.Start (tests run many nodes in
+	// one process).
+	if err := node.RaiseFDLimit(cfg.Logger); err != nil {
+		cfg.Logger.Warn("raising the file descriptor limit", "err", err)
+	}
 	n, err := node.Start(ctx, cfg)
 	if err != nil {
 		return err
