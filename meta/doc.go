@@ -49,6 +49,23 @@
 // SnapshotThreshold entries and truncates the log behind them, keeping
 // TrailingLogs entries.
 //
+// # Several voters
+//
+// A cluster node opens its store with Bootstrap false and a TCP BindAddr,
+// then either calls BootstrapCluster with the initial voters (every
+// candidate with the same list, as membership.DecideBootstrap gives it) or
+// waits for the leader to add it with AddVoter or AddNonvoter; a
+// non-voter receives and applies the log but never votes. RemoveServer
+// takes a server out. Leader, Servers and Stats (term, indexes, last
+// contact) report the quorum. A write or membership change on a follower
+// fails with a *NotLeaderError that matches ErrNotLeader and carries the
+// leader's ID and raft address for forwarding; with no leader known
+// (election running, or a voter cut off from its majority) it also matches
+// ErrNoQuorum, so a voter without quorum fails writes at once, or at the
+// caller's deadline if leadership is lost while the write waits.
+// Retriable tells these apart from validation errors. The single-node
+// path (Bootstrap true: bootstrap alone) is unchanged.
+//
 // Decisions are pure functions, separate from raft: replica placement
 // (assign.go) maps a broker list to assignments, and PlanLeaderChanges
 // (reconcile.go) maps topics plus the live broker set to the
