@@ -19,6 +19,7 @@ var (
 	ErrDuplicateNodeID   = errors.New("membership: duplicate node id")
 	ErrClusterIDMismatch = errors.New("membership: incompatible cluster id")
 	ErrJoin              = errors.New("membership: could not join any seed")
+	ErrGossipKeyMismatch = errors.New("membership: gossip key mismatch")
 	ErrClosed            = errors.New("membership: closed")
 	ErrExpectMismatch    = errors.New("membership: bootstrap-expect mismatch")
 	ErrNotCandidate      = errors.New("membership: not a bootstrap candidate")

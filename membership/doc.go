@@ -21,9 +21,10 @@
 // at another address (ErrDuplicateNodeID) and a member whose cluster ID
 // differs from ours once both are known (ErrClusterIDMismatch). Join turns
 // these refusals into errors naming the reason instead of retrying them.
-// A member with another cluster's gossip key cannot exchange state at all:
-// its join fails after retries (ErrJoin), and the receiving side logs the
-// decryption failure.
+// A member with another cluster's gossip key (or none, when the cluster
+// uses one) cannot exchange state at all: its join fails at once with
+// ErrGossipKeyMismatch, and the receiving side logs the decryption
+// failure.
 //
 // DecideBootstrap is the Consul/Nomad bootstrap-expect rule as a pure
 // function of what serf shows: wait until N voter candidates with the same

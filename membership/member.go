@@ -258,11 +258,14 @@ func (m *Member) Join(ctx context.Context, seeds []string) error {
 			m.log.Info("joined gossip", "contacted", n, "seeds", others, "attempts", attempt)
 			return nil
 		}
+		if err != nil && isKeyMismatch(err) {
+			return fmt.Errorf("%w: seeds %v are not readable with our gossip key (or we lack theirs): %v", ErrGossipKeyMismatch, others, err)
+		}
 		lastErr = err
 		m.log.Debug("join attempt failed; retrying", "seeds", others, "err", err, "backoff", backoff)
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w %v after %d attempts (a different gossip key looks the same): %w; last error: %v",
+			return fmt.Errorf("%w %v after %d attempts: %w; last error: %v",
 				ErrJoin, others, attempt, ctx.Err(), lastErr)
 		case <-m.stopCh:
 			return ErrClosed
@@ -405,4 +408,17 @@ func status(s serf.MemberStatus) Status {
 
 func hostPort(ip net.IP, port uint16) string {
 	return net.JoinHostPort(ip.String(), strconv.Itoa(int(port)))
+}
+
+// isKeyMismatch recognises memberlist's errors for gossip that our keyring
+// cannot read, or that is encrypted when we have no key, or plain when we
+// require encryption. memberlist returns them only as text.
+func isKeyMismatch(err error) bool {
+	msg := strings.ToLower(err.Error())
+	for _, s := range []string{"could decrypt", "encryption is not configured", "is encrypted", "not encrypted"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }

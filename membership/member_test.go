@@ -233,9 +233,10 @@ func TestGossipKey(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		err := m.Join(ctx, []string{m1.Addr()})
 		cancel()
-		if !errors.Is(err, ErrJoin) {
+		if !errors.Is(err, ErrGossipKeyMismatch) {
 			t.Errorf("%s with another key joined: %v", m.Name(), err)
 		}
+		t.Logf("%s: %v", m.Name(), err)
 		if n := len(aliveNames(m)); n != 1 {
 			t.Errorf("%s sees %d members", m.Name(), n)
 		}
