@@ -343,3 +343,22 @@ func TestConfigAndTags(t *testing.T) {
 		t.Errorf("bad config: %v", err)
 	}
 }
+
+func TestFailedMemberIsReaped(t *testing.T) {
+	c1 := testConfig(1)
+	c1.ReapInterval, c1.ReconnectTimeout = 100*time.Millisecond, 300*time.Millisecond
+	m1, r1 := start(t, c1)
+	m2, _ := start(t, testConfig(2))
+	join(t, m2, m1.Addr())
+	eventually(t, "two members", func() bool { return len(aliveNames(m1)) == 2 })
+	if err := m2.shutdown(false); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "node-2 failed", func() bool { return r1.saw(EventFailed, "node-2") })
+	eventually(t, "node-2 reaped", func() bool { return r1.saw(EventReap, "node-2") })
+	for _, mi := range m1.Members() {
+		if mi.Name == "node-2" {
+			t.Fatalf("reaped member still listed: %+v", mi)
+		}
+	}
+}
