@@ -166,11 +166,11 @@ func (s *Store) checkStoredMembership(id raft.ServerID) {
 		return
 	}
 	for _, srv := range f.Configuration().Servers {
-		if srv.ID == id && srv.Suffrage == raft.Voter {
+		if srv.ID == id {
 			return
 		}
 	}
-	s.log.Warn("this node is not a voter in its stored raft configuration; was the data directory written under another node id?",
+	s.log.Warn("this node is not in its stored raft configuration; was the data directory written under another node id?",
 		"dir", s.cfg.Dir, "servers", f.Configuration().Servers)
 }
 

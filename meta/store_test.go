@@ -455,7 +455,7 @@ func TestReopenUnderOtherNodeIDWarns(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("WaitReady under a foreign node id: %v", err)
 	}
-	if !strings.Contains(logs.String(), "not a voter in its stored raft configuration") {
+	if !strings.Contains(logs.String(), "not in its stored raft configuration") {
 		t.Fatalf("no warning about the foreign node id in:\n%s", logs.String())
 	}
 }

@@ -48,6 +48,9 @@ func (s *Store) applyResult(ctx context.Context, t commandType, body any, got fu
 	case err := <-done:
 		return err
 	case <-ctx.Done():
+		if id, _ := s.Leader(); id == NoLeader {
+			return fmt.Errorf("meta: %v: outcome unknown: %w: %w", t, ErrNoQuorum, ctx.Err())
+		}
 		return fmt.Errorf("meta: %v: outcome unknown: %w", t, ctx.Err())
 	}
 }
@@ -55,9 +58,8 @@ func (s *Store) applyResult(ctx context.Context, t commandType, body any, got fu
 func (s *Store) result(t commandType, f raft.ApplyFuture, got func(any)) error {
 	if err := f.Error(); err != nil {
 		switch {
-		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
-			errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrAbortedByRestore):
-			return fmt.Errorf("%w: %v: %w", ErrNotLeader, t, err)
+		case isLeadershipErr(err):
+			return s.notLeader(t.String(), err)
 		case errors.Is(err, raft.ErrRaftShutdown):
 			return fmt.Errorf("%w: %v: %w", ErrClosed, t, err)
 		}

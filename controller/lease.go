@@ -1,0 +1,152 @@
+package controller
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+)
+
+// Defaults for the heartbeat lease, tuned so a dead broker (or dead
+// partition leader) is fenced in about a second. Kafka's equivalents are
+// broker.session.timeout.ms (9000) and broker.heartbeat.interval.ms (2000).
+const (
+	DefaultSessionTimeout    = time.Second
+	DefaultHeartbeatInterval = 250 * time.Millisecond
+)
+
+// Errors.
+var (
+	ErrUnknownBroker     = errors.New("controller: broker not registered")
+	ErrStaleBrokerEpoch  = errors.New("controller: stale broker epoch")
+	ErrInvalidLease      = errors.New("controller: invalid lease request")
+	ErrNotEnoughBrokers  = errors.New("controller: not enough live brokers")
+	ErrInvalidPlacement  = errors.New("controller: invalid placement request")
+	ErrInvalidPlanConfig = errors.New("controller: invalid plan options")
+)
+
+// LeaseTable tracks broker registrations and heartbeat leases. It is a
+// plain value owned by the controller loop (not safe for concurrent use);
+// every method takes the time, so tests drive it with a fake clock.
+type LeaseTable struct {
+	timeout   time.Duration
+	nextEpoch int64
+	leases    map[int32]*lease
+}
+
+type lease struct {
+	epoch    int64
+	lastBeat time.Time
+	fenced   bool // set by Fence, cleared by a heartbeat
+}
+
+// NewLeaseTable returns an empty table with the given session timeout.
+func NewLeaseTable(sessionTimeout time.Duration) (*LeaseTable, error) {
+	if sessionTimeout <= 0 {
+		return nil, fmt.Errorf("%w: session timeout %v", ErrInvalidLease, sessionTimeout)
+	}
+	return &LeaseTable{timeout: sessionTimeout, leases: map[int32]*lease{}}, nil
+}
+
+// SessionTimeout is the lease length.
+func (t *LeaseTable) SessionTimeout() time.Duration { return t.timeout }
+
+// Register starts (or restarts) a broker's lease at now and returns its
+// new broker epoch; heartbeats must carry it. A re-registration (a broker
+// process restarted) supersedes the old epoch.
+func (t *LeaseTable) Register(id int32, now time.Time) (int64, error) {
+	if id < 0 {
+		return 0, fmt.Errorf("%w: broker id %d", ErrInvalidLease, id)
+	}
+	t.nextEpoch++
+	t.leases[id] = &lease{epoch: t.nextEpoch, lastBeat: now}
+	return t.nextEpoch, nil
+}
+
+// Seed gives every broker in ids a fresh lease at now, keeping epochs
+// already known. A newly elected controller seeds the brokers registered
+// in the metadata, so nobody is fenced before a full session timeout has
+// passed under the new controller.
+func (t *LeaseTable) Seed(ids []int32, now time.Time) {
+	for _, id := range ids {
+		if l, ok := t.leases[id]; ok {
+			l.lastBeat = now
+			continue
+		}
+		t.nextEpoch++
+		t.leases[id] = &lease{epoch: t.nextEpoch, lastBeat: now}
+	}
+}
+
+// Heartbeat renews a broker's lease at now. A fenced broker that
+// heartbeats with its current epoch is unfenced; the result says so.
+func (t *LeaseTable) Heartbeat(id int32, epoch int64, now time.Time) (unfenced bool, err error) {
+	l, ok := t.leases[id]
+	if !ok {
+		return false, fmt.Errorf("%w: %d", ErrUnknownBroker, id)
+	}
+	if epoch != l.epoch {
+		return false, fmt.Errorf("%w: broker %d sent epoch %d, current %d", ErrStaleBrokerEpoch, id, epoch, l.epoch)
+	}
+	if now.After(l.lastBeat) {
+		l.lastBeat = now
+	}
+	wasFenced := l.fenced || t.expired(l, now)
+	l.fenced = false
+	return wasFenced, nil
+}
+
+// Fence fences a broker at once, as when serf reports it failed or left.
+// It stays fenced until it heartbeats again.
+func (t *LeaseTable) Fence(id int32) {
+	if l, ok := t.leases[id]; ok {
+		l.fenced = true
+	}
+}
+
+// Unregister forgets a broker.
+func (t *LeaseTable) Unregister(id int32) { delete(t.leases, id) }
+
+func (t *LeaseTable) expired(l *lease, now time.Time) bool {
+	return now.Sub(l.lastBeat) > t.timeout
+}
+
+// Fenced reports whether broker id is fenced at now: unknown, fenced
+// explicitly, or its last heartbeat older than the session timeout.
+func (t *LeaseTable) Fenced(id int32, now time.Time) bool {
+	l, ok := t.leases[id]
+	return !ok || l.fenced || t.expired(l, now)
+}
+
+// Live is the set of registered, unfenced brokers at now.
+func (t *LeaseTable) Live(now time.Time) map[int32]bool {
+	out := map[int32]bool{}
+	for id, l := range t.leases {
+		if !l.fenced && !t.expired(l, now) {
+			out[id] = true
+		}
+	}
+	return out
+}
+
+// Expiring lists, by ID, brokers whose lease has run out at now but that
+// are not yet marked fenced: the ones a reconcile step fences now.
+func (t *LeaseTable) Expiring(now time.Time) []int32 {
+	var out []int32
+	for _, id := range slices.Sorted(maps.Keys(t.leases)) {
+		l := t.leases[id]
+		if !l.fenced && t.expired(l, now) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Epoch is a broker's current epoch, 0 when unknown.
+func (t *LeaseTable) Epoch(id int32) int64 {
+	if l, ok := t.leases[id]; ok {
+		return l.epoch
+	}
+	return 0
+}
