@@ -16,7 +16,7 @@ import (
 
 // TestUncleanStartManyPartitions SIGKILLs a node hosting many partitions,
 // each holding a few records, and measures the restart until /readyz
-// answers; then checks every acknowledged record is still there. 200
+// answers; then checks every acknowledged record is still there. 100
 // partitions by default; STRATA_SOAK=1 runs 2,000 (the "Recovery" figures
 // of docs/benchmarks.md). STRATA_RECOVERY_BIN runs another build of the
 // binary instead (to measure a baseline).
@@ -24,7 +24,7 @@ func TestUncleanStartManyPartitions(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills a real process")
 	}
-	parts := 200
+	parts := 100
 	if os.Getenv("STRATA_SOAK") == "1" {
 		parts = 2000
 	}

@@ -451,7 +451,7 @@ func (l *Log) closeSegments() {
 
 func removeSegmentFiles(dir string, bases []int64) error {
 	for _, b := range bases {
-		for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
+		for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix, damagedSuffix} {
 			s := &segment{dir: dir, base: b}
 			if err := os.Remove(s.path(suf)); err != nil && !os.IsNotExist(err) {
 				return err

@@ -104,7 +104,7 @@ func (s *segment) release() {
 func (s *segment) remove() error {
 	s.unlinked.Store(true)
 	var errs []error
-	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
+	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix, damagedSuffix} {
 		if err := os.Remove(s.path(suf)); err != nil && !os.IsNotExist(err) {
 			errs = append(errs, err)
 		}
