@@ -4,7 +4,7 @@ BIN      := bin/strata
 TOOLS    := $(CURDIR)/bin/tools
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: build run test test-short deps vet fmt fuzz bench bench-load bench-load-ceiling compat clean
+.PHONY: build run test test-short deps vet fmt fuzz soak bench bench-load bench-load-ceiling compat clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/strata
@@ -22,6 +22,12 @@ test: deps build
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 	FUZZTIME=5s ./scripts/fuzz.sh
+
+# soak runs the fault campaign's long variants (STRATA_SOAK=1): 10,000
+# hostile connections, an unclean start of 2,000 partitions, repeated SIGKILLs
+# under load, metadata failover timings. See docs/reliability.md.
+soak: deps build
+	STRATA_SOAK=1 $(GO) test -count=1 -timeout 90m -v -run 'Hostile|FDExhaustion|UncleanStart|Fsync|DiskFull|Damage|Integrity|Flip|LostObject|SIGKILL|Crash|FaultStorm|Failover' ./e2e ./meta
 
 fuzz:
 	FUZZTIME=$${FUZZTIME:-2m} ./scripts/fuzz.sh

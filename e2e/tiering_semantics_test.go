@@ -44,6 +44,18 @@ func startTierNode(t testing.TB, dir string, settings map[string]string, wrap fu
 // node's embedded store (under dir/objectstore).
 func remoteManifest(t testing.TB, dir, addr, topic string) ([]tiering.Segment, int64) {
 	t.Helper()
+	segs, start, err := tryRemoteManifest(t, dir, addr, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return segs, start
+}
+
+// tryRemoteManifest reads the remote manifest, returning the store's error:
+// while remote retention deletes entries, an entry listed a moment ago may be
+// gone when it is read, and a caller polling for that deletion retries.
+func tryRemoteManifest(t testing.TB, dir, addr, topic string) ([]tiering.Segment, int64, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	td, err := newAdmin(t, addr).ListTopics(ctx, topic)
@@ -55,11 +67,7 @@ func remoteManifest(t testing.TB, dir, addr, topic string) ([]tiering.Segment, i
 		t.Fatal(err)
 	}
 	defer store.Close()
-	segs, start, err := tiering.RemoteManifest(ctx, store, tiering.Default().Prefix, tiering.ID{Topic: topic, TopicID: td[topic].ID, Partition: 0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return segs, start
+	return tiering.RemoteManifest(ctx, store, tiering.Default().Prefix, tiering.ID{Topic: topic, TopicID: td[topic].ID, Partition: 0})
 }
 
 // checkManifestContiguous fails on a gap or overlap between entries.
@@ -160,8 +168,8 @@ func TestTieringDeleteRecordsMovesRemoteStart(t *testing.T) {
 	// Remote segments wholly below the new start are deleted; the start is
 	// published to the store.
 	waitUntil(t, "remote deletion below the log start", 30*time.Second, func() bool {
-		segs, start := remoteManifest(t, dir, n.KafkaAddr(), topic)
-		return len(segs) > 0 && segs[0].NextOffset > cut && segs[0].BaseOffset <= cut && start == cut
+		segs, start, err := tryRemoteManifest(t, dir, n.KafkaAddr(), topic)
+		return err == nil && len(segs) > 0 && segs[0].NextOffset > cut && segs[0].BaseOffset <= cut && start == cut
 	})
 
 	// A node restored from the store alone keeps the log start.
