@@ -1,13 +1,9 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
-	"encoding/binary"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -58,24 +54,7 @@ func TestDiskFullProduceRetries(t *testing.T) {
 	cl := newClient(t, kafka, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.RecordDeliveryTimeout(2*time.Minute), kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }))
 	const more = 300
-	var mu sync.Mutex
-	acked := map[uint64]int64{}
-	var failed []error
-	var wg sync.WaitGroup
-	for seq := 200; seq < 200+more; seq++ {
-		v := binary.BigEndian.AppendUint64(nil, uint64(seq))
-		wg.Add(1)
-		cl.Produce(context.Background(), &kgo.Record{Topic: topic, Value: append(v, bytes.Repeat([]byte{'w'}, 150)...)}, func(r *kgo.Record, err error) {
-			defer wg.Done()
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				failed = append(failed, err)
-				return
-			}
-			acked[binary.BigEndian.Uint64(r.Value)] = r.Offset
-		})
-	}
+	prod := produceSeqAsync(cl, topic, 200, more, 150, 'w')
 	series := `strata_partition_storage_errors_total{partition="0",topic="full"}`
 	deadline := time.Now().Add(30 * time.Second)
 	for metricValue(t, httpAddr, series) <= 0 && time.Now().Before(deadline) {
@@ -85,40 +64,19 @@ func TestDiskFullProduceRetries(t *testing.T) {
 		t.Fatalf("no storage error counted on a full disk (%v)", v)
 	}
 	time.Sleep(time.Second) // let franz-go retry a few times
-	mu.Lock()
+	stuck, failed := prod.status()
 	if len(failed) > 0 {
 		t.Fatalf("produce failed instead of retrying on a full disk: %v", failed[0])
 	}
-	stuck := len(acked)
-	mu.Unlock()
 	if stuck == more {
 		t.Fatal("every record was acknowledged on a full disk")
 	}
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	wg.Wait()
-	if len(failed) > 0 {
+	if failed := prod.wait(); len(failed) > 0 {
 		t.Fatalf("produce failed after space was freed: %v", failed[0])
 	}
-	all := make([]int64, 200+more)
-	copy(all, before)
-	for seq, off := range acked {
-		all[seq] = off
-	}
-	_, last, seqs := consumeFrom(t, kafka, topic, 0, int64(200+more), 10*time.Second)
-	if last != int64(200+more-1) || len(seqs) != 200+more {
-		t.Fatalf("consumed up to %d (%d records) of %d", last, len(seqs), 200+more)
-	}
-	seen := map[uint64]bool{}
-	for off, seq := range seqs {
-		if seen[seq] {
-			t.Fatalf("sequence %d twice", seq)
-		}
-		seen[seq] = true
-		if all[seq] != int64(off) {
-			t.Fatalf("sequence %d at offset %d, acknowledged at %d", seq, off, all[seq])
-		}
-	}
+	checkAckedSeqLog(t, kafka, topic, before, prod, 200+more)
 	t.Logf("%d records held back on a full disk, all %d acknowledged and present after space was freed", more-stuck, 200+more)
 }
