@@ -198,8 +198,13 @@ func (l *Log) VerifySegment(ctx context.Context, base int64, limit func(ctx cont
 	size, next, offsets := s.size, s.next, s.offsets
 	l.mu.RUnlock()
 	defer s.release()
+	f, err := s.file()
+	if err != nil {
+		l.reportStorage(err)
+		return fmt.Errorf("verify segment %d of %s: %w", base, l.dir, err)
+	}
 
-	res := verifyFile(ctx, s, size, next, offsets, limit)
+	res := verifyFile(ctx, s, f, size, next, offsets, limit)
 	if ctx.Err() != nil && errors.Is(res.err, ctx.Err()) {
 		return res.err
 	}
@@ -216,12 +221,13 @@ func (l *Log) VerifySegment(ctx context.Context, base int64, limit func(ctx cont
 // verifyFile checks every batch of s's file (the first size bytes): CRCs,
 // contiguous offsets from s.base, that it ends exactly at next and that
 // each offset-index entry points at a batch with its offset.
-func verifyFile(ctx context.Context, s *segment, size, next int64, offsets []offsetEntry, limit func(context.Context, int) error) scanResult {
+func verifyFile(ctx context.Context, s *segment, f *os.File, size, next int64, offsets []offsetEntry, limit func(context.Context, int) error) scanResult {
 	j := 0
 	sp := scanSpec{
 		size:   size,
 		verify: true,
-		src:    &pacedReader{ctx: ctx, r: io.NewSectionReader(s.log, 0, size), limit: limit},
+		file:   f,
+		src:    &pacedReader{ctx: ctx, r: io.NewSectionReader(f, 0, size), limit: limit},
 		onBatch: func(pos int64, h record.Header) error {
 			for j < len(offsets) && int64(offsets[j].pos) <= pos {
 				e := offsets[j]
@@ -306,7 +312,7 @@ func (l *Log) ReplaceSegment(base int64, path string) error {
 		return classify("replace segment: stat", path, err)
 	}
 	cand := &segment{base: base, dir: l.dir, log: f, size: st.Size(), next: base, maxTs: -1, maxTsOffset: -1}
-	res := verifyFile(context.Background(), cand, cand.size, next, nil, nil)
+	res := verifyFile(context.Background(), cand, f, cand.size, next, nil, nil)
 	if res.err == nil {
 		// Index entries as the appender would write them.
 		res = scanSegmentAt(cand, scanSpec{size: cand.size, interval: l.cfg.IndexIntervalBytes}, newScanResult(cand))
@@ -334,6 +340,12 @@ func (l *Log) ReplaceSegment(base int64, path string) error {
 	if !same {
 		return fmt.Errorf("%w: segment %d changed or went away during replace", ErrClosed, base)
 	}
+	// Readers of the old segment must keep reading the old file: open it
+	// (if the file cache closed it) before its name goes to the copy, and
+	// never reopen it by path again.
+	if err := old.hold(false); err != nil {
+		return fmt.Errorf("replace segment %d: %w", base, err)
+	}
 	if err := os.Rename(path, old.path(logSuffix)); err != nil {
 		return classify("replace segment: rename", path, err)
 	}
@@ -341,6 +353,7 @@ func (l *Log) ReplaceSegment(base int64, path string) error {
 	if err != nil {
 		return classify("replace segment: reopen", old.path(logSuffix), err)
 	}
+	s.cache = l.files
 	s.applyScan(res)
 	s.next = next
 	if n := len(res.times); n == 0 || res.times[n-1].ts < res.maxTs {
@@ -348,8 +361,8 @@ func (l *Log) ReplaceSegment(base int64, path string) error {
 	}
 	s.sealed = true
 	_, err = s.writeIndexes(s.offsets, s.times)
-	for _, f := range []*os.File{s.log, s.index, s.timeIdx} {
-		if err == nil {
+	for _, f := range s.files() {
+		if err == nil && f != nil {
 			err = l.datasync(f)
 		}
 	}
@@ -379,6 +392,7 @@ func (l *Log) ReplaceSegment(base int64, path string) error {
 		}
 	}
 	l.mu.Unlock()
+	s.settle()
 	old.release()
 	_ = os.Remove(old.path(damagedSuffix))
 	l.logger.Warn("segment replaced with a verified copy", "dir", l.dir, "segment", base, "next", next, "size", s.size)

@@ -59,10 +59,28 @@
 // modifies once sealed); or fsync on the append path (durability is the
 // caller's choice through Sync or the Syncer).
 //
+// File descriptors. The active segment keeps its .log, .index and
+// .timeindex open. A sealed segment's files are closed once they are
+// durable (at the Sync that follows its roll, or at open; until then it
+// keeps all three): its indexes
+// are held in memory, and index files are opened by path for the rare
+// rewrite and closed again. Its .log is opened lazily by the first read
+// (Read, OffsetForTimestamp, MaxTimestamp, VerifySegment) and closed when
+// the last reader releases it, except for the few most recently read
+// (maxOpenSealed per log, least recently used first out). A log therefore
+// holds at most 3+maxOpenSealed descriptors plus those of the segments
+// readers hold at the moment (OpenFiles reports it), whatever its number
+// of segments. A reader's reference keeps its descriptor valid until
+// Release; a segment being deleted or replaced while readers hold it has
+// its .log opened first if needed and is never reopened by path after
+// (the name may belong to another file by then). A lazy open that fails
+// (EMFILE wraps ErrStorage, ENOENT) fails the read.
+//
 // Concurrency: one appender at a time per Log (Append, Roll, MaybeRoll,
 // ApplyRetention, DeleteRecordsBefore, ReplaceSegment, Recover serialise on
-// appendMu); Read, Sync,
-// OffsetForTimestamp and the accessors run concurrently with it. Lock order:
-// appendMu, then syncMu, then mu. Readers snapshot segment state under mu.RLock
-// and do their I/O unlocked, holding a reference on each segment they touch.
+// appendMu); Read, Sync, OffsetForTimestamp and the accessors run
+// concurrently with it. Lock order: appendMu, then syncMu, then mu, then the
+// file cache's lock, then a segment's fmu (which guards its file pointers).
+// Readers snapshot segment state under mu.RLock and do their I/O unlocked,
+// holding a reference on each segment they touch.
 package storage

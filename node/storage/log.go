@@ -34,6 +34,7 @@ type Log struct {
 
 	synced    atomic.Int64
 	fdatasync func(fd int) error // Config.Fdatasync as of Open
+	files     *fileCache         // bounds the open .log files of sealed segments
 
 	damageMarked   atomic.Int64  // segments marked damaged since open
 	storageErrors  atomic.Int64  // ErrStorage failures since open
@@ -319,6 +320,7 @@ func (l *Log) rollLocked() error {
 		l.reportStorage(err)
 		return err
 	}
+	s.cache = l.files
 	l.mu.Lock()
 	active.sealed = true
 	l.unsynced = append(l.unsynced, active)
@@ -363,7 +365,10 @@ func (l *Log) Sync() error {
 		return nil
 	}
 	for _, s := range pending {
-		for _, f := range []*os.File{s.log, s.index, s.timeIdx} {
+		for _, f := range s.files() {
+			if f == nil {
+				continue // closed once durable (settle)
+			}
 			if err := l.datasync(f); err != nil {
 				return l.fail(err)
 			}
@@ -395,6 +400,9 @@ func (l *Log) Sync() error {
 			rp = l.unsynced[0].base
 		}
 		l.mu.Unlock()
+		for _, s := range pending {
+			s.settle()
+		}
 		if err := writeOffsetCheckpoint(l.dir, recoveryCkptName, rp); err != nil {
 			// Everything is synced; only the checkpoint is stale, which
 			// costs a longer recovery after a crash.
@@ -424,6 +432,19 @@ func (l *Log) StartOffset() int64 {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return l.start
+}
+
+// OpenFiles is the number of segment files the log holds open now (the
+// active segment's three, the sealed .log files its file cache keeps, and
+// those readers are using), for metrics.
+func (l *Log) OpenFiles() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	n := 0
+	for _, s := range l.segs {
+		n += s.openFiles()
+	}
+	return n
 }
 
 // Dir is the directory holding the log.
@@ -535,7 +556,7 @@ func (l *Log) Close() error {
 		}
 	}
 	for _, s := range segs {
-		s.release()
+		s.drop()
 	}
 	return errors.Join(errs...)
 }
@@ -554,7 +575,7 @@ func (l *Log) Delete() error {
 	l.appendMu.Unlock()
 	for _, s := range segs {
 		s.unlinked.Store(true)
-		s.release()
+		s.drop()
 	}
 	return os.RemoveAll(l.dir)
 }

@@ -40,7 +40,7 @@ func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, classify("open log", dir, err)
 	}
-	l := &Log{dir: dir, logger: logger.With("log", dir), cfg: cfg, fdatasync: cfg.Fdatasync}
+	l := &Log{dir: dir, logger: logger.With("log", dir), cfg: cfg, fdatasync: cfg.Fdatasync, files: newFileCache(maxOpenSealed)}
 	if err := l.load(); err != nil {
 		return nil, err
 	}
@@ -83,13 +83,15 @@ func (l *Log) load() error {
 			l.closeSegments()
 			return classify("open segment", segmentName(base), err)
 		}
+		s.cache = l.files
 		l.segs = append(l.segs, s)
 		var nextBase int64 = -1
 		if !last {
 			nextBase = bases[i+1]
 		}
+		rescan := !clean && (last || (rpKnown && base >= recoveryPoint))
 		switch {
-		case !clean && (last || (rpKnown && base >= recoveryPoint)):
+		case rescan:
 			scanned++
 			if err := l.recoverSegment(s); err != nil {
 				l.closeSegments()
@@ -130,6 +132,11 @@ func (l *Log) load() error {
 					"dir", dir, "segment", base, "next", nextBase, "valid_end", d.validEnd, "cause", d.cause)
 			}
 		}
+		if !last && !rescan {
+			// Checked and durable: its files need not stay open while
+			// the rest of the log loads.
+			s.settle()
+		}
 		if len(bases) == i+1 {
 			break
 		}
@@ -139,6 +146,7 @@ func (l *Log) load() error {
 		if err != nil {
 			return classify("create first segment", dir, err)
 		}
+		s.cache = l.files
 		l.segs = append(l.segs, s)
 	}
 	for _, s := range l.segs[:len(l.segs)-1] {
@@ -174,6 +182,9 @@ func (l *Log) load() error {
 				files = files[:1]
 			}
 			for _, f := range files {
+				if f == nil {
+					continue
+				}
 				if err := l.datasync(f); err != nil {
 					l.closeSegments()
 					return classify("sync recovered segment", s.path(logSuffix), err)
@@ -199,6 +210,11 @@ func (l *Log) load() error {
 		if s.damage != nil && s != active {
 			l.persistDamage(s, s.damage)
 		}
+	}
+	// The sealed segments' files are durable now: close their indexes
+	// and let the file cache bound their open .log files.
+	for _, s := range l.segs[:len(l.segs)-1] {
+		s.settle()
 	}
 	l.synced.Store(l.end)
 	l.logger.Info("opened log", "clean", clean, "segments", len(l.segs), "scanned", scanned, "checked", checked,
@@ -437,6 +453,7 @@ func (l *Log) resetTo(off int64) error {
 	if err != nil {
 		return err
 	}
+	s.cache = l.files
 	l.segs = []*segment{s}
 	l.start, l.end = off, off
 	return nil
@@ -444,7 +461,7 @@ func (l *Log) resetTo(off int64) error {
 
 func (l *Log) closeSegments() {
 	for _, s := range l.segs {
-		s.release()
+		s.drop()
 	}
 	l.segs = nil
 }

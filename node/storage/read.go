@@ -180,8 +180,16 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) (*ReadResult, er
 			want = v.s.base
 		}
 		limit := v.limit()
-		hr := newHeaderReader(v.s.log, limit)
-		chunk := Chunk{File: v.s.log, Pos: -1}
+		f, err := v.s.file()
+		if err != nil {
+			l.reportStorage(err)
+			if res.Size > 0 {
+				return res, nil
+			}
+			return nil, fmt.Errorf("read offset %d of %s: %w", offset, l.dir, err)
+		}
+		hr := newHeaderReader(f, limit)
+		chunk := Chunk{File: f, Pos: -1}
 		done := false
 		for pos < limit {
 			h, err := hr.at(pos)
@@ -279,14 +287,19 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool,
 			}
 		}
 		limit := v.limit()
-		hr := newHeaderReader(v.s.log, limit)
+		f, err := v.s.file()
+		if err != nil {
+			l.reportStorage(err)
+			return 0, 0, false, fmt.Errorf("offset for timestamp %d in %s: %w", ts, l.dir, err)
+		}
+		hr := newHeaderReader(f, limit)
 		for pos < limit {
 			h, err := hr.at(pos)
 			if err != nil {
 				return 0, 0, false, fmt.Errorf("offset for timestamp %d in %s: %w", ts, l.dir, err)
 			}
 			if h.MaxTimestamp >= ts && h.LastOffset() >= start {
-				b, err := readBatch(v.s.log, pos, h)
+				b, err := readBatch(f, pos, h)
 				if err != nil {
 					return 0, 0, false, err
 				}
@@ -341,14 +354,19 @@ func (l *Log) MaxTimestamp() (ts, offset int64) {
 	// Resolve the exact record within the batch; fall back to the batch's
 	// base offset if the segment cannot be read.
 	pos := lookupOffset(offsets, best.rel(batchOff))
-	hr := newHeaderReader(best.log, size)
+	f, err := best.file()
+	if err != nil {
+		l.reportStorage(err)
+		return ts, batchOff
+	}
+	hr := newHeaderReader(f, size)
 	for pos < size {
 		h, err := hr.at(pos)
 		if err != nil {
 			break
 		}
 		if h.BaseOffset == batchOff {
-			b, err := readBatch(best.log, pos, h)
+			b, err := readBatch(f, pos, h)
 			if err != nil {
 				break
 			}

@@ -36,7 +36,7 @@ func (l *Log) Recover() error {
 	if err := cutAfter(segs, synced); err != nil {
 		return classify("recover: cut back to the synced offset", l.dir, err)
 	}
-	fresh := &Log{dir: l.dir, logger: l.logger, cfg: cfg, fdatasync: l.fdatasync}
+	fresh := &Log{dir: l.dir, logger: l.logger, cfg: cfg, fdatasync: l.fdatasync, files: l.files}
 	if err := fresh.load(); err != nil {
 		return fmt.Errorf("recover %s: %w", l.dir, err)
 	}
@@ -48,7 +48,7 @@ func (l *Log) Recover() error {
 	l.damageMarked.Add(fresh.damageMarked.Load())
 	l.mu.Unlock()
 	for _, s := range old {
-		s.release()
+		s.drop()
 	}
 	l.logger.Warn("log recovered from its last synced state", "dir", l.dir, "synced", synced,
 		"end", fresh.end, "cause", failed)
@@ -61,6 +61,7 @@ func (l *Log) Recover() error {
 func cutAfter(segs []*segment, off int64) error {
 	i := sort.Search(len(segs), func(i int) bool { return segs[i].base > off }) - 1
 	for _, s := range segs[max(i+1, 0):] {
+		_ = s.hold(true) // readers keep the file they are reading
 		for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix, damagedSuffix} {
 			if err := os.Remove(s.path(suf)); err != nil && !os.IsNotExist(err) {
 				return err
@@ -71,13 +72,19 @@ func cutAfter(segs []*segment, off int64) error {
 		return nil
 	}
 	s := segs[i]
-	st, err := s.log.Stat()
+	s.acquire()
+	defer s.release()
+	f, err := s.file()
+	if err != nil {
+		return err
+	}
+	st, err := f.Stat()
 	if err != nil {
 		return err
 	}
 	size := st.Size()
 	pos := lookupOffset(s.offsets, s.rel(off))
-	hr := newHeaderReader(s.log, size)
+	hr := newHeaderReader(f, size)
 	for pos < size {
 		h, err := hr.at(pos)
 		if err != nil || h.BaseOffset >= off {
@@ -86,7 +93,7 @@ func cutAfter(segs []*segment, off int64) error {
 		pos += int64(h.Size())
 	}
 	if pos < size {
-		return s.log.Truncate(pos)
+		return f.Truncate(pos)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 
 	"github.com/stratalog/strata/node/record"
@@ -17,12 +18,25 @@ import (
 // segment is one .log file with its two indexes. Fields after the comment
 // are guarded by Log.mu (written by the appender holding it exclusively);
 // the files themselves are written only by the appender.
+//
+// File descriptors. The active segment keeps its three files open. A
+// sealed segment whose files are durable (settled) closes its index files
+// (its indexes live in offsets and times) and opens its .log lazily
+// (file); the log's fileCache closes the .log again when it has not been
+// used for a while and no reader holds a reference. The pointers log,
+// index and timeIdx are guarded by fmu once the segment is published; the
+// appender reads the active segment's without it (they never change while
+// it is active).
 type segment struct {
 	base     int64
 	dir      string
+	fmu      sync.Mutex
 	log      *os.File
 	index    *os.File
 	timeIdx  *os.File
+	settled  bool         // guarded by fmu: sealed and durable, files may be closed
+	gone     bool         // guarded by fmu: the Log let go of it: never reopen by path
+	cache    *fileCache   // the owning log's open-file bound, nil if none
 	refs     atomic.Int32 // the Log's own reference plus one per reader
 	unlinked atomic.Bool  // files removed: close them at the last release
 
@@ -85,23 +99,162 @@ func openSegment(dir string, base int64, create bool) (*segment, error) {
 }
 
 func (s *segment) closeFiles() {
-	s.log.Close()
-	s.index.Close()
-	s.timeIdx.Close()
+	s.fmu.Lock()
+	for _, f := range []*os.File{s.log, s.index, s.timeIdx} {
+		if f != nil {
+			f.Close()
+		}
+	}
+	s.log, s.index, s.timeIdx = nil, nil, nil
+	s.gone = true
+	s.fmu.Unlock()
+	s.cache.forget(s)
 }
 
 func (s *segment) acquire() { s.refs.Add(1) }
 
-// release drops a reference; the last one closes the files.
+// release drops a reference; the last one closes the files. A release that
+// leaves only the Log's reference lets the file cache close the .log of a
+// settled segment it does not keep, and idle ones over its bound.
 func (s *segment) release() {
-	if s.refs.Add(-1) == 0 {
+	switch s.refs.Add(-1) {
+	case 0:
 		s.closeFiles()
+	case 1:
+		s.cache.idle(s)
 	}
 }
 
+// file returns the segment's .log, opening it if it is closed. The caller
+// must hold a reference for as long as it uses the file. A segment the Log
+// has let go of (removed, replaced) is never reopened by path: its name
+// may now belong to another file. Open errors are classified (EMFILE wraps
+// ErrStorage).
+func (s *segment) file() (*os.File, error) {
+	s.fmu.Lock()
+	f := s.log
+	if f == nil {
+		if s.gone {
+			s.fmu.Unlock()
+			return nil, fmt.Errorf("%w: segment %d: %s was removed", ErrClosed, s.base, s.path(logSuffix))
+		}
+		var err error
+		if f, err = os.OpenFile(s.path(logSuffix), os.O_RDWR, 0); err != nil {
+			s.fmu.Unlock()
+			return nil, classify("open segment", s.path(logSuffix), err)
+		}
+		s.log = f
+	}
+	settled := s.settled
+	s.fmu.Unlock()
+	if settled {
+		s.cache.touch(s)
+	}
+	return f, nil
+}
+
+// files returns the segment's open files (nil for closed ones).
+func (s *segment) files() []*os.File {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	return []*os.File{s.log, s.index, s.timeIdx}
+}
+
+// settle is called once a sealed segment's files are durable: its index
+// files are closed (open them by path to rewrite them), and so is its .log
+// unless a reader holds it (then its last release closes it). Reads open
+// the .log again through file.
+func (s *segment) settle() {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	if s.gone {
+		return
+	}
+	for _, f := range []*os.File{s.index, s.timeIdx} {
+		if f != nil {
+			f.Close()
+		}
+	}
+	s.index, s.timeIdx = nil, nil
+	s.settled = true
+	if s.log != nil && s.refs.Load() == 1 {
+		s.log.Close()
+		s.log = nil
+	}
+}
+
+// closeIdle closes the .log of a settled segment no reader references,
+// reporting whether it is closed now.
+func (s *segment) closeIdle() bool {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	if s.log == nil {
+		return true
+	}
+	if !s.settled || s.gone || s.refs.Load() != 1 {
+		return false
+	}
+	s.log.Close()
+	s.log = nil
+	return true
+}
+
+// hold keeps the segment's .log open until the last release and stops it
+// from being reopened by path: for a segment that is about to be unlinked
+// or replaced while readers may hold references. With readersOnly it opens
+// a closed file only if a reader holds a reference.
+func (s *segment) hold(readersOnly bool) error {
+	s.fmu.Lock()
+	var err error
+	if s.log == nil && !s.gone && (!readersOnly || s.refs.Load() > 1) {
+		if s.log, err = os.OpenFile(s.path(logSuffix), os.O_RDWR, 0); err != nil {
+			s.log = nil
+			err = classify("open segment", s.path(logSuffix), err)
+		}
+	}
+	s.gone = true
+	s.fmu.Unlock()
+	s.cache.forget(s)
+	return err
+}
+
+// openIndexes opens a settled segment's index files again, for a rewrite;
+// settle closes them.
+func (s *segment) openIndexes() error {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	var err error
+	if s.index == nil {
+		if s.index, err = os.OpenFile(s.path(indexSuffix), os.O_RDWR|os.O_CREATE, 0o644); err != nil {
+			s.index = nil
+			return classify("open index", s.path(indexSuffix), err)
+		}
+	}
+	if s.timeIdx == nil {
+		if s.timeIdx, err = os.OpenFile(s.path(timeIndexSuffix), os.O_RDWR|os.O_CREATE, 0o644); err != nil {
+			s.timeIdx = nil
+			return classify("open index", s.path(timeIndexSuffix), err)
+		}
+	}
+	return nil
+}
+
+// openFiles counts the segment's open files.
+func (s *segment) openFiles() int {
+	n := 0
+	for _, f := range s.files() {
+		if f != nil {
+			n++
+		}
+	}
+	return n
+}
+
 // remove unlinks the segment's files and drops the Log's reference. Readers
-// holding references keep reading through their open descriptors.
+// holding references keep reading through their open descriptors (a
+// closed .log is opened first if a reader holds a reference).
 func (s *segment) remove() error {
+	_ = s.hold(true) // a reader that cannot get the file fails its read
 	s.unlinked.Store(true)
 	var errs []error
 	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix, damagedSuffix} {
@@ -194,18 +347,23 @@ type scanSpec struct {
 	interval int
 	verify   bool
 	src      io.Reader // with verify: the bytes from `from` on (nil: the file)
+	file     *os.File  // the segment file (nil: s.log, for a segment the caller has open)
 	// onBatch, if set, sees every good batch and may reject it.
 	onBatch func(pos int64, h record.Header) error
 }
 
 // scanSegmentAt scans s as sp says, continuing the state in res.
 func scanSegmentAt(s *segment, sp scanSpec, res scanResult) scanResult {
+	f := sp.file
+	if f == nil {
+		f = s.log
+	}
 	src := sp.src
 	if src == nil {
-		src = io.NewSectionReader(s.log, sp.from, sp.size-sp.from)
+		src = io.NewSectionReader(f, sp.from, sp.size-sp.from)
 	}
 	br := bufio.NewReaderSize(src, 1<<20)
-	hr := newHeaderReader(s.log, sp.size)
+	hr := newHeaderReader(f, sp.size)
 	var hdr [record.HeaderSize]byte
 	var body []byte
 	pos := sp.from
@@ -277,6 +435,9 @@ func (res *scanResult) addBatch(s *segment, pos int64, h record.Header, interval
 // reports whether either file changed: one that already holds exactly those
 // entries is left alone (no write to sync).
 func (s *segment) writeIndexes(offsets []offsetEntry, times []timeEntry) (changed bool, err error) {
+	if err := s.openIndexes(); err != nil {
+		return true, err
+	}
 	var b []byte
 	for _, e := range offsets {
 		b = appendOffsetEntry(b, e)
@@ -322,4 +483,11 @@ func (s *segment) sealTimeIndex() (timeEntry, bool) {
 		return timeEntry{}, false
 	}
 	return timeEntry{ts: s.maxTs, rel: s.rel(s.maxTsOffset)}, true
+}
+
+// drop lets go of the Log's reference for good (log closed, segment
+// replaced or recovered): readers keep their files until they release.
+func (s *segment) drop() {
+	_ = s.hold(true)
+	s.release()
 }
