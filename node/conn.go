@@ -152,10 +152,7 @@ func (c *conn) close() {
 // markAuthenticated lifts the small pre-authentication frame limit. Today
 // any valid request does so; a SASL handshake must call it only after
 // SaslAuthenticate succeeds.
-func (c *conn) markAuthenticated() {
-	c.valid = true
-	c.frames.firstStep = frameTrustedStep
-}
+func (c *conn) markAuthenticated() { c.valid = true }
 
 // maxFrame is the largest frame the connection may send now.
 func (c *conn) maxFrame(cfg kconfig.Broker) int64 {

@@ -17,18 +17,10 @@ var (
 	errFrameTimeout = errors.New("request frame not completed in time")
 )
 
-// frameFirstStep is the first buffer a frame body gets on a connection
-// that has not sent a valid request yet; the buffer then doubles as bytes
-// arrive, so such a frame holds at most about twice the bytes that actually
-// arrived (plus this step), whatever size it announced.
+// frameFirstStep is the first buffer a frame body gets; the buffer then
+// doubles as bytes arrive, so a frame holds at most about twice the bytes
+// that actually arrived (plus this step), whatever size it announced.
 const frameFirstStep = 4 << 10
-
-// frameTrustedStep is the first step on a connection that has sent a valid
-// request: large enough that a typical produce frame (up to 1 MiB) is read
-// into one buffer without copies, and still charged to the budget before
-// it is allocated, so hostile frames stay bounded by
-// queued.max.request.bytes.
-const frameTrustedStep = 1 << 20
 
 // frameReader reads Kafka request frames (a 4-byte big-endian length, then
 // the body) from a buffered connection against the broker-wide budget of
@@ -41,9 +33,6 @@ type frameReader struct {
 	setDeadline func(time.Time) error // the connection's SetReadDeadline
 	budget      *memBudget            // queued.max.request.bytes
 	onWait      func()                // called when the reader must wait for the budget
-	// firstStep is the first buffer step (frameFirstStep until the
-	// connection has sent a valid request, then frameTrustedStep).
-	firstStep int
 }
 
 // checkFrameSize validates an announced frame size against the frame limit
@@ -85,7 +74,7 @@ func (fr *frameReader) readBody(ctx context.Context, size int32, deadline time.T
 	total := int(size)
 	var buf []byte
 	for len(buf) < total {
-		step := max(len(buf), fr.firstStep, frameFirstStep, min(fr.br.Buffered(), total))
+		step := max(len(buf), frameFirstStep, min(fr.br.Buffered(), total))
 		step = min(step, total-len(buf))
 		if !fr.budget.tryAcquire(int64(step)) {
 			if fr.onWait != nil {
