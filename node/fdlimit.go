@@ -59,7 +59,7 @@ func (n *Node) checkFDs(now time.Time) {
 	if err != nil || limit == 0 || float64(open) < fdWarnFraction*float64(limit) {
 		return
 	}
-	if ok, suppressed := n.listener.fdLog.allow(now); ok {
+	if ok, suppressed := n.listener.fdLog.allow(fdLogEvery); ok {
 		n.log.Warn("open file descriptors near the limit", "open", open, "limit", limit, "suppressed", suppressed)
 	}
 }

@@ -22,8 +22,8 @@ type listenerState struct {
 	// failingUntil is when the listener counts as healthy again after an
 	// accept error (unix nanos); 0 once a connection is accepted.
 	failingUntil atomic.Int64
-	acceptLog    rateLog
-	fdLog        rateLog // file descriptors near the limit (fdlimit.go)
+	acceptLog    logLimiter
+	fdLog        logLimiter // file descriptors near the limit (fdlimit.go)
 	mu           struct {
 		sync.Mutex
 		open  int
@@ -32,11 +32,16 @@ type listenerState struct {
 	}
 }
 
+// acceptLogEvery and fdLogEvery space repeating accept-error and
+// file-descriptor warnings.
+const (
+	acceptLogEvery = 10 * time.Second
+	fdLogEvery     = time.Minute
+)
+
 func (l *listenerState) init() {
 	l.mu.perIP = map[string]int{}
 	l.mu.freed = make(chan struct{})
-	l.acceptLog.every = 10 * time.Second
-	l.fdLog.every = time.Minute
 }
 
 // healthy reports whether accept is working: no error since the last
@@ -146,7 +151,7 @@ func (n *Node) runAccept() {
 			kind := acceptErrKind(err)
 			n.metrics.acceptErrors.WithLabelValues(kind).Inc()
 			l.failingUntil.Store(time.Now().Add(2*backoff + 250*time.Millisecond).UnixNano())
-			if ok, suppressed := l.acceptLog.allow(time.Now()); ok {
+			if ok, suppressed := l.acceptLog.allow(acceptLogEvery); ok {
 				n.log.Error("accept failed; retrying", "err", err, "kind", kind, "backoff", backoff, "suppressed", suppressed)
 			}
 			select {
@@ -177,28 +182,4 @@ func (n *Node) runAccept() {
 			l.done(ip)
 		}()
 	}
-}
-
-// rateLog lets one log line through per interval and counts the rest.
-type rateLog struct {
-	every time.Duration
-	mu    struct {
-		sync.Mutex
-		last       time.Time
-		suppressed int
-	}
-}
-
-// allow reports whether to log now, and how many lines were suppressed
-// since the last one logged.
-func (r *rateLog) allow(now time.Time) (bool, int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.mu.last.IsZero() && now.Sub(r.mu.last) < r.every {
-		r.mu.suppressed++
-		return false, 0
-	}
-	s := r.mu.suppressed
-	r.mu.last, r.mu.suppressed = now, 0
-	return true, s
 }

@@ -57,15 +57,10 @@ type partition struct {
 	tier     atomic.Pointer[tiering.Partition] // nil until attached (tiering.go)
 	// recovering is set while runRecover brings a failed log back; appends
 	// are refused with a storage error meanwhile.
-	recovering  atomic.Bool
-	syncFailLog struct {
-		sync.Mutex
-		last time.Time
-		held int // failures not logged since last
-	}
-	// coldWarn and healReports rate-limit repeating cold-read and heal
-	// warnings (scrub.go).
-	coldWarn, healReports logLimiter
+	recovering atomic.Bool
+	// syncFailLog, coldWarn and healReports rate-limit repeating fsync,
+	// cold-read and heal warnings.
+	syncFailLog, coldWarn, healReports logLimiter
 
 	mu struct {
 		sync.Mutex

@@ -23,17 +23,7 @@ const (
 // syncFailed handles a failed group-commit fsync of the partition's log
 // (one call per waiting request: the log line is rate-limited).
 func (p *partition) syncFailed(err error) {
-	p.syncFailLog.Lock()
-	now := time.Now()
-	logNow := now.Sub(p.syncFailLog.last) >= 10*time.Second
-	held := p.syncFailLog.held
-	if logNow {
-		p.syncFailLog.last, p.syncFailLog.held = now, 0
-	} else {
-		p.syncFailLog.held++
-	}
-	p.syncFailLog.Unlock()
-	if logNow {
+	if logNow, held := p.syncFailLog.allow(10 * time.Second); logNow {
 		p.n.log.Error("fsync failed", "topic", p.topic, "partition", p.index, "dir", p.log.Dir(), "err", err, "repeats", held)
 	}
 	if errors.Is(err, storage.ErrLogFailed) {

@@ -249,27 +249,3 @@ func (n *Node) healPartition(ctx context.Context, p *partition) {
 		}
 	}
 }
-
-// logLimiter lets one log line through per interval and counts the rest,
-// so a client retrying a failing read in a loop costs one line, not
-// hundreds per second.
-type logLimiter struct {
-	mu         sync.Mutex
-	last       time.Time
-	suppressed int
-}
-
-// allow reports whether to log now, and how many lines were held back
-// since the last one.
-func (l *logLimiter) allow(every time.Duration) (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	if !l.last.IsZero() && now.Sub(l.last) < every {
-		l.suppressed++
-		return false, 0
-	}
-	n := l.suppressed
-	l.last, l.suppressed = now, 0
-	return true, n
-}
