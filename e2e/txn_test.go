@@ -14,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/stratalog/strata/node/record/recordtest"
+	"github.com/stratalog/strata/record/recordtest"
 )
 
 // idemBatch builds a batch of n records from producer pid at epoch with

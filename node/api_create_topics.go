@@ -7,8 +7,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/kconfig"
 	"github.com/stratalog/strata/meta"
-	"github.com/stratalog/strata/node/kconfig"
 )
 
 // CreateTopics (key 19): versions 0-7. -1 partitions or replication factor

@@ -3,7 +3,7 @@ package node
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/stratalog/strata/node/kconfig"
+	"github.com/stratalog/strata/kconfig"
 )
 
 // DescribeConfigs (key 32): versions 0-4. Topic and broker resources, with

@@ -6,7 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/stratalog/strata/node/kconfig"
+	"github.com/stratalog/strata/kconfig"
 )
 
 // IncrementalAlterConfigs (key 44): versions 0-1. SET, DELETE, and APPEND /

@@ -3,8 +3,8 @@ package node
 import (
 	"fmt"
 
-	"github.com/stratalog/strata/node/record"
-	"github.com/stratalog/strata/node/storage"
+	"github.com/stratalog/strata/record"
+	"github.com/stratalog/strata/storage"
 )
 
 // batchReader returns whole batches starting with the one that holds an

@@ -8,7 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/stratalog/strata/node/kconfig"
+	"github.com/stratalog/strata/kconfig"
 )
 
 // Shared logic of DescribeConfigs, AlterConfigs and IncrementalAlterConfigs.

@@ -15,7 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/stratalog/strata/node/kconfig"
+	"github.com/stratalog/strata/kconfig"
 )
 
 // maxInflightPerConn bounds how many requests of one connection may be

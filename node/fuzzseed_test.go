@@ -8,7 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/stratalog/strata/node/record/recordtest"
+	"github.com/stratalog/strata/record/recordtest"
 )
 
 // TestWriteFuzzSeeds regenerates the checked-in seed corpus of FuzzRequest

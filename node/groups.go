@@ -7,10 +7,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stratalog/strata/kconfig"
 	"github.com/stratalog/strata/meta"
 	"github.com/stratalog/strata/node/group"
-	"github.com/stratalog/strata/node/kconfig"
-	"github.com/stratalog/strata/node/record"
+	"github.com/stratalog/strata/record"
 )
 
 // offsetsTopic is the internal topic holding group metadata and committed

@@ -88,7 +88,7 @@ var (
 	partSizeDesc = prometheus.NewDesc("strata_partition_size_bytes", "Bytes of a partition's local log.", []string{"topic", "partition"}, nil)
 	partEndDesc  = prometheus.NewDesc("strata_partition_end_offset", "Log end offset of a partition.", []string{"topic", "partition"}, nil)
 	partHWDesc   = prometheus.NewDesc("strata_partition_high_watermark", "High watermark of a partition.", []string{"topic", "partition"}, nil)
-	// Local storage integrity (node/storage damage.go, errors.go).
+	// Local storage integrity (storage damage.go, errors.go).
 	partDamagedDesc    = prometheus.NewDesc("strata_partition_damaged_segments", "Local segments of a partition marked damaged and not served.", []string{"topic", "partition"}, nil)
 	partStorageErrDesc = prometheus.NewDesc("strata_partition_storage_errors_total", "Disk-level failures (no space, too many files, I/O, fsync) of a partition's log since it opened.", []string{"topic", "partition"}, nil)
 )

@@ -14,10 +14,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stratalog/strata/kconfig"
 	"github.com/stratalog/strata/meta"
-	"github.com/stratalog/strata/node/kconfig"
-	"github.com/stratalog/strata/node/storage"
 	"github.com/stratalog/strata/objectstore"
+	"github.com/stratalog/strata/storage"
 	"github.com/stratalog/strata/tiering"
 )
 

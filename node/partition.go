@@ -14,10 +14,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/stratalog/strata/kconfig"
 	"github.com/stratalog/strata/meta"
-	"github.com/stratalog/strata/node/kconfig"
-	"github.com/stratalog/strata/node/record"
-	"github.com/stratalog/strata/node/storage"
+	"github.com/stratalog/strata/record"
+	"github.com/stratalog/strata/storage"
 	"github.com/stratalog/strata/tiering"
 )
 

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/stratalog/strata/node/storage"
+	"github.com/stratalog/strata/storage"
 )
 
 // Recovery of a failed log without a restart. After a failed fsync the

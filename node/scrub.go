@@ -8,7 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/stratalog/strata/node/storage"
+	"github.com/stratalog/strata/storage"
 	"github.com/stratalog/strata/tiering"
 )
 

@@ -12,7 +12,7 @@ import (
 	"os"
 	"syscall"
 
-	"github.com/stratalog/strata/node/storage"
+	"github.com/stratalog/strata/storage"
 )
 
 // Fetch responses carry record batches straight from segment files. The

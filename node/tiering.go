@@ -10,12 +10,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/stratalog/strata/node/kconfig"
+	"github.com/stratalog/strata/kconfig"
 	"github.com/stratalog/strata/node/producer"
-	"github.com/stratalog/strata/node/record"
-	"github.com/stratalog/strata/node/storage"
 	"github.com/stratalog/strata/objectstore"
 	"github.com/stratalog/strata/objectstore/open"
+	"github.com/stratalog/strata/record"
+	"github.com/stratalog/strata/storage"
 	"github.com/stratalog/strata/tiering"
 )
 

@@ -13,8 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/meta"
-	"github.com/stratalog/strata/node/record"
 	"github.com/stratalog/strata/node/txn"
+	"github.com/stratalog/strata/record"
 )
 
 // txnStateTopic is the internal topic holding transaction metadata in

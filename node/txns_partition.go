@@ -10,8 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/node/producer"
-	"github.com/stratalog/strata/node/record"
-	"github.com/stratalog/strata/node/storage"
+	"github.com/stratalog/strata/record"
+	"github.com/stratalog/strata/storage"
 )
 
 // partProducers is a partition's producer state: the sequence and epoch

@@ -10,8 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/stratalog/strata/meta"
-	"github.com/stratalog/strata/node/record"
-	"github.com/stratalog/strata/node/storage"
+	"github.com/stratalog/strata/record"
+	"github.com/stratalog/strata/storage"
 )
 
 // adminTimeout bounds metadata proposals made on behalf of a request.

@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/stratalog/strata/node/storage"
+	"github.com/stratalog/strata/storage"
 )
 
 // ErrNotCovered: the remote log does not hold a damaged local range

@@ -11,9 +11,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/stratalog/strata/node/record"
-	"github.com/stratalog/strata/node/storage"
 	"github.com/stratalog/strata/objectstore"
+	"github.com/stratalog/strata/record"
+	"github.com/stratalog/strata/storage"
 )
 
 // ErrRemoteCorrupt: a remote object's bytes do not match the checksums its

@@ -11,13 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stratalog/strata/node/record"
-	"github.com/stratalog/strata/node/record/recordtest"
-	"github.com/stratalog/strata/node/storage"
 	"github.com/stratalog/strata/objectstore"
 	"github.com/stratalog/strata/objectstore/faultstore"
 	"github.com/stratalog/strata/objectstore/open"
 	"github.com/stratalog/strata/objectstore/testservers"
+	"github.com/stratalog/strata/record"
+	"github.com/stratalog/strata/record/recordtest"
+	"github.com/stratalog/strata/storage"
 )
 
 // testSource is a partition backed by a real storage.Log.

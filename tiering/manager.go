@@ -16,8 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/stratalog/strata/node/storage"
 	"github.com/stratalog/strata/objectstore"
+	"github.com/stratalog/strata/storage"
 )
 
 // ErrDiverged: the store holds a committed segment at an offset this

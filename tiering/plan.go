@@ -3,7 +3,7 @@ package tiering
 import (
 	"time"
 
-	"github.com/stratalog/strata/node/storage"
+	"github.com/stratalog/strata/storage"
 )
 
 // The decisions of the tiering layer are pure functions of a partition's

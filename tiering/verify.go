@@ -6,7 +6,7 @@ import (
 	"hash/crc32"
 	"io"
 
-	"github.com/stratalog/strata/node/record"
+	"github.com/stratalog/strata/record"
 )
 
 // ErrCorruptLocal: a local segment failed verification on its way to the

@@ -5,8 +5,8 @@ import (
 	"io"
 	"testing"
 
-	"github.com/stratalog/strata/node/record"
-	"github.com/stratalog/strata/node/record/recordtest"
+	"github.com/stratalog/strata/record"
+	"github.com/stratalog/strata/record/recordtest"
 )
 
 // benchSegment is an 8 MiB segment of ~16 KiB batches as stored.

@@ -12,7 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/stratalog/strata/node/record"
+	"github.com/stratalog/strata/record"
 )
 
 // memLog is an in-memory __consumer_offsets partition: it assigns offsets

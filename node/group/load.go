@@ -6,7 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/stratalog/strata/node/record"
+	"github.com/stratalog/strata/record"
 )
 
 // reconcilePartitions loads __consumer_offsets partitions this node now

@@ -8,7 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
-	"github.com/stratalog/strata/node/record"
+	"github.com/stratalog/strata/record"
 )
 
 // MaxBatches is how many recent batches per producer are remembered for

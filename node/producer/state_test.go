@@ -5,7 +5,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/stratalog/strata/node/record"
+	"github.com/stratalog/strata/record"
 )
 
 // hdr is a batch of n records from producer pid at epoch starting at seq.

@@ -52,7 +52,7 @@
 // synced offset and reopens it through the crash path. Tests inject fsync
 // failures through Config.Fdatasync.
 //
-// It must never: validate client input (node/record does that before Append);
+// It must never: validate client input (record does that before Append);
 // speak the Kafka protocol or know about topics, replicas or high watermarks
 // (the caller passes the high watermark to Read); talk to object storage
 // (the tiering layer uploads sealed segments, which this package never

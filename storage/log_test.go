@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stratalog/strata/node/record"
+	"github.com/stratalog/strata/record"
 )
 
 // fill appends batches of 1-5 records until the log spans several

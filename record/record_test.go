@@ -12,8 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/stratalog/strata/node/record"
-	"github.com/stratalog/strata/node/record/recordtest"
+	"github.com/stratalog/strata/record"
+	"github.com/stratalog/strata/record/recordtest"
 )
 
 type codecCase struct {

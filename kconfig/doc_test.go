@@ -16,7 +16,7 @@ var update = flag.Bool("update", false, "rewrite docs/configuration.md")
 func renderDocs() string {
 	var b strings.Builder
 	b.WriteString("# Configuration reference\n\n")
-	b.WriteString("Generated from `node/kconfig` (`go test ./node/kconfig -update`). Broker settings are given with\n")
+	b.WriteString("Generated from `kconfig` (`go test ./kconfig -update`). Broker settings are given with\n")
 	b.WriteString("`strata node --set name=value`, in the config file's `set:` map, or in `STRATA_SET`; they can\n")
 	b.WriteString("also be changed at run time as cluster-wide dynamic configs (AlterConfigs on the broker resource with an\n")
 	b.WriteString("empty name). Topic configs are set with CreateTopics / AlterConfigs / IncrementalAlterConfigs; a topic\n")
@@ -52,7 +52,7 @@ func typeName(t Type) string {
 }
 
 func TestDocsUpToDate(t *testing.T) {
-	path := filepath.Join("..", "..", "docs", "configuration.md")
+	path := filepath.Join("..", "docs", "configuration.md")
 	want := renderDocs()
 	if *update {
 		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
@@ -64,6 +64,6 @@ func TestDocsUpToDate(t *testing.T) {
 		t.Fatal(err)
 	}
 	if string(got) != want {
-		t.Fatal("docs/configuration.md is out of date: run go test ./node/kconfig -update")
+		t.Fatal("docs/configuration.md is out of date: run go test ./kconfig -update")
 	}
 }

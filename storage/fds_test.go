@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stratalog/strata/node/record"
+	"github.com/stratalog/strata/record"
 )
 
 // fdCount is the number of descriptors this process holds.

@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stratalog/strata/node/record"
+	"github.com/stratalog/strata/record"
 )
 
 // Benchmarks. Run with:
 //
-//	go test -run '^$' -bench . -benchtime 3s ./node/storage/
+//	go test -run '^$' -bench . -benchtime 3s ./storage/
 //
 // BenchmarkRecovery writes a 1 GiB active segment and is skipped unless
 // STRATA_BENCH_RECOVERY=1.

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stratalog/strata/node/record"
-	"github.com/stratalog/strata/node/record/recordtest"
+	"github.com/stratalog/strata/record"
+	"github.com/stratalog/strata/record/recordtest"
 )
 
 func testConfig() Config {

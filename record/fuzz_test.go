@@ -6,12 +6,12 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/stratalog/strata/node/record"
+	"github.com/stratalog/strata/record"
 )
 
 // The seed corpus under testdata/fuzz holds real batches of every codec,
 // written by TestWriteFuzzSeeds (STRATA_WRITE_FUZZ_SEEDS=1 regenerates it).
-// Run with: go test -fuzz=FuzzValidate ./node/record/
+// Run with: go test -fuzz=FuzzValidate ./record/
 
 func FuzzValidate(f *testing.F) {
 	f.Add(batch(codecs[0], 2, 5))

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stratalog/strata/node/record"
+	"github.com/stratalog/strata/record"
 )
 
 func TestSyncerConcurrent(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/stratalog/strata/node/record"
+	"github.com/stratalog/strata/record"
 )
 
 // Damage is a local range that must not be served: a segment that failed
