@@ -30,6 +30,7 @@ const (
 	cmdSetClusterConfigs   commandType = 8  // setClusterConfigs
 	cmdUpdatePartition     commandType = 9  // updatePartition
 	cmdAllocateProducerIDs commandType = 10 // allocateProducerIDs
+	cmdSetBrokerFenced     commandType = 11 // setBrokerFenced
 )
 
 func (t commandType) String() string {
@@ -54,6 +55,8 @@ func (t commandType) String() string {
 		return "UpdatePartition"
 	case cmdAllocateProducerIDs:
 		return "AllocateProducerIDs"
+	case cmdSetBrokerFenced:
+		return "SetBrokerFenced"
 	}
 	return fmt.Sprintf("command(%d)", byte(t))
 }
@@ -66,6 +69,12 @@ type initCluster struct {
 // registerBroker inserts or replaces a broker registration.
 type registerBroker struct {
 	Broker brokerJSON `json:"broker"`
+}
+
+// setBrokerFenced fences or unfences a registered broker.
+type setBrokerFenced struct {
+	ID     int32 `json:"id"`
+	Fenced bool  `json:"fenced"`
 }
 
 // unregisterBroker removes a broker registration.
@@ -117,10 +126,11 @@ type updatePartition struct {
 // brokerJSON, topicJSON and partitionJSON are the log and snapshot forms of
 // the public types, with stable field names independent of Go names.
 type brokerJSON struct {
-	ID   int32  `json:"id"`
-	Host string `json:"host"`
-	Port int32  `json:"port"`
-	Rack string `json:"rack,omitempty"`
+	ID     int32  `json:"id"`
+	Host   string `json:"host"`
+	Port   int32  `json:"port"`
+	Rack   string `json:"rack,omitempty"`
+	Fenced bool   `json:"fenced,omitempty"`
 }
 
 type topicJSON struct {
@@ -140,11 +150,11 @@ type partitionJSON struct {
 }
 
 func brokerToJSON(b Broker) brokerJSON {
-	return brokerJSON{ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack}
+	return brokerJSON{ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack, Fenced: b.Fenced}
 }
 
 func (b brokerJSON) broker() Broker {
-	return Broker{ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack}
+	return Broker{ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack, Fenced: b.Fenced}
 }
 
 func topicToJSON(t Topic) topicJSON {
@@ -207,6 +217,8 @@ func decodeCommand(data []byte) (commandType, any, error) {
 		body = new(updatePartition)
 	case cmdAllocateProducerIDs:
 		body = new(allocateProducerIDs)
+	case cmdSetBrokerFenced:
+		body = new(setBrokerFenced)
 	default:
 		return t, nil, fmt.Errorf("%w: unknown type %d", ErrInvalidCommand, byte(t))
 	}

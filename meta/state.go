@@ -40,6 +40,8 @@ func (s *state) apply(t commandType, body any) (changed bool, err error) {
 		return s.applyRegisterBroker(c)
 	case *unregisterBroker:
 		return s.applyUnregisterBroker(c)
+	case *setBrokerFenced:
+		return s.applySetBrokerFenced(c)
 	case *createTopic:
 		return s.applyCreateTopic(c)
 	case *deleteTopic:
@@ -78,6 +80,19 @@ func (s *state) applyRegisterBroker(c *registerBroker) (bool, error) {
 		return false, nil
 	}
 	s.brokers[b.ID] = b
+	return true, nil
+}
+
+func (s *state) applySetBrokerFenced(c *setBrokerFenced) (bool, error) {
+	b, ok := s.brokers[c.ID]
+	if !ok {
+		return false, fmt.Errorf("%w: %d", ErrUnknownBroker, c.ID)
+	}
+	if b.Fenced == c.Fenced {
+		return false, nil
+	}
+	b.Fenced = c.Fenced
+	s.brokers[c.ID] = b
 	return true, nil
 }
 

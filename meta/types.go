@@ -36,6 +36,10 @@ type Broker struct {
 	Host string
 	Port int32
 	Rack string
+	// Fenced is set by the controller when the broker's heartbeat lease
+	// runs out (or it shuts down) and cleared when it heartbeats again; a
+	// fenced broker is not listed to clients and leads nothing.
+	Fenced bool
 }
 
 // Topic is a topic with its partitions and per-topic configs.

@@ -82,6 +82,13 @@ func (s *Store) RegisterBroker(ctx context.Context, b Broker) error {
 	return s.apply(ctx, cmdRegisterBroker, &registerBroker{Broker: brokerToJSON(b)})
 }
 
+// SetBrokerFenced fences (or unfences) a registered broker: the
+// controller's verdict on its heartbeat lease, recorded in the log so every
+// node lists the same live brokers (ErrUnknownBroker when unregistered).
+func (s *Store) SetBrokerFenced(ctx context.Context, id int32, fenced bool) error {
+	return s.apply(ctx, cmdSetBrokerFenced, &setBrokerFenced{ID: id, Fenced: fenced})
+}
+
 // UnregisterBroker removes a broker's registration (ErrUnknownBroker when
 // there is none). Partitions that name it as a replica are left for the
 // controller to reassign.
