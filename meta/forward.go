@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -34,6 +35,7 @@ type forwardState struct {
 		serving map[net.Conn]struct{}
 		idle    map[string][]idleConn
 	}
+	dials     atomic.Int64 // forward connections dialed, for tests and stats
 	heartbeat struct {
 		sync.RWMutex
 		h func(context.Context, HeartbeatRequest) (HeartbeatResponse, error)
@@ -353,6 +355,7 @@ func (s *Store) call(ctx context.Context, addr, name string, args any, out any) 
 	ic := s.fwd.getConn(addr)
 	if ic == nil {
 		c, err := dialTyped(addr, forwardDialTimeout, connForward)
+		s.fwd.dials.Add(1)
 		if err != nil {
 			return 0, fmt.Errorf("%w: %s: dialing leader at %s: %w", ErrNotLeader, name, addr, err)
 		}
