@@ -61,8 +61,9 @@
 // raft's refusal of a write there, is a *NotLeaderError that matches
 // ErrNotLeader and carries the leader's ID and raft address; with no
 // leader known (election running, or a voter cut off from its majority)
-// it also matches ErrNoQuorum, so a voter without quorum fails writes at once, or at the
-// caller's deadline if leadership is lost while the write waits.
+// it also matches ErrNoQuorum. A public write on a voter without quorum
+// keeps looking for a leader and fails with these errors at the caller's
+// deadline (ApplyTimeout without one).
 // Retriable tells these apart from validation errors. The single-node
 // path (Bootstrap true: bootstrap alone) is unchanged.
 //
