@@ -117,12 +117,10 @@ func (f *forwardState) putConn(addr string, ic *idleConn) {
 }
 
 // serveForward answers forward requests on one connection until it fails,
-// idles out, or the store closes. It runs on routeConn's goroutine.
+// idles out, or the store closes. It runs on routeConn's goroutine, which
+// tracked c for closeAll.
 func (s *Store) serveForward(c net.Conn) {
 	defer c.Close()
-	if !s.fwd.track(c) {
-		return
-	}
 	defer s.fwd.untrack(c)
 	br := bufio.NewReader(c)
 	for {

@@ -304,6 +304,27 @@ func TestForwardPortRefusesGarbage(t *testing.T) {
 	for _, st := range stores {
 		poll(t, "every node applies the write", func() bool { return hasBroker(st, 1) })
 	}
+
+	// A peer that never sends its type byte is closed by Close.
+	silent, err := net.DialTimeout("tcp", f.Addr(), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	poll(t, "the silent connection to be accepted", func() bool {
+		f.fwd.mu.Lock()
+		defer f.fwd.mu.Unlock()
+		return len(f.fwd.mu.serving) > 0
+	})
+	t0 := time.Now()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Close with a silent peer connected took %v (type-byte timeout %v)", time.Since(t0), connTypeTimeout)
+	_ = silent.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := silent.Read(make([]byte, 1)); err == nil {
+		t.Fatal("silent connection still open after Close")
+	}
 }
 
 func TestWaitApplied(t *testing.T) {

@@ -123,13 +123,22 @@ func (s *Store) runAccept(m *muxLayer) {
 // or serves it as a forward connection; anything else is closed.
 func (s *Store) routeConn(m *muxLayer, c net.Conn) {
 	defer s.wg.Done()
+	// Tracked until routed, so Close does not wait out a silent peer.
+	if !s.fwd.track(c) {
+		_ = c.Close()
+		return
+	}
 	var typ [1]byte
 	_ = c.SetReadDeadline(time.Now().Add(connTypeTimeout))
 	if _, err := io.ReadFull(c, typ[:]); err != nil {
+		s.fwd.untrack(c)
 		_ = c.Close()
 		return
 	}
 	_ = c.SetReadDeadline(time.Time{})
+	if typ[0] != connForward {
+		s.fwd.untrack(c)
+	}
 	switch typ[0] {
 	case connRaft:
 		select {
