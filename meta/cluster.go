@@ -55,10 +55,11 @@ func (e *NotLeaderError) Is(target error) bool {
 func (e *NotLeaderError) Unwrap() error { return e.Err }
 
 // Retriable reports whether a failed write may succeed if retried, here
-// or on the leader: not the leader, no quorum, or a deadline that ran out
-// while the outcome was unknown. Validation errors are not retriable.
+// or on the leader: not the leader, no quorum, no heartbeat handler on
+// the leader yet, or a deadline that ran out while the outcome was
+// unknown. Validation errors are not retriable.
 func Retriable(err error) bool {
-	return errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoQuorum) ||
+	return errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNoQuorum) || errors.Is(err, ErrNoHeartbeatHandler) ||
 		errors.Is(err, raft.ErrEnqueueTimeout) || errors.Is(err, context.DeadlineExceeded)
 }
 

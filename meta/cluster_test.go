@@ -118,12 +118,13 @@ func TestClusterQuorumFailoverNonvoterMinority(t *testing.T) {
 		})
 	}
 
-	// A follower refuses writes and points at the leader.
+	// A follower's own raft apply refuses the write and points at the
+	// leader (the public write forwards it there: forward_test.go).
 	for _, st := range stores {
 		if st == leader {
 			continue
 		}
-		err := st.RegisterBroker(ctx, Broker{ID: 9, Host: "h", Port: 1})
+		err := st.registerBroker(ctx, Broker{ID: 9, Host: "h", Port: 1})
 		var nl *NotLeaderError
 		if !errors.As(err, &nl) || !errors.Is(err, ErrNotLeader) || nl.LeaderID != leader.cfg.NodeID || nl.LeaderAddr != leader.Addr() {
 			t.Fatalf("follower write: %v, want NotLeaderError naming node %d at %s", err, leader.cfg.NodeID, leader.Addr())

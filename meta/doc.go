@@ -57,14 +57,29 @@
 // waits for the leader to add it with AddVoter or AddNonvoter; a
 // non-voter receives and applies the log but never votes. RemoveServer
 // takes a server out. Leader, Servers and Stats (term, indexes, last
-// contact) report the quorum. A write or membership change on a follower
-// fails with a *NotLeaderError that matches ErrNotLeader and carries the
-// leader's ID and raft address for forwarding; with no leader known
-// (election running, or a voter cut off from its majority) it also matches
-// ErrNoQuorum, so a voter without quorum fails writes at once, or at the
-// caller's deadline if leadership is lost while the write waits.
+// contact) report the quorum. A membership change on a follower, and
+// raft's refusal of a write there, is a *NotLeaderError that matches
+// ErrNotLeader and carries the leader's ID and raft address; with no
+// leader known (election running, or a voter cut off from its majority)
+// it also matches ErrNoQuorum. A public write on a voter without quorum
+// keeps looking for a leader and fails with these errors at the caller's
+// deadline (ApplyTimeout without one).
 // Retriable tells these apart from validation errors. The single-node
 // path (Bootstrap true: bootstrap alone) is unchanged.
+//
+// # Forwarding
+//
+// With a TCP BindAddr the raft address is shared (mux.go): a connection's
+// first byte picks raft's stream layer or the forward server. The public
+// writes and Heartbeat on a follower are sent to the leader as a method
+// name and JSON arguments in a bounded length-prefixed frame (frame.go,
+// forward.go); the leader runs the same local method and answers its
+// Version, which the caller waits for (WaitApplied) so the write is
+// visible locally on return. Sentinel errors cross as codes (errcodes.go).
+// Not knowing the leader, a NotLeader answer and a failed dial are retried
+// until the caller's context ends; a sent request whose answer was lost is
+// never resent. runAccept, one routeConn per connection and the forward
+// connections are stopped by Close.
 //
 // Decisions are pure functions, separate from raft: replica placement
 // (assign.go) maps a broker list to assignments, and PlanLeaderChanges

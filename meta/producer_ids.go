@@ -47,6 +47,12 @@ func (s *state) applyAllocateProducerIDs(c *allocateProducerIDs) (bool, error) {
 // restarts and leader changes, because the next free ID is replicated
 // state.
 func (s *Store) AllocateProducerIDs(ctx context.Context, broker int32, count int64) (ProducerIDBlock, error) {
+	return viaLeader(s, ctx, mAllocateProducerIDs, producerIDsArgs{Broker: broker, Count: count}, func(ctx context.Context) (ProducerIDBlock, error) {
+		return s.allocateProducerIDs(ctx, broker, count)
+	})
+}
+
+func (s *Store) allocateProducerIDs(ctx context.Context, broker int32, count int64) (ProducerIDBlock, error) {
 	if count <= 0 || count > maxProducerIDBlock {
 		return ProducerIDBlock{}, fmt.Errorf("%w: producer id block of %d", ErrInvalidCommand, count)
 	}

@@ -35,6 +35,14 @@ type Store struct {
 	bolt     *raftboltdb.BoltStore
 	trans    raft.Transport
 	observer *raft.Observer
+	// mux is the raft address's listener, shared by raft and forwarded
+	// calls; nil with the in-memory transport.
+	mux *muxLayer
+	fwd forwardState
+
+	// runCtx ends when Close starts; work done for other nodes uses it.
+	runCtx    context.Context
+	runCancel context.CancelFunc
 
 	notifyCh   chan bool
 	observeCh  chan raft.Observation
@@ -75,14 +83,20 @@ func Open(cfg Config) (*Store, error) {
 		observeCh:  make(chan raft.Observation, 16),
 		shutdownCh: make(chan struct{}),
 	}
+	s.runCtx, s.runCancel = context.WithCancel(context.Background())
 	s.fsm = newFSM(s.log, s.subs)
 	if err := s.open(); err != nil {
+		s.runCancel()
 		s.closeResources()
 		return nil, err
 	}
 	s.wg.Add(2)
 	go s.runLeadership()
 	go s.runObserve()
+	if s.mux != nil {
+		s.wg.Add(1)
+		go s.runAccept(s.mux)
+	}
 	return s, nil
 }
 
@@ -187,11 +201,17 @@ func (s *Store) openTransport(rlog *hclogAdapter) error {
 		}
 		advertise = a
 	}
-	t, err := raft.NewTCPTransportWithLogger(s.cfg.BindAddr, advertise, 3, 10*time.Second, rlog)
+	m, err := newMuxLayer(s.cfg.BindAddr, advertise)
 	if err != nil {
 		return fmt.Errorf("meta: raft transport on %s: %w", s.cfg.BindAddr, err)
 	}
-	s.trans = t
+	s.mux = m
+	s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  m,
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+		Logger:  rlog,
+	})
 	return nil
 }
 
@@ -206,7 +226,9 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		close(s.shutdownCh)
+		s.runCancel()
 		s.closeErr = s.closeResources()
+		s.fwd.closeAll()
 		s.wg.Wait()
 	})
 	return s.closeErr

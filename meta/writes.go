@@ -76,6 +76,13 @@ func (s *Store) result(t commandType, f raft.ApplyFuture, got func(any)) error {
 
 // RegisterBroker inserts or replaces a broker's registration.
 func (s *Store) RegisterBroker(ctx context.Context, b Broker) error {
+	_, err := viaLeader(s, ctx, mRegisterBroker, b, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, s.registerBroker(ctx, b)
+	})
+	return err
+}
+
+func (s *Store) registerBroker(ctx context.Context, b Broker) error {
 	if err := validBroker(b); err != nil {
 		return err
 	}
@@ -86,6 +93,13 @@ func (s *Store) RegisterBroker(ctx context.Context, b Broker) error {
 // controller's verdict on its heartbeat lease, recorded in the log so every
 // node lists the same live brokers (ErrUnknownBroker when unregistered).
 func (s *Store) SetBrokerFenced(ctx context.Context, id int32, fenced bool) error {
+	_, err := viaLeader(s, ctx, mSetBrokerFenced, fencedArgs{ID: id, Fenced: fenced}, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, s.setBrokerFenced(ctx, id, fenced)
+	})
+	return err
+}
+
+func (s *Store) setBrokerFenced(ctx context.Context, id int32, fenced bool) error {
 	return s.apply(ctx, cmdSetBrokerFenced, &setBrokerFenced{ID: id, Fenced: fenced})
 }
 
@@ -93,6 +107,13 @@ func (s *Store) SetBrokerFenced(ctx context.Context, id int32, fenced bool) erro
 // there is none). Partitions that name it as a replica are left for the
 // controller to reassign.
 func (s *Store) UnregisterBroker(ctx context.Context, id int32) error {
+	_, err := viaLeader(s, ctx, mUnregisterBroker, id, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, s.unregisterBroker(ctx, id)
+	})
+	return err
+}
+
+func (s *Store) unregisterBroker(ctx context.Context, id int32) error {
 	return s.apply(ctx, cmdUnregisterBroker, &unregisterBroker{ID: id})
 }
 
@@ -100,6 +121,12 @@ func (s *Store) UnregisterBroker(ctx context.Context, id int32) error {
 // random topic ID, and returns it. Two concurrent creations of one name
 // are ordered by raft: the first wins, the second gets ErrTopicExists.
 func (s *Store) CreateTopic(ctx context.Context, spec TopicSpec) (Topic, error) {
+	return viaLeader(s, ctx, mCreateTopic, spec, func(ctx context.Context) (Topic, error) {
+		return s.createTopic(ctx, spec)
+	})
+}
+
+func (s *Store) createTopic(ctx context.Context, spec TopicSpec) (Topic, error) {
 	if err := validTopicName(spec.Name); err != nil {
 		return Topic{}, err
 	}
@@ -171,6 +198,13 @@ func specAssignments(st *state, spec TopicSpec) ([][]int32, error) {
 
 // DeleteTopic removes a topic (ErrUnknownTopic when there is none).
 func (s *Store) DeleteTopic(ctx context.Context, name string) error {
+	_, err := viaLeader(s, ctx, mDeleteTopic, name, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, s.deleteTopic(ctx, name)
+	})
+	return err
+}
+
+func (s *Store) deleteTopic(ctx context.Context, name string) error {
 	return s.apply(ctx, cmdDeleteTopic, &deleteTopic{Name: name})
 }
 
@@ -180,6 +214,13 @@ func (s *Store) DeleteTopic(ctx context.Context, name string) error {
 // partitions continue the topic's round-robin placement with its current
 // replication factor.
 func (s *Store) CreatePartitions(ctx context.Context, name string, total int32, assignments [][]int32) error {
+	_, err := viaLeader(s, ctx, mCreatePartitions, createPartitionsArgs{Name: name, Total: total, Assignments: assignments}, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, s.createPartitions(ctx, name, total, assignments)
+	})
+	return err
+}
+
+func (s *Store) createPartitions(ctx context.Context, name string, total int32, assignments [][]int32) error {
 	var err error
 	s.fsm.read(func(st *state) {
 		assignments, err = newPartitionAssignments(st, name, total, assignments)
@@ -220,6 +261,13 @@ func newPartitionAssignments(st *state, name string, total int32, assignments []
 
 // SetTopicConfigs replaces a topic's whole config map.
 func (s *Store) SetTopicConfigs(ctx context.Context, name string, configs map[string]string) error {
+	_, err := viaLeader(s, ctx, mSetTopicConfigs, topicConfigsArgs{Name: name, Configs: configs}, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, s.setTopicConfigs(ctx, name, configs)
+	})
+	return err
+}
+
+func (s *Store) setTopicConfigs(ctx context.Context, name string, configs map[string]string) error {
 	if err := validConfigs(configs); err != nil {
 		return err
 	}
@@ -228,6 +276,13 @@ func (s *Store) SetTopicConfigs(ctx context.Context, name string, configs map[st
 
 // SetClusterConfigs replaces the whole dynamic cluster-wide config map.
 func (s *Store) SetClusterConfigs(ctx context.Context, configs map[string]string) error {
+	_, err := viaLeader(s, ctx, mSetClusterConfigs, configs, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, s.setClusterConfigs(ctx, configs)
+	})
+	return err
+}
+
+func (s *Store) setClusterConfigs(ctx context.Context, configs map[string]string) error {
 	if err := validConfigs(configs); err != nil {
 		return err
 	}
@@ -239,6 +294,13 @@ func (s *Store) SetClusterConfigs(ctx context.Context, configs map[string]string
 // (ErrStaleEpoch otherwise). The leader epoch increases when the leader
 // changes.
 func (s *Store) UpdatePartition(ctx context.Context, u PartitionUpdate) error {
+	_, err := viaLeader(s, ctx, mUpdatePartition, u, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, s.updatePartition(ctx, u)
+	})
+	return err
+}
+
+func (s *Store) updatePartition(ctx context.Context, u PartitionUpdate) error {
 	if u.Replicas != nil {
 		if err := validReplicas(u.Replicas); err != nil {
 			return err
