@@ -114,8 +114,8 @@ func (n *Node) ensureOffsetsTopic(ctx context.Context) (meta.Topic, error) {
 		return meta.Topic{}, err
 	}
 	n.log.Info("created internal topic", "topic", offsetsTopic, "partitions", len(t.Partitions), "replication_factor", rf)
-	if err := n.parts.reconcile(); err != nil {
-		n.log.Error("opening __consumer_offsets logs", "err", err)
+	if err := n.waitVisible(ctx, n.meta.Version()); err != nil {
+		n.log.Warn("__consumer_offsets not yet applied here", "err", err)
 	}
 	return t, nil
 }

@@ -194,8 +194,8 @@ func (s *txnService) ensureTopic(ctx context.Context) (meta.Topic, error) {
 		return meta.Topic{}, err
 	}
 	n.log.Info("created internal topic", "topic", txnStateTopic, "partitions", len(t.Partitions))
-	if err := n.parts.reconcile(); err != nil {
-		n.log.Error("opening __transaction_state logs", "err", err)
+	if err := n.waitVisible(ctx, n.meta.Version()); err != nil {
+		n.log.Warn("__transaction_state not yet applied here", "err", err)
 	}
 	return t, nil
 }
