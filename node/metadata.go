@@ -56,24 +56,50 @@ func openMeta(ctx context.Context, cfg Config, log *slog.Logger) (*meta.Store, e
 
 // appliedVersion is the metadata version the partitions last reflected,
 // published by applyMetadata's callers (Start, runMetaWatch) for
-// waitVisible.
+// waitVisible and for subscribers that read the hosted partitions.
 type appliedVersion struct {
 	mu      sync.Mutex
 	version uint64
 	changed chan struct{} // closed and replaced on every advance
+	subs    map[chan struct{}]struct{}
 }
 
-func (a *appliedVersion) init() { a.changed = make(chan struct{}) }
+func (a *appliedVersion) init() {
+	a.changed = make(chan struct{})
+	a.subs = map[chan struct{}]struct{}{}
+}
 
+// publish records that the partitions reflect version v and signals every
+// subscriber, even when v did not advance.
 func (a *appliedVersion) publish(v uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	for ch := range a.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
 	if v <= a.version {
 		return
 	}
 	a.version = v
 	close(a.changed)
 	a.changed = make(chan struct{})
+}
+
+// subscribe returns a channel signalled after every applyMetadata; signals
+// coalesce (the channel holds one). cancel stops delivery.
+func (a *appliedVersion) subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	a.mu.Lock()
+	a.subs[ch] = struct{}{}
+	a.mu.Unlock()
+	return ch, func() {
+		a.mu.Lock()
+		delete(a.subs, ch)
+		a.mu.Unlock()
+	}
 }
 
 func (a *appliedVersion) load() (uint64, <-chan struct{}) {

@@ -268,3 +268,64 @@ func TestWaitVisibleHonoursContext(t *testing.T) {
 		t.Fatalf("waitVisible for the applied version: %v", err)
 	}
 }
+
+func TestGroupCoordinatorAfterOffsetsTopicCreated(t *testing.T) {
+	n := startTestNode(t)
+	if _, err := n.autoCreateTopic("any"); err != nil {
+		t.Fatal(err)
+	}
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorKey = "g"
+	fresp := call(t, n, fc, 3).(*kmsg.FindCoordinatorResponse)
+	if fresp.ErrorCode != 0 || fresp.NodeID != 1 {
+		t.Fatalf("find coordinator: code %d node %d", fresp.ErrorCode, fresp.NodeID)
+	}
+	parts := groupBackend{n}.LedPartitions()
+	if want := int(n.groups.numParts); len(parts) != want {
+		t.Fatalf("led __consumer_offsets partitions = %d, want %d", len(parts), want)
+	}
+	oc := kmsg.NewPtrOffsetCommitRequest()
+	oc.Group = "g"
+	oc.Generation = -1
+	ot := kmsg.NewOffsetCommitRequestTopic()
+	ot.Topic = "any"
+	op := kmsg.NewOffsetCommitRequestTopicPartition()
+	op.Offset = 7
+	ot.Partitions = append(ot.Partitions, op)
+	oc.Topics = append(oc.Topics, ot)
+	// The coordinator loads its partitions asynchronously; a commit may
+	// first answer COORDINATOR_LOAD_IN_PROGRESS.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		oresp := call(t, n, oc, 8).(*kmsg.OffsetCommitResponse)
+		code := oresp.Topics[0].Partitions[0].ErrorCode
+		if code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("offset commit: code %d", code)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestTransactionalIDAfterTxnTopicCreated(t *testing.T) {
+	n := startTestNode(t)
+	req := kmsg.NewPtrInitProducerIDRequest()
+	req.TransactionalID = kmsg.StringPtr("tx")
+	req.TransactionTimeoutMillis = 60000
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp := call(t, n, req, 4).(*kmsg.InitProducerIDResponse)
+		if resp.ErrorCode == 0 {
+			if resp.ProducerID < 0 {
+				t.Fatalf("producer ID %d", resp.ProducerID)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("init producer ID: code %d", resp.ErrorCode)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
