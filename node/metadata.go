@@ -119,7 +119,7 @@ func (n *Node) applyMetadata() error {
 // waitVisible returns once this node has applied metadata version (and
 // every earlier one) to its partitions, so a handler that committed a
 // change can answer as if the change had taken effect here. It fails when
-// ctx ends first.
+// ctx ends first, or when the node drains (the watcher has stopped).
 func (n *Node) waitVisible(ctx context.Context, version uint64) error {
 	for {
 		v, changed := n.applied.load()
@@ -128,6 +128,8 @@ func (n *Node) waitVisible(ctx context.Context, version uint64) error {
 		}
 		select {
 		case <-changed:
+		case <-n.drain:
+			return fmt.Errorf("waiting for metadata version %d to apply: %w", version, errDrained)
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for metadata version %d to apply (applied %d): %w", version, v, ctx.Err())
 		}
