@@ -50,9 +50,11 @@ func (n *Node) handleCreatePartitions(r *request, rep *reply) {
 		resp.Topics = append(resp.Topics, st)
 	}
 	if grown {
-		if err := n.parts.reconcile(); err != nil {
-			n.log.Error("opening logs of new partitions", "err", err)
+		ctx, cancel := adminCtx(req.TimeoutMillis)
+		if err := n.waitVisible(ctx, n.meta.Version()); err != nil {
+			n.log.Warn("new partitions not yet applied here", "err", err)
 		}
+		cancel()
 	}
 	rep.finish(resp)
 }

@@ -68,9 +68,11 @@ func (n *Node) handleCreateTopics(r *request, rep *reply) {
 		resp.Topics = append(resp.Topics, st)
 	}
 	if created {
-		if err := n.parts.reconcile(); err != nil {
-			n.log.Error("opening logs of created topics", "err", err)
+		ctx, cancel := adminCtx(req.TimeoutMillis)
+		if err := n.waitVisible(ctx, n.meta.Version()); err != nil {
+			n.log.Warn("created topics not yet applied here", "err", err)
 		}
+		cancel()
 	}
 	rep.finish(resp)
 }

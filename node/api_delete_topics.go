@@ -68,9 +68,11 @@ func (n *Node) handleDeleteTopics(r *request, rep *reply) {
 		resp.Topics = append(resp.Topics, st)
 	}
 	if deleted {
-		if err := n.parts.reconcile(); err != nil {
-			n.log.Error("removing logs of deleted topics", "err", err)
+		ctx, cancel := adminCtx(req.TimeoutMillis)
+		if err := n.waitVisible(ctx, n.meta.Version()); err != nil {
+			n.log.Warn("deleted topics not yet applied here", "err", err)
 		}
+		cancel()
 	}
 	rep.finish(resp)
 }

@@ -19,7 +19,8 @@ func (n *Node) handleDescribeCluster(r *request, rep *reply) {
 	resp.EndpointType = 1
 	resp.ClusterID = n.meta.ClusterID()
 	resp.ControllerID = n.meta.ControllerID()
-	for _, b := range n.meta.Brokers() {
+	brokers, _ := liveBrokers(n.meta.Brokers())
+	for _, b := range brokers {
 		mb := kmsg.NewDescribeClusterResponseBroker()
 		mb.NodeID, mb.Host, mb.Port = b.ID, b.Host, b.Port
 		if b.Rack != "" {

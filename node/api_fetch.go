@@ -160,7 +160,7 @@ func (n *Node) fetchTopicName(r *request, rt kmsg.FetchRequestTopic) (string, bo
 	return "", false
 }
 
-// eachFetchPartition calls fn for every requested partition hosted here,
+// eachFetchPartition calls fn for every requested partition led here,
 // resolving topic IDs on the versions that use them, until fn returns false.
 func (n *Node) eachFetchPartition(r *request, req *kmsg.FetchRequest, fn func(*partition, kmsg.FetchRequestTopicPartition) bool) {
 	for _, rt := range req.Topics {
@@ -169,7 +169,7 @@ func (n *Node) eachFetchPartition(r *request, req *kmsg.FetchRequest, fn func(*p
 			continue
 		}
 		for _, rp := range rt.Partitions {
-			if p := n.parts.get(name, rp.Partition); p != nil && !fn(p, rp) {
+			if p := n.parts.get(name, rp.Partition); p != nil && p.leadership().isLeader() && !fn(p, rp) {
 				return
 			}
 		}

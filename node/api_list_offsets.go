@@ -38,7 +38,7 @@ func (n *Node) handleListOffsets(r *request, rep *reply) {
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
-			sp.LeaderEpoch = p.cfg.Load().leaderEpoch
+			sp.LeaderEpoch = p.leadership().epoch
 			hw := p.highWatermark()
 			switch ts := rp.Timestamp; {
 			case ts == listLatest && req.IsolationLevel == 1:

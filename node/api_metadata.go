@@ -17,7 +17,8 @@ func init() { register(3, 0, 12, (*Node).handleMetadata) }
 func (n *Node) handleMetadata(r *request, rep *reply) {
 	req := r.kreq.(*kmsg.MetadataRequest)
 	resp := kmsg.NewPtrMetadataResponse()
-	for _, b := range n.meta.Brokers() {
+	brokers, fenced := liveBrokers(n.meta.Brokers())
+	for _, b := range brokers {
 		mb := kmsg.NewMetadataResponseBroker()
 		mb.NodeID = b.ID
 		mb.Host = b.Host
@@ -35,7 +36,7 @@ func (n *Node) handleMetadata(r *request, rep *reply) {
 	all := req.Topics == nil || (r.version == 0 && len(req.Topics) == 0)
 	if all {
 		for _, t := range n.meta.Topics() {
-			resp.Topics = append(resp.Topics, metadataTopic(t))
+			resp.Topics = append(resp.Topics, metadataTopic(t, fenced))
 		}
 		rep.finish(resp)
 		return
@@ -60,7 +61,7 @@ func (n *Node) handleMetadata(r *request, rep *reply) {
 			}
 		}
 		if ok {
-			resp.Topics = append(resp.Topics, metadataTopic(t))
+			resp.Topics = append(resp.Topics, metadataTopic(t, fenced))
 			continue
 		}
 		mt := kmsg.NewMetadataResponseTopic()
@@ -88,13 +89,13 @@ func (n *Node) handleMetadata(r *request, rep *reply) {
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
-		resp.Topics = append(resp.Topics, metadataTopic(created))
+		resp.Topics = append(resp.Topics, metadataTopic(created, fenced))
 	}
 	rep.finish(resp)
 }
 
-// autoCreateTopic creates a topic with the broker's defaults and opens its
-// logs before returning, so a produce right after finds them.
+// autoCreateTopic creates a topic with the broker's defaults and waits until
+// this node has applied it, so a produce right after finds its logs.
 func (n *Node) autoCreateTopic(name string) (meta.Topic, error) {
 	b := n.brokerCfg()
 	ctx, cancel := adminCtx(0)
@@ -109,13 +110,31 @@ func (n *Node) autoCreateTopic(name string) (meta.Topic, error) {
 		return meta.Topic{}, err
 	}
 	n.log.Info("auto-created topic", "topic", name, "partitions", len(t.Partitions))
-	if err := n.parts.reconcile(); err != nil {
-		n.log.Error("opening logs of auto-created topic", "topic", name, "err", err)
+	if err := n.waitVisible(ctx, n.meta.Version()); err != nil {
+		n.log.Warn("auto-created topic not yet applied here", "topic", name, "err", err)
 	}
 	return t, nil
 }
 
-func metadataTopic(t meta.Topic) kmsg.MetadataResponseTopic {
+// liveBrokers returns the registered brokers that are not fenced, and the
+// set of fenced broker IDs.
+func liveBrokers(all []meta.Broker) ([]meta.Broker, map[int32]bool) {
+	live := make([]meta.Broker, 0, len(all))
+	fenced := map[int32]bool{}
+	for _, b := range all {
+		if b.Fenced {
+			fenced[b.ID] = true
+			continue
+		}
+		live = append(live, b)
+	}
+	return live, fenced
+}
+
+// metadataTopic describes a topic's partitions. A partition without a
+// leader, or whose leader is fenced, reports LEADER_NOT_AVAILABLE with
+// leader -1; fenced replicas are listed as offline.
+func metadataTopic(t meta.Topic, fenced map[int32]bool) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic = &name
@@ -129,7 +148,13 @@ func metadataTopic(t meta.Topic) kmsg.MetadataResponseTopic {
 		mp.Replicas = append([]int32{}, p.Replicas...)
 		mp.ISR = append([]int32{}, p.ISR...)
 		mp.OfflineReplicas = []int32{}
-		if p.Leader < 0 {
+		for _, id := range p.Replicas {
+			if fenced[id] {
+				mp.OfflineReplicas = append(mp.OfflineReplicas, id)
+			}
+		}
+		if p.Leader < 0 || fenced[p.Leader] {
+			mp.Leader = -1
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}
 		mt.Partitions = append(mt.Partitions, mp)

@@ -29,7 +29,7 @@ func (n *Node) handleOffsetForLeaderEpoch(r *request, rep *reply) {
 				continue
 			}
 			epoch, end := p.log.EndOffsetForEpoch(rp.LeaderEpoch)
-			if end > p.highWatermark() && epoch == p.cfg.Load().leaderEpoch {
+			if end > p.highWatermark() && epoch == p.leadership().epoch {
 				end = p.highWatermark()
 			}
 			sp.LeaderEpoch, sp.EndOffset = epoch, end

@@ -106,9 +106,8 @@ func (n *Node) applyConfigs(t configTarget, values map[string]string, timeoutMs 
 	if err != nil {
 		return err
 	}
-	n.refreshBrokerConfig()
-	if rerr := n.parts.reconcile(); rerr != nil {
-		n.log.Error("applying config change", "err", rerr)
+	if werr := n.waitVisible(ctx, n.meta.Version()); werr != nil {
+		n.log.Warn("config change not yet applied here", "err", werr)
 	}
 	n.log.Info("configs altered", "topic", t.topic, "resource", t.name, "configs", values)
 	return nil

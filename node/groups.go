@@ -114,8 +114,8 @@ func (n *Node) ensureOffsetsTopic(ctx context.Context) (meta.Topic, error) {
 		return meta.Topic{}, err
 	}
 	n.log.Info("created internal topic", "topic", offsetsTopic, "partitions", len(t.Partitions), "replication_factor", rf)
-	if err := n.parts.reconcile(); err != nil {
-		n.log.Error("opening __consumer_offsets logs", "err", err)
+	if err := n.waitVisible(ctx, n.meta.Version()); err != nil {
+		n.log.Warn("__consumer_offsets not yet applied here", "err", err)
 	}
 	return t, nil
 }
@@ -147,11 +147,11 @@ var _ group.Backend = groupBackend{}
 
 func (b groupBackend) OffsetsLog(part int32) (group.OffsetsLog, error) {
 	t, ok := b.n.meta.Topic(offsetsTopic)
-	if !ok || part < 0 || int(part) >= len(t.Partitions) || t.Partitions[part].Leader != b.n.cfg.NodeID {
+	if !ok || part < 0 || int(part) >= len(t.Partitions) {
 		return nil, group.ErrNotCoordinator
 	}
 	p := b.n.parts.get(offsetsTopic, part)
-	if p == nil {
+	if p == nil || !p.leadership().isLeader() {
 		return nil, group.ErrNotCoordinator
 	}
 	return offsetsLog{p}, nil
@@ -163,9 +163,9 @@ func (b groupBackend) LedPartitions() []int32 {
 		return nil
 	}
 	var out []int32
-	for _, p := range t.Partitions {
-		if p.Leader == b.n.cfg.NodeID && b.n.parts.get(offsetsTopic, p.Index) != nil {
-			out = append(out, p.Index)
+	for _, mp := range t.Partitions {
+		if p := b.n.parts.get(offsetsTopic, mp.Index); p != nil && p.leadership().isLeader() {
+			out = append(out, mp.Index)
 		}
 	}
 	return out
@@ -176,7 +176,9 @@ func (b groupBackend) PartitionExists(topic string, part int32) bool {
 	return ok && part >= 0 && int(part) < len(t.Partitions)
 }
 
-func (b groupBackend) Subscribe() (<-chan struct{}, func()) { return b.n.meta.Subscribe() }
+// Subscribe signals after the node applied metadata, so LedPartitions and
+// OffsetsLog already see the partitions the change opened or moved.
+func (b groupBackend) Subscribe() (<-chan struct{}, func()) { return b.n.applied.subscribe() }
 
 // offsetsLog is a hosted __consumer_offsets partition.
 type offsetsLog struct{ p *partition }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 
 	"github.com/stratalog/strata/meta"
 )
@@ -14,6 +15,8 @@ import (
 // only this interface and never touch the quorum directly.
 type Metadata interface {
 	ClusterID() string
+	// Version is the index of the last applied change; it never goes back.
+	Version() uint64
 	ControllerID() int32
 	Brokers() []meta.Broker
 	Topics() []meta.Topic
@@ -49,4 +52,86 @@ func openMeta(ctx context.Context, cfg Config, log *slog.Logger) (*meta.Store, e
 		return nil, fmt.Errorf("waiting for metadata quorum: %w", err)
 	}
 	return s, nil
+}
+
+// appliedVersion is the metadata version the partitions last reflected,
+// published by applyMetadata's callers (Start, runMetaWatch) for
+// waitVisible and for subscribers that read the hosted partitions.
+type appliedVersion struct {
+	mu      sync.Mutex
+	version uint64
+	changed chan struct{} // closed and replaced on every advance
+	subs    map[chan struct{}]struct{}
+}
+
+func (a *appliedVersion) init() {
+	a.changed = make(chan struct{})
+	a.subs = map[chan struct{}]struct{}{}
+}
+
+// publish records that the partitions reflect version v and signals every
+// subscriber, even when v did not advance.
+func (a *appliedVersion) publish(v uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for ch := range a.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	if v <= a.version {
+		return
+	}
+	a.version = v
+	close(a.changed)
+	a.changed = make(chan struct{})
+}
+
+// subscribe returns a channel signalled after every applyMetadata; signals
+// coalesce (the channel holds one). cancel stops delivery.
+func (a *appliedVersion) subscribe() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	a.mu.Lock()
+	a.subs[ch] = struct{}{}
+	a.mu.Unlock()
+	return ch, func() {
+		a.mu.Lock()
+		delete(a.subs, ch)
+		a.mu.Unlock()
+	}
+}
+
+func (a *appliedVersion) load() (uint64, <-chan struct{}) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.version, a.changed
+}
+
+// applyMetadata brings the hosted partitions in step with the metadata and
+// publishes the version applied. Only Start and runMetaWatch call it.
+func (n *Node) applyMetadata() error {
+	v, err := n.parts.applyMetadata()
+	n.applied.publish(v)
+	return err
+}
+
+// waitVisible returns once this node has applied metadata version (and
+// every earlier one) to its partitions, so a handler that committed a
+// change can answer as if the change had taken effect here. It fails when
+// ctx ends first, or when the node drains (the watcher has stopped).
+func (n *Node) waitVisible(ctx context.Context, version uint64) error {
+	for {
+		v, changed := n.applied.load()
+		if v >= version {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-n.drain:
+			return fmt.Errorf("waiting for metadata version %d to apply: %w", version, errDrained)
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for metadata version %d to apply (applied %d): %w", version, v, ctx.Err())
+		}
+	}
 }

@@ -112,6 +112,7 @@ type Node struct {
 	log     *slog.Logger
 	meta    Metadata
 	parts   *partitionSet
+	applied appliedVersion // metadata version parts reflects (metadata.go)
 	syncer  *storage.Syncer
 	metrics *metrics
 	txns    *txnService // producer IDs and the transaction coordinator (txns.go)
@@ -174,6 +175,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.drainCtx, n.undrain = context.WithCancel(context.Background())
 	n.reqBudget = newMemBudget(static.Int64("queued.max.request.bytes"), false)
 	n.listener.init()
+	n.applied.init()
 	n.broker.Store(&static)
 	n.metrics = newMetrics(n)
 	n.scrub = newScrubMetrics(n.metrics.reg)
@@ -226,7 +228,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	took("tiering")
-	if err := n.parts.reconcile(); err != nil {
+	if err := n.applyMetadata(); err != nil {
 		n.closeEarly()
 		return nil, err
 	}
@@ -288,7 +290,9 @@ func (n *Node) draining() bool {
 	}
 }
 
-// runMetaWatch applies metadata changes to the local partitions.
+// runMetaWatch applies metadata changes to the local partitions; after
+// Start it is the only caller of applyMetadata. Handlers that write
+// metadata wait for it with waitVisible.
 func (n *Node) runMetaWatch() {
 	defer n.loops.Done()
 	ch, cancel := n.meta.Subscribe()
@@ -299,7 +303,7 @@ func (n *Node) runMetaWatch() {
 			return
 		case <-ch:
 			n.refreshBrokerConfig()
-			if err := n.parts.reconcile(); err != nil {
+			if err := n.applyMetadata(); err != nil {
 				n.log.Error("applying metadata change", "err", err)
 			}
 		}

@@ -29,10 +29,47 @@ type partConfig struct {
 	logAppendTime   bool
 	flushMessages   int64 // 1: acknowledge only fsynced data
 	flushMs         int64
-	leaderEpoch     int32
 }
 
 func (c *partConfig) syncEveryAppend() bool { return c.flushMessages <= 1 }
+
+// role is what this node does for a hosted partition.
+type role uint8
+
+const (
+	roleFollower role = iota // hosts a replica; clients are sent to the leader
+	roleLeader               // serves produce and fetch, uploads to the cold tier
+)
+
+func (r role) String() string {
+	if r == roleLeader {
+		return "leader"
+	}
+	return "follower"
+}
+
+// leadership is a hosted partition's place in its replica set as the
+// applied metadata states it. It is immutable: applyMetadata swaps the
+// whole value.
+type leadership struct {
+	role     role
+	leader   int32 // broker ID, or -1 when the partition has no leader
+	epoch    int32
+	replicas []int32
+	isr      []int32
+}
+
+func (l *leadership) isLeader() bool { return l.role == roleLeader }
+
+// leadershipOf derives this node's leadership of a partition from metadata.
+func leadershipOf(self int32, mp meta.Partition) *leadership {
+	l := &leadership{role: roleFollower, leader: mp.Leader, epoch: mp.LeaderEpoch,
+		replicas: append([]int32(nil), mp.Replicas...), isr: append([]int32(nil), mp.ISR...)}
+	if mp.Leader == self {
+		l.role = roleLeader
+	}
+	return l
+}
 
 // partition is one partition hosted on this node.
 //
@@ -54,6 +91,7 @@ type partition struct {
 	hw       atomic.Int64
 	visible  atomic.Int64 // bytes below the high watermark since open, for long-poll accounting
 	cfg      atomic.Pointer[partConfig]
+	lead     atomic.Pointer[leadership]        // never nil once opened
 	tier     atomic.Pointer[tiering.Partition] // nil until attached (tiering.go)
 	// recovering is set while runRecover brings a failed log back; appends
 	// are refused with a storage error meanwhile.
@@ -161,7 +199,7 @@ func (p *partition) appendChecked(records []byte, hdrs []record.Header, marker *
 		}
 		return p.ackDuplicate(dup, done), nil
 	}
-	info, err := p.log.Append(records, hdrs, cfg.leaderEpoch, appendTime)
+	info, err := p.log.Append(records, hdrs, p.leadership().epoch, appendTime)
 	if err != nil {
 		p.appendMu.Unlock()
 		if errors.Is(err, storage.ErrLogFailed) {
@@ -265,7 +303,26 @@ func (n *Node) storageConfig(t kconfig.Topic) storage.Config {
 	return c
 }
 
-func resolvePartConfig(b kconfig.Broker, t meta.Topic, epoch int32) *partConfig {
+func (p *partition) leadership() *leadership { return p.lead.Load() }
+
+// setLeadership applies a new leadership value: become-leader or
+// become-follower when the role changes. Long-polling fetches are woken on
+// a change so they answer with the new state instead of waiting it out.
+func (p *partition) setLeadership(l *leadership) {
+	old := p.lead.Swap(l)
+	if old == nil {
+		return
+	}
+	if old.role != l.role {
+		p.n.log.Info("partition role changed", "topic", p.topic, "partition", p.index,
+			"role", l.role.String(), "leader", l.leader, "leader_epoch", l.epoch)
+	}
+	if old.role != l.role || old.epoch != l.epoch {
+		p.closeWaiters()
+	}
+}
+
+func resolvePartConfig(b kconfig.Broker, t meta.Topic) *partConfig {
 	tc := b.Topic(t.Configs)
 	return &partConfig{
 		topic:           tc,
@@ -273,7 +330,6 @@ func resolvePartConfig(b kconfig.Broker, t meta.Topic, epoch int32) *partConfig 
 		logAppendTime:   tc.LogAppendTime(),
 		flushMessages:   tc.Int64("flush.messages"),
 		flushMs:         tc.Int64("flush.ms"),
-		leaderEpoch:     epoch,
 	}
 }
 
@@ -283,16 +339,16 @@ type tp struct {
 }
 
 // partitionSet is the set of partitions hosted on this node, kept in step
-// with metadata by reconcile.
+// with metadata by applyMetadata.
 type partitionSet struct {
 	n   *Node
 	dir string
 
-	reconcileMu sync.Mutex     // one reconcile at a time
-	recovers    sync.WaitGroup // runRecover goroutines (partition_recover.go)
-	mu          sync.RWMutex
-	parts       map[tp]*partition
-	ids         map[[16]byte]string // topic ID -> name of hosted topics, for Fetch v13+
+	applyMu  sync.Mutex     // one applyMetadata at a time
+	recovers sync.WaitGroup // runRecover goroutines (partition_recover.go)
+	mu       sync.RWMutex
+	parts    map[tp]*partition
+	ids      map[[16]byte]string // topic ID -> name of hosted topics, for Fetch v13+
 }
 
 func newPartitionSet(n *Node) *partitionSet {
@@ -333,28 +389,36 @@ func partDirName(topic string, part int32) string { return topic + "-" + strconv
 
 const topicIDFile = "topic.id"
 
-// reconcile opens logs for partitions this node hosts, updates their configs,
-// and closes and deletes logs of topics that no longer exist.
-func (s *partitionSet) reconcile() error {
-	s.reconcileMu.Lock()
-	defer s.reconcileMu.Unlock()
+// applyMetadata brings the hosted partitions in step with the metadata:
+// it opens logs for partitions this node is a replica of, updates their
+// configs and leadership (become-leader, become-follower), and closes and
+// deletes logs of partitions it no longer hosts (stop). It returns the
+// metadata version it applied: every change up to it is reflected.
+func (s *partitionSet) applyMetadata() (uint64, error) {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	// Read the version first: the topics read next are at least that new.
+	version := s.n.meta.Version()
 	self := s.n.cfg.NodeID
 	b := s.n.brokerCfg()
-	want := map[tp]meta.Topic{}
-	epochs := map[tp]int32{}
+	type hosted struct {
+		t    meta.Topic
+		lead *leadership
+	}
+	want := map[tp]hosted{}
 	for _, t := range s.n.meta.Topics() {
 		for _, p := range t.Partitions {
 			if containsID(p.Replicas, self) {
-				want[tp{t.Name, p.Index}] = t
-				epochs[tp{t.Name, p.Index}] = p.LeaderEpoch
+				want[tp{t.Name, p.Index}] = hosted{t: t, lead: leadershipOf(self, p)}
 			}
 		}
 	}
-	// Drop partitions whose topic is gone or was recreated under a new ID.
+	// Drop partitions no longer hosted, or whose topic was recreated under
+	// a new ID.
 	s.mu.Lock()
 	var drop []*partition
 	for k, p := range s.parts {
-		if t, ok := want[k]; !ok || t.ID != p.topicID {
+		if h, ok := want[k]; !ok || h.t.ID != p.topicID {
 			drop = append(drop, p)
 			delete(s.parts, k)
 			delete(s.ids, p.topicID)
@@ -370,14 +434,17 @@ func (s *partitionSet) reconcile() error {
 		}
 	}
 	var toOpen []openJob
-	for k, t := range want {
-		pc := resolvePartConfig(b, t, epochs[k])
+	strays := make(map[tp]bool, len(want))
+	for k, h := range want {
+		strays[k] = true
+		pc := resolvePartConfig(b, h.t)
 		if p := s.get(k.topic, k.part); p != nil {
 			p.cfg.Store(pc)
 			p.log.SetConfig(s.n.storageConfig(pc.topic))
+			p.setLeadership(h.lead)
 			continue
 		}
-		toOpen = append(toOpen, openJob{k: k, t: t, pc: pc})
+		toOpen = append(toOpen, openJob{k: k, t: h.t, pc: pc, lead: h.lead})
 	}
 	opened, err := s.openAll(toOpen)
 	s.mu.Lock()
@@ -386,14 +453,14 @@ func (s *partitionSet) reconcile() error {
 		s.ids[p.topicID] = p.topic
 	}
 	s.mu.Unlock()
-	s.removeStrays(want)
-	return err
+	s.removeStrays(strays)
+	return version, err
 }
 
 // open opens one partition: its log, its tiering attachment and its
 // producer state (openAll does the same for many, in parallel phases).
-func (s *partitionSet) open(k tp, t meta.Topic, pc *partConfig) (*partition, error) {
-	p, err := s.openLog(k, t, pc)
+func (s *partitionSet) open(k tp, t meta.Topic, pc *partConfig, lead *leadership) (*partition, error) {
+	p, err := s.openLog(k, t, pc, lead)
 	if err != nil {
 		return nil, err
 	}
@@ -405,7 +472,7 @@ func (s *partitionSet) open(k tp, t meta.Topic, pc *partConfig) (*partition, err
 }
 
 // openLog opens a partition's log and builds the partition around it.
-func (s *partitionSet) openLog(k tp, t meta.Topic, pc *partConfig) (*partition, error) {
+func (s *partitionSet) openLog(k tp, t meta.Topic, pc *partConfig, lead *leadership) (*partition, error) {
 	dir := filepath.Join(s.dir, partDirName(k.topic, k.part))
 	if id, err := os.ReadFile(filepath.Join(dir, topicIDFile)); err == nil && string(id) != fmt.Sprintf("%x", t.ID) {
 		// A log left by an earlier topic of the same name.
@@ -430,6 +497,7 @@ func (s *partitionSet) openLog(k tp, t meta.Topic, pc *partConfig) (*partition, 
 	p.mu.waiters = map[*fetchWaiter]struct{}{}
 	p.mu.lastFlush = time.Now()
 	p.cfg.Store(pc)
+	p.lead.Store(lead)
 	return p, nil
 }
 
@@ -448,7 +516,7 @@ func (s *partitionSet) finishOpen(p *partition) error {
 
 // removeStrays deletes partition directories that belong to no hosted
 // partition (topics deleted while the node was down).
-func (s *partitionSet) removeStrays(want map[tp]meta.Topic) {
+func (s *partitionSet) removeStrays(want map[tp]bool) {
 	ents, err := os.ReadDir(s.dir)
 	if err != nil {
 		return

@@ -9,11 +9,12 @@ import (
 	"github.com/stratalog/strata/meta"
 )
 
-// openJob is a partition reconcile has to open.
+// openJob is a partition applyMetadata has to open.
 type openJob struct {
-	k  tp
-	t  meta.Topic
-	pc *partConfig
+	k    tp
+	t    meta.Topic
+	pc   *partConfig
+	lead *leadership
 }
 
 // openParallelism bounds how many partitions open at once. Opening is
@@ -35,7 +36,7 @@ func (s *partitionSet) openAll(jobs []openJob) ([]*partition, error) {
 	parts := make([]*partition, len(jobs))
 	start := time.Now()
 	forEachParallel(len(jobs), func(i int) {
-		p, err := s.openLog(jobs[i].k, jobs[i].t, jobs[i].pc)
+		p, err := s.openLog(jobs[i].k, jobs[i].t, jobs[i].pc, jobs[i].lead)
 		if err != nil {
 			mu.Lock()
 			errs = append(errs, err)

@@ -109,8 +109,8 @@ type tierSource struct{ p *partition }
 
 func (s tierSource) Log() tiering.LocalLog { return s.p.log }
 func (s tierSource) HighWatermark() int64  { return s.p.highWatermark() }
-func (s tierSource) LeaderEpoch() int32    { return s.p.cfg.Load().leaderEpoch }
-func (s tierSource) IsLeader() bool        { return true } // every hosted partition is led here (replication factor 1)
+func (s tierSource) LeaderEpoch() int32    { return s.p.leadership().epoch }
+func (s tierSource) IsLeader() bool        { return s.p.leadership().isLeader() } // only leaders upload
 func (s tierSource) Policy() tiering.Policy {
 	return tierPolicy(s.p.cfg.Load().topic)
 }

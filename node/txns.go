@@ -194,8 +194,8 @@ func (s *txnService) ensureTopic(ctx context.Context) (meta.Topic, error) {
 		return meta.Topic{}, err
 	}
 	n.log.Info("created internal topic", "topic", txnStateTopic, "partitions", len(t.Partitions))
-	if err := n.parts.reconcile(); err != nil {
-		n.log.Error("opening __transaction_state logs", "err", err)
+	if err := n.waitVisible(ctx, n.meta.Version()); err != nil {
+		n.log.Warn("__transaction_state not yet applied here", "err", err)
 	}
 	return t, nil
 }
@@ -355,7 +355,7 @@ func (e txnEnv) Persist(ctx context.Context, m txn.Metadata, deleted bool) error
 	}
 	part := txnPartitionFor(m.TransactionalID, int32(len(t.Partitions)))
 	p := e.s.n.parts.get(txnStateTopic, part)
-	if p == nil {
+	if p == nil || !p.leadership().isLeader() {
 		return kerr.NotCoordinator
 	}
 	k, v := encodeTxnRecord(m, deleted)
@@ -373,7 +373,7 @@ func (e txnEnv) WriteMarkers(ctx context.Context, m txn.Metadata, commit bool) e
 	var mu sync.Mutex
 	for _, tp := range m.SortedPartitions() {
 		p := n.parts.get(tp.Topic, tp.Partition)
-		if p == nil {
+		if p == nil || !p.leadership().isLeader() {
 			if _, ok := n.meta.Topic(tp.Topic); !ok {
 				continue // deleted meanwhile: nothing to mark
 			}

@@ -105,10 +105,13 @@ func errMsg(err error) *string {
 	return &s
 }
 
-// lookupPartition finds a hosted partition and returns the Kafka error for a
-// missing one: unknown topic or partition, or not the leader.
+// lookupPartition finds a partition this node leads and returns the Kafka
+// error otherwise: UNKNOWN_TOPIC_OR_PARTITION when metadata has no such
+// partition, NOT_LEADER_OR_FOLLOWER when it exists but is not hosted here or
+// is hosted as a follower.
 func (n *Node) lookupPartition(topic string, part int32) (*partition, int16) {
-	if p := n.parts.get(topic, part); p != nil {
+	p := n.parts.get(topic, part)
+	if p != nil && p.leadership().isLeader() {
 		return p, 0
 	}
 	t, ok := n.meta.Topic(topic)
@@ -118,12 +121,13 @@ func (n *Node) lookupPartition(topic string, part int32) (*partition, int16) {
 	return nil, kerr.NotLeaderForPartition.Code
 }
 
-// checkLeaderEpoch validates a client's current leader epoch (-1: unknown).
+// checkLeaderEpoch validates a client's current leader epoch (-1: unknown)
+// against the partition's leadership.
 func checkLeaderEpoch(p *partition, epoch int32) int16 {
 	if epoch < 0 {
 		return 0
 	}
-	cur := p.cfg.Load().leaderEpoch
+	cur := p.leadership().epoch
 	switch {
 	case epoch > cur:
 		return kerr.UnknownLeaderEpoch.Code
