@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"sync"
 	"time"
 
@@ -301,31 +300,6 @@ func decodeTxnRecord(key, value []byte) (txn.Metadata, bool, bool) {
 	return m, false, true
 }
 
-// encodeBatch builds one uncompressed v2 batch of key/value records with no
-// producer ID.
-func encodeBatch(kvs [][2][]byte, nowMs int64) []byte {
-	var raw []byte
-	for i, kv := range kvs {
-		r := kmsg.NewRecord()
-		r.OffsetDelta = int32(i)
-		r.Key, r.Value = kv[0], kv[1]
-		r.Length = int32(len(r.AppendTo(nil)) - 1)
-		raw = r.AppendTo(raw)
-	}
-	b := kmsg.NewRecordBatch()
-	b.PartitionLeaderEpoch = -1
-	b.Magic = 2
-	b.LastOffsetDelta = int32(len(kvs) - 1)
-	b.FirstTimestamp, b.MaxTimestamp = nowMs, nowMs
-	b.ProducerID, b.ProducerEpoch, b.FirstSequence = -1, -1, -1
-	b.NumRecords = int32(len(kvs))
-	b.Records = raw
-	out := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(out[8:], uint32(len(out)-12))
-	binary.BigEndian.PutUint32(out[17:], crc32.Checksum(out[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return out
-}
-
 // waitDone turns an append's done callback into a blocking wait bounded
 // by ctx.
 func waitDone(ctx context.Context, start func(done func(error)) error) error {
@@ -359,7 +333,7 @@ func (e txnEnv) Persist(ctx context.Context, m txn.Metadata, deleted bool) error
 		return kerr.NotCoordinator
 	}
 	k, v := encodeTxnRecord(m, deleted)
-	batch := encodeBatch([][2][]byte{{k, v}}, time.Now().UnixMilli())
+	batch := record.Build(record.NewBatchSpec(time.Now().UnixMilli()), []record.Record{{Key: k, Value: v}})
 	return waitDone(ctx, func(done func(error)) error {
 		_, err := p.append(batch, done)
 		return err

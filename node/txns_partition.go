@@ -1,8 +1,6 @@
 package node
 
 import (
-	"encoding/binary"
-	"hash/crc32"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,44 +113,13 @@ func (p *partition) abortedIn(from, upto int64) []kmsg.FetchResponseTopicPartiti
 // appendMarker appends a commit or abort marker and calls done once it is
 // durable.
 func (p *partition) appendMarker(m txnMarker, done func(error)) error {
-	batch := buildMarker(m, time.Now().UnixMilli())
+	batch := record.ControlBatch(m.producerID, m.epoch, m.commit, m.coordinatorEpoch, time.Now().UnixMilli())
 	h, err := record.ParseHeader(batch)
 	if err != nil {
 		return err
 	}
 	_, err = p.appendChecked(batch, []record.Header{h}, &m, done)
 	return err
-}
-
-// buildMarker encodes a control batch holding one end-transaction record
-// (key: version 0 and type 0 abort / 1 commit; value: version 0 and the
-// coordinator epoch), the way Kafka writes them.
-func buildMarker(m txnMarker, nowMs int64) []byte {
-	key := kmsg.NewControlRecordKey()
-	key.Type = kmsg.ControlRecordKeyTypeAbort
-	if m.commit {
-		key.Type = kmsg.ControlRecordKeyTypeCommit
-	}
-	val := kmsg.NewEndTxnMarker()
-	val.CoordinatorEpoch = m.coordinatorEpoch
-	rec := kmsg.NewRecord()
-	rec.Key = key.AppendTo(nil)
-	rec.Value = val.AppendTo(nil)
-	rec.Length = int32(len(rec.AppendTo(nil)) - 1)
-	b := kmsg.NewRecordBatch()
-	b.FirstOffset = 0
-	b.PartitionLeaderEpoch = -1
-	b.Magic = 2
-	b.Attributes = 0x20 | 0x10 // control, transactional
-	b.FirstTimestamp, b.MaxTimestamp = nowMs, nowMs
-	b.ProducerID, b.ProducerEpoch = m.producerID, m.epoch
-	b.FirstSequence = -1
-	b.NumRecords = 1
-	b.Records = rec.AppendTo(nil)
-	out := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(out[8:], uint32(len(out)-12))
-	binary.BigEndian.PutUint32(out[17:], crc32.Checksum(out[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return out
 }
 
 // parseMarker reads the end-transaction record of a control batch.

@@ -2,7 +2,10 @@
 // batch headers, validates the records blob of a Produce request, rewrites
 // the fields a broker owns (base offset, partition leader epoch,
 // LogAppendTime) and iterates the records of a batch, decompressing gzip,
-// snappy (raw and xerial-framed), lz4 and zstd payloads.
+// snappy (raw and xerial-framed), lz4 and zstd payloads. Build and
+// ControlBatch encode the uncompressed batches the broker writes itself
+// (internal-topic records, transaction markers); Seal sets the length and
+// CRC of an encoded batch.
 //
 // The package owns the byte layout of a batch and nothing else. It is pure:
 // it never does I/O, never keeps state between calls, never assigns offsets

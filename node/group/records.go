@@ -84,43 +84,15 @@ type batchOpts struct {
 
 // buildBatch encodes records as one uncompressed v2 batch with a valid CRC.
 func buildBatch(recs []kv, ts time.Time, o batchOpts) []byte {
-	var raw []byte
-	for i, r := range recs {
-		kr := kmsg.NewRecord()
-		kr.OffsetDelta = int32(i)
-		kr.Key = r.key
-		kr.Value = r.value
-		kr.Length = int32(len(kr.AppendTo(nil)) - 1)
-		raw = kr.AppendTo(raw)
-	}
-	pid, epoch := int64(-1), int16(-1)
-	var attrs int16
+	spec := record.NewBatchSpec(ts.UnixMilli())
 	if o.transactional {
-		pid, epoch = o.producerID, o.producerEpoch
-		attrs |= 1 << 4
+		spec.ProducerID, spec.ProducerEpoch, spec.Transactional = o.producerID, o.producerEpoch, true
 	}
-	b := kmsg.RecordBatch{
-		PartitionLeaderEpoch: -1,
-		Magic:                2,
-		Attributes:           attrs,
-		LastOffsetDelta:      int32(len(recs) - 1),
-		FirstTimestamp:       ts.UnixMilli(),
-		MaxTimestamp:         ts.UnixMilli(),
-		ProducerID:           pid,
-		ProducerEpoch:        epoch,
-		FirstSequence:        -1,
-		NumRecords:           int32(len(recs)),
-		Records:              raw,
+	rs := make([]record.Record, len(recs))
+	for i, r := range recs {
+		rs[i] = record.Record{Key: r.key, Value: r.value}
 	}
-	out := b.AppendTo(nil)
-	b.Length = int32(len(out) - 12)
-	out = b.AppendTo(out[:0])
-	h, err := record.ParseHeader(out)
-	if err != nil {
-		panic(fmt.Sprintf("group: building batch: %v", err))
-	}
-	binary.BigEndian.PutUint32(out[17:21], record.ComputeCRC(out, h))
-	return out
+	return record.Build(spec, rs)
 }
 
 // loaded is one decoded __consumer_offsets record.

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/snappy"
@@ -86,11 +85,7 @@ func Batch(opts Options, recs []kmsg.Record) []byte {
 
 // Finish fixes the batchLength and CRC of the single batch in b after a
 // test has edited it, and returns b.
-func Finish(b []byte) []byte {
-	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return b
-}
+func Finish(b []byte) []byte { return record.Seal(b) }
 
 // Compress compresses raw records with codec as a producer would.
 func Compress(codec record.Codec, xerial bool, raw []byte) []byte {
