@@ -335,9 +335,12 @@ func TestFaultsNeverLoseOrCorrupt(t *testing.T) {
 	if !bytes.Equal(got, want[:len(got)]) {
 		t.Fatal("cold reads through faults returned wrong bytes")
 	}
-	if failures == 0 {
-		t.Fatal("no read failed: the fault store did not inject")
+	// Reads and prefetches share the faulty gets, so how many failures a
+	// reader sees depends on timing; the store must have injected some.
+	if fs.Injected(faultstore.OpGet) == 0 {
+		t.Fatal("no get failed: the fault store did not inject")
 	}
+	t.Logf("%d cold reads failed retriably, %d gets injected", failures, fs.Injected(faultstore.OpGet))
 	// No duplicate in the manifest: contiguous, increasing.
 	prev := int64(0)
 	if err := p.man.Scan(func(s Segment) bool {
