@@ -51,9 +51,7 @@ func (n *Node) handleCreatePartitions(r *request, rep *reply) {
 	}
 	if grown {
 		ctx, cancel := adminCtx(req.TimeoutMillis)
-		if err := n.waitVisible(ctx, n.meta.Version()); err != nil {
-			n.log.Warn("new partitions not yet applied here", "err", err)
-		}
+		n.awaitOwnWrite(ctx, "new partitions")
 		cancel()
 	}
 	rep.finish(resp)

@@ -69,9 +69,7 @@ func (n *Node) handleCreateTopics(r *request, rep *reply) {
 	}
 	if created {
 		ctx, cancel := adminCtx(req.TimeoutMillis)
-		if err := n.waitVisible(ctx, n.meta.Version()); err != nil {
-			n.log.Warn("created topics not yet applied here", "err", err)
-		}
+		n.awaitOwnWrite(ctx, "created topics")
 		cancel()
 	}
 	rep.finish(resp)

@@ -69,9 +69,7 @@ func (n *Node) handleDeleteTopics(r *request, rep *reply) {
 	}
 	if deleted {
 		ctx, cancel := adminCtx(req.TimeoutMillis)
-		if err := n.waitVisible(ctx, n.meta.Version()); err != nil {
-			n.log.Warn("deleted topics not yet applied here", "err", err)
-		}
+		n.awaitOwnWrite(ctx, "deleted topics")
 		cancel()
 	}
 	rep.finish(resp)

@@ -110,9 +110,7 @@ func (n *Node) autoCreateTopic(name string) (meta.Topic, error) {
 		return meta.Topic{}, err
 	}
 	n.log.Info("auto-created topic", "topic", name, "partitions", len(t.Partitions))
-	if err := n.waitVisible(ctx, n.meta.Version()); err != nil {
-		n.log.Warn("auto-created topic not yet applied here", "topic", name, "err", err)
-	}
+	n.awaitOwnWrite(ctx, "auto-created topic", "topic", name)
 	return t, nil
 }
 

@@ -106,9 +106,7 @@ func (n *Node) applyConfigs(t configTarget, values map[string]string, timeoutMs 
 	if err != nil {
 		return err
 	}
-	if werr := n.waitVisible(ctx, n.meta.Version()); werr != nil {
-		n.log.Warn("config change not yet applied here", "err", werr)
-	}
+	n.awaitOwnWrite(ctx, "config change")
 	n.log.Info("configs altered", "topic", t.topic, "resource", t.name, "configs", values)
 	return nil
 }

@@ -114,9 +114,7 @@ func (n *Node) ensureOffsetsTopic(ctx context.Context) (meta.Topic, error) {
 		return meta.Topic{}, err
 	}
 	n.log.Info("created internal topic", "topic", offsetsTopic, "partitions", len(t.Partitions), "replication_factor", rf)
-	if err := n.waitVisible(ctx, n.meta.Version()); err != nil {
-		n.log.Warn("__consumer_offsets not yet applied here", "err", err)
-	}
+	n.awaitOwnWrite(ctx, "__consumer_offsets")
 	return t, nil
 }
 

@@ -116,6 +116,16 @@ func (n *Node) applyMetadata() error {
 	return err
 }
 
+// awaitOwnWrite waits (bounded by ctx) until this node has applied the
+// metadata change the caller just committed, so its answer matches what
+// the node serves; what names the change in the warning logged when the
+// wait ends first.
+func (n *Node) awaitOwnWrite(ctx context.Context, what string, attrs ...any) {
+	if err := n.waitVisible(ctx, n.meta.Version()); err != nil {
+		n.log.Warn(what+" not yet applied here", append(attrs, "err", err)...)
+	}
+}
+
 // waitVisible returns once this node has applied metadata version (and
 // every earlier one) to its partitions, so a handler that committed a
 // change can answer as if the change had taken effect here. It fails when

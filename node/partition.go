@@ -434,9 +434,9 @@ func (s *partitionSet) applyMetadata() (uint64, error) {
 		}
 	}
 	var toOpen []openJob
-	strays := make(map[tp]bool, len(want))
+	hostedSet := make(map[tp]bool, len(want))
 	for k, h := range want {
-		strays[k] = true
+		hostedSet[k] = true
 		pc := resolvePartConfig(b, h.t)
 		if p := s.get(k.topic, k.part); p != nil {
 			p.cfg.Store(pc)
@@ -453,7 +453,7 @@ func (s *partitionSet) applyMetadata() (uint64, error) {
 		s.ids[p.topicID] = p.topic
 	}
 	s.mu.Unlock()
-	s.removeStrays(strays)
+	s.removeStrays(hostedSet)
 	return version, err
 }
 

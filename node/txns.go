@@ -193,9 +193,7 @@ func (s *txnService) ensureTopic(ctx context.Context) (meta.Topic, error) {
 		return meta.Topic{}, err
 	}
 	n.log.Info("created internal topic", "topic", txnStateTopic, "partitions", len(t.Partitions))
-	if err := n.waitVisible(ctx, n.meta.Version()); err != nil {
-		n.log.Warn("__transaction_state not yet applied here", "err", err)
-	}
+	n.awaitOwnWrite(ctx, "__transaction_state")
 	return t, nil
 }
 
