@@ -4,13 +4,22 @@ BIN      := bin/strata
 TOOLS    := $(CURDIR)/bin/tools
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: build run test test-short deps vet fmt fuzz soak bench bench-load bench-load-ceiling compat clean
+.PHONY: build run run-cluster stop-cluster test test-short deps vet fmt fuzz soak bench bench-load bench-load-ceiling compat clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/strata
 
 run: build
 	./$(BIN) node --data-dir ./data
+
+# run-cluster starts three local nodes in the background (data under
+# ./data/node-1..3, Kafka on 127.0.0.1:9092/9192/9292); stop-cluster
+# stops them with SIGTERM (controlled shutdown).
+run-cluster: build
+	BIN=$(BIN) bash scripts/cluster.sh start
+
+stop-cluster:
+	BIN=$(BIN) bash scripts/cluster.sh stop
 
 # deps installs the external programs the test suite drives: versitygw (a
 # real S3 server) and kafkajs into bin/tools; kcat, python3-confluent-kafka

@@ -9,11 +9,11 @@ import (
 )
 
 // Defaults for the heartbeat lease, tuned so a dead broker (or dead
-// partition leader) is fenced in about a second. Kafka's equivalents are
+// partition leader) is fenced in under a second. Kafka's equivalents are
 // broker.session.timeout.ms (9000) and broker.heartbeat.interval.ms (2000).
 const (
-	DefaultSessionTimeout    = time.Second
-	DefaultHeartbeatInterval = 250 * time.Millisecond
+	DefaultSessionTimeout    = 800 * time.Millisecond
+	DefaultHeartbeatInterval = 200 * time.Millisecond
 )
 
 // Errors.

@@ -14,7 +14,7 @@ func TestLeaseTable(t *testing.T) {
 	if _, err := NewLeaseTable(0); !errors.Is(err, ErrInvalidLease) {
 		t.Fatalf("zero timeout: %v", err)
 	}
-	lt, err := NewLeaseTable(DefaultSessionTimeout)
+	lt, err := NewLeaseTable(time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

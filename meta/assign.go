@@ -12,17 +12,8 @@ import (
 // do not all lead on the same broker. It is a pure function; the caller
 // chooses start.
 func assignReplicas(brokers []int32, count int32, rf int16, start int) ([][]int32, error) {
-	if rf <= 0 {
-		return nil, fmt.Errorf("%w: %d", ErrInvalidReplicationFactor, rf)
-	}
-	if int(rf) > maxReplicas {
-		return nil, fmt.Errorf("%w: %d exceeds %d", ErrInvalidReplicationFactor, rf, maxReplicas)
-	}
-	if count <= 0 || count > maxPartitions {
-		return nil, fmt.Errorf("%w: %d", ErrInvalidPartitions, count)
-	}
-	if int(rf) > len(brokers) {
-		return nil, fmt.Errorf("%w: replication factor %d, %d brokers registered", ErrNotEnoughBrokers, rf, len(brokers))
+	if err := checkPlacementArgs(count, rf, len(brokers)); err != nil {
+		return nil, err
 	}
 	sorted := slices.Sorted(slices.Values(brokers))
 	n := len(sorted)
@@ -38,6 +29,24 @@ func assignReplicas(brokers []int32, count int32, rf int16, start int) ([][]int3
 		out[p] = replicas
 	}
 	return out, nil
+}
+
+// checkPlacementArgs validates a placement request for count partitions
+// of rf replicas over n usable brokers.
+func checkPlacementArgs(count int32, rf int16, n int) error {
+	if rf <= 0 {
+		return fmt.Errorf("%w: %d", ErrInvalidReplicationFactor, rf)
+	}
+	if int(rf) > maxReplicas {
+		return fmt.Errorf("%w: %d exceeds %d", ErrInvalidReplicationFactor, rf, maxReplicas)
+	}
+	if count <= 0 || count > maxPartitions {
+		return fmt.Errorf("%w: %d", ErrInvalidPartitions, count)
+	}
+	if int(rf) > n {
+		return fmt.Errorf("%w: replication factor %d, %d live brokers registered", ErrNotEnoughBrokers, rf, n)
+	}
+	return nil
 }
 
 // checkAssignments validates explicit per-partition assignments against the

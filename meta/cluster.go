@@ -256,3 +256,25 @@ func (s *Store) Stats() RaftStats {
 	st.LeaderID, st.LeaderAddr = s.Leader()
 	return st
 }
+
+// TransferLeadership hands raft leadership to the most up-to-date voter
+// and waits for it (a leader that shuts down gracefully calls it, so the
+// quorum elects no faster than a transfer and writes pause only briefly).
+// On a node that does not lead it returns nil at once.
+func (s *Store) TransferLeadership(ctx context.Context) error {
+	if s.closed.Load() || s.raft.State() != raft.Leader {
+		return nil
+	}
+	f := s.raft.LeadershipTransfer()
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("meta: transferring leadership: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("meta: transferring leadership: %w", ctx.Err())
+	}
+}

@@ -39,6 +39,8 @@ type Store struct {
 	// calls; nil with the in-memory transport.
 	mux *muxLayer
 	fwd forwardState
+	// placer, when set, places new topics' replicas (placer.go).
+	placer atomic.Pointer[Placer]
 
 	// runCtx ends when Close starts; work done for other nodes uses it.
 	runCtx    context.Context
@@ -392,6 +394,26 @@ func (s *Store) WaitReady(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// LeaderReady reports whether this node leads and has established its
+// term (its state machine holds everything committed before it): the
+// point from which a controller on this node may act on the state.
+func (s *Store) LeaderReady() bool {
+	s.leader.Lock()
+	defer s.leader.Unlock()
+	return s.leader.ready && !s.closed.Load()
+}
+
+// Bootstrapped reports whether this node has a raft configuration: it
+// bootstrapped a cluster, restarted with raft state, or was added by a
+// leader. A cluster node that has none decides whether to bootstrap.
+func (s *Store) Bootstrapped() bool {
+	if s.closed.Load() {
+		return false
+	}
+	f := s.raft.GetConfiguration()
+	return f.Error() == nil && len(f.Configuration().Servers) > 0
 }
 
 // IsLeader reports whether this node is the raft leader.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"maps"
 	"slices"
 	"time"
 
@@ -143,7 +142,7 @@ func (s *Store) createTopic(ctx context.Context, spec TopicSpec) (Topic, error) 
 		if _, exists = st.topics[spec.Name]; exists {
 			return
 		}
-		assignments, err = specAssignments(st, spec)
+		assignments, err = specAssignments(st, spec, s.placerFunc())
 		for id = newTopicID(); ; id = newTopicID() {
 			if _, used := st.topicIDs[id]; !used {
 				break
@@ -168,7 +167,7 @@ func (s *Store) createTopic(ctx context.Context, spec TopicSpec) (Topic, error) 
 
 // specAssignments resolves a TopicSpec to per-partition replica lists
 // against the current state.
-func specAssignments(st *state, spec TopicSpec) ([][]int32, error) {
+func specAssignments(st *state, spec TopicSpec, place Placer) ([][]int32, error) {
 	if len(spec.Assignments) > 0 {
 		assignments, err := assignmentsFromMap(spec.Assignments)
 		if err != nil {
@@ -188,12 +187,26 @@ func specAssignments(st *state, spec TopicSpec) ([][]int32, error) {
 	if spec.NumPartitions <= 0 {
 		return nil, fmt.Errorf("%w: %d", ErrInvalidPartitions, spec.NumPartitions)
 	}
+	brokers := placementBrokers(st)
+	if place != nil {
+		if err := checkPlacementArgs(spec.NumPartitions, spec.ReplicationFactor, len(brokers)); err != nil {
+			return nil, err
+		}
+		assignments, err := place(brokers, topicList(st), spec.NumPartitions, spec.ReplicationFactor)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrNotEnoughBrokers, err)
+		}
+		if err := checkAssignments(assignments, st.brokers); err != nil || len(assignments) != int(spec.NumPartitions) {
+			return nil, fmt.Errorf("%w: placer returned %d assignments for %d partitions: %v", ErrInvalidReplicaAssignment, len(assignments), spec.NumPartitions, err)
+		}
+		return assignments, nil
+	}
 	// Start each topic at a broker picked by its name, so partition 0 of
 	// every topic does not land on the same broker.
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(spec.Name))
 	start := int(h.Sum32() & 0x7fffffff)
-	return assignReplicas(slices.Collect(maps.Keys(st.brokers)), spec.NumPartitions, spec.ReplicationFactor, start)
+	return assignReplicas(brokerIDs(brokers), spec.NumPartitions, spec.ReplicationFactor, start)
 }
 
 // DeleteTopic removes a topic (ErrUnknownTopic when there is none).
@@ -252,7 +265,7 @@ func newPartitionAssignments(st *state, name string, total int32, assignments []
 		}
 		return assignments, nil
 	}
-	brokers := slices.Sorted(maps.Keys(st.brokers))
+	brokers := brokerIDs(placementBrokers(st))
 	first := t.Partitions[0].Replicas
 	// Continue the rotation from where partition 0's first replica sits.
 	start := max(slices.Index(brokers, first[0]), 0)

@@ -23,6 +23,10 @@ func (n *Node) startHTTP() error {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
+		if n.cluster != nil && !n.cluster.Ready() {
+			http.Error(w, "not ready: no live lease from the controller (fenced or not yet heard)", http.StatusServiceUnavailable)
+			return
+		}
 		if !n.listener.healthy(time.Now()) {
 			http.Error(w, "not ready: accepting Kafka connections fails", http.StatusServiceUnavailable)
 			return

@@ -121,8 +121,13 @@ func (n *Node) applyMetadata() error {
 // the node serves; what names the change in the warning logged when the
 // wait ends first.
 func (n *Node) awaitOwnWrite(ctx context.Context, what string, attrs ...any) {
-	if err := n.waitVisible(ctx, n.meta.Version()); err != nil {
+	v := n.meta.Version()
+	if err := n.waitVisible(ctx, v); err != nil {
 		n.log.Warn(what+" not yet applied here", append(attrs, "err", err)...)
+		return
+	}
+	if err := n.awaitClusterWrite(ctx, v); err != nil {
+		n.log.Warn(what+" not yet applied on every broker", append(attrs, "err", err)...)
 	}
 }
 

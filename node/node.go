@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stratalog/strata/cluster"
 	"github.com/stratalog/strata/kconfig"
 	"github.com/stratalog/strata/meta"
 	"github.com/stratalog/strata/objectstore"
@@ -41,6 +43,8 @@ type Config struct {
 	// opened (tests inject faults with objectstore/faultstore); nil in
 	// production.
 	WrapObjectStore func(objectstore.Store) objectstore.Store
+	// Cluster holds the cluster flags; all empty means a single node.
+	Cluster ClusterConfig
 	// Fdatasync, when set, replaces the fdatasync system call of every
 	// partition log (storage.Config.Fdatasync), for fault-injection tests.
 	Fdatasync func(fd int) error
@@ -83,7 +87,7 @@ func (c Config) Validate() error {
 	if _, err := kconfig.NewBroker(c.Settings); err != nil {
 		return fmt.Errorf("set: %w", err)
 	}
-	return nil
+	return c.Cluster.validate()
 }
 
 type hostPort struct {
@@ -111,6 +115,7 @@ type Node struct {
 	cfg     Config
 	log     *slog.Logger
 	meta    Metadata
+	cluster *cluster.Runtime // nil on a single node (clustered.go)
 	parts   *partitionSet
 	applied appliedVersion // metadata version parts reflects (metadata.go)
 	syncer  *storage.Syncer
@@ -162,6 +167,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
+	if cfg.Cluster.Rack != "" {
+		cfg.Settings = maps.Clone(cfg.Settings)
+		if cfg.Settings == nil {
+			cfg.Settings = map[string]string{}
+		}
+		cfg.Settings["broker.rack"] = cfg.Cluster.Rack
+	}
 	static, _ := kconfig.NewBroker(cfg.Settings)
 	n := &Node{
 		cfg:      cfg,
@@ -207,14 +219,27 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		phases = append(phases, name, time.Since(phase))
 		phase = time.Now()
 	}
-	ms, err := openMeta(ctx, cfg, n.log)
+	var ms *meta.Store
+	if cfg.Cluster.Clustered() {
+		ms, err = openClusterMeta(cfg, n.log)
+		if err == nil {
+			if err = n.startCluster(ctx, ms); err != nil {
+				ms.Close()
+			}
+		}
+	} else {
+		ms, err = openMeta(ctx, cfg, n.log)
+	}
 	if err != nil {
 		ln.Close()
 		n.stopHTTP()
 		return nil, err
 	}
 	n.meta = ms
-	if err := n.meta.RegisterBroker(ctx, meta.Broker{ID: cfg.NodeID, Host: n.advertise.host, Port: n.advertise.port, Rack: static.Get("broker.rack")}); err != nil {
+	// A clustered broker registers fenced: the controller unfences it on
+	// its first heartbeat, so clients never see a broker without a lease.
+	self := meta.Broker{ID: cfg.NodeID, Host: n.advertise.host, Port: n.advertise.port, Rack: static.Get("broker.rack"), Fenced: n.cluster != nil}
+	if err := n.meta.RegisterBroker(ctx, self); err != nil {
 		n.closeEarly()
 		return nil, fmt.Errorf("registering broker: %w", err)
 	}
@@ -257,6 +282,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 
 func (n *Node) closeEarly() {
 	n.ln.Close()
+	if n.cluster != nil {
+		_ = n.cluster.Close(context.Background())
+	}
 	if n.meta != nil {
 		_ = n.meta.Close()
 	}
@@ -306,6 +334,9 @@ func (n *Node) runMetaWatch() {
 			if err := n.applyMetadata(); err != nil {
 				n.log.Error("applying metadata change", "err", err)
 			}
+			if n.cluster != nil {
+				n.cluster.Kick()
+			}
 		}
 	}
 }
@@ -343,6 +374,12 @@ func (n *Node) runHousekeeping() {
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.ready.Store(false)
+		var errs []error
+		if n.cluster != nil {
+			// Controlled shutdown first, while this node still serves:
+			// the controller moves its leaderships away.
+			errs = append(errs, n.cluster.Close(context.Background()))
+		}
 		n.drainOnce.Do(func() { close(n.drain); n.undrain() })
 		n.drainGroups()
 		n.ln.Close()
@@ -369,7 +406,6 @@ func (n *Node) Close() error {
 		n.loops.Wait()
 		n.stopGroups()
 		n.syncer.Close()
-		var errs []error
 		errs = append(errs, n.stopTiering())
 		errs = append(errs, n.parts.closeAll())
 		errs = append(errs, n.meta.Close())

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
 
+	"github.com/stratalog/strata/cluster"
 	"github.com/stratalog/strata/node"
 )
 
@@ -34,6 +35,13 @@ type nodeFile struct {
 	LogLevel            *string           `yaml:"log-level"`
 	LogFormat           *string           `yaml:"log-format"`
 	Set                 map[string]string `yaml:"set"`
+	GossipAddr          *string           `yaml:"gossip-addr"`
+	RaftAddr            *string           `yaml:"raft-addr"`
+	Join                []string          `yaml:"join"`
+	BootstrapExpect     *int              `yaml:"bootstrap-expect"`
+	Rack                *string           `yaml:"rack"`
+	Region              *string           `yaml:"region"`
+	GossipKeyFile       *string           `yaml:"gossip-key-file"`
 }
 
 type nodeFlags struct {
@@ -47,6 +55,10 @@ type nodeFlags struct {
 	logLevel  string
 	logFormat string
 	set       []string
+
+	gossipAddr, raftAddr, rack, region, gossipKeyFile string
+	join                                              []string
+	bootstrapExpect                                   int
 }
 
 func newNodeCmd() *cobra.Command {
@@ -87,6 +99,13 @@ Unknown names and invalid values are refused at start.`,
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fl.StringArrayVar(&f.set, "set", nil, "broker setting key=value under Kafka's name (repeatable)")
+	fl.StringVar(&f.gossipAddr, "gossip-addr", cluster.DefaultGossipAddr, "serf gossip bind address (cluster mode)")
+	fl.StringVar(&f.raftAddr, "raft-addr", cluster.DefaultRaftAddr, "raft address of the metadata quorum (cluster mode)")
+	fl.StringSliceVar(&f.join, "join", nil, "gossip addresses of other nodes, host:port[,host:port...] (may include this node's own)")
+	fl.IntVar(&f.bootstrapExpect, "bootstrap-expect", 0, "voter candidates that bootstrap the metadata quorum together (3 or 5)")
+	fl.StringVar(&f.rack, "rack", "", "this node's rack, for rack-aware replica placement (same as --set broker.rack=...)")
+	fl.StringVar(&f.region, "region", "", "this node's region, advertised in gossip")
+	fl.StringVar(&f.gossipKeyFile, "gossip-key-file", "", "file holding a base64 key (16, 24 or 32 bytes) that encrypts gossip")
 	return cmd
 }
 
@@ -115,6 +134,15 @@ func resolveNodeConfig(fs *pflag.FlagSet, f *nodeFlags, getenv func(string) stri
 		setIf(&cfg.ObjectStore, nf.ObjectStore)
 		setIf(&level, nf.LogLevel)
 		setIf(&format, nf.LogFormat)
+		setIf(&cfg.Cluster.GossipAddr, nf.GossipAddr)
+		setIf(&cfg.Cluster.RaftAddr, nf.RaftAddr)
+		setIf(&cfg.Cluster.BootstrapExpect, nf.BootstrapExpect)
+		setIf(&cfg.Cluster.Rack, nf.Rack)
+		setIf(&cfg.Cluster.Region, nf.Region)
+		setIf(&cfg.Cluster.GossipKeyFile, nf.GossipKeyFile)
+		if nf.Join != nil {
+			cfg.Cluster.Join = nf.Join
+		}
 		for k, v := range nf.Set {
 			settings[k] = v
 		}
@@ -132,10 +160,21 @@ func resolveNodeConfig(fs *pflag.FlagSet, f *nodeFlags, getenv func(string) stri
 	}
 	for flag, dst := range map[string]*string{"data-dir": &cfg.DataDir, "kafka-addr": &cfg.KafkaAddr,
 		"advertised-kafka-addr": &cfg.AdvertisedKafkaAddr, "http-addr": &cfg.HTTPAddr, "log-level": &level, "log-format": &format,
-		"object-store": &cfg.ObjectStore} {
+		"object-store": &cfg.ObjectStore, "gossip-addr": &cfg.Cluster.GossipAddr, "raft-addr": &cfg.Cluster.RaftAddr,
+		"rack": &cfg.Cluster.Rack, "region": &cfg.Cluster.Region, "gossip-key-file": &cfg.Cluster.GossipKeyFile} {
 		if v, ok := env(flag); ok {
 			*dst = v
 		}
+	}
+	if v, ok := env("join"); ok {
+		cfg.Cluster.Join = splitList(v)
+	}
+	if v, ok := env("bootstrap-expect"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return cfg, "", "", fmt.Errorf("STRATA_BOOTSTRAP_EXPECT: %q is not an integer", v)
+		}
+		cfg.Cluster.BootstrapExpect = n
 	}
 	if v, ok := env("set"); ok {
 		for _, kv := range strings.Split(v, ",") {
@@ -149,10 +188,19 @@ func resolveNodeConfig(fs *pflag.FlagSet, f *nodeFlags, getenv func(string) stri
 	}
 	for flag, pair := range map[string][2]*string{"data-dir": {&cfg.DataDir, &f.dataDir}, "kafka-addr": {&cfg.KafkaAddr, &f.kafkaAddr},
 		"advertised-kafka-addr": {&cfg.AdvertisedKafkaAddr, &f.advAddr}, "http-addr": {&cfg.HTTPAddr, &f.httpAddr},
-		"log-level": {&level, &f.logLevel}, "log-format": {&format, &f.logFormat}, "object-store": {&cfg.ObjectStore, &f.objStore}} {
+		"log-level": {&level, &f.logLevel}, "log-format": {&format, &f.logFormat}, "object-store": {&cfg.ObjectStore, &f.objStore},
+		"gossip-addr": {&cfg.Cluster.GossipAddr, &f.gossipAddr}, "raft-addr": {&cfg.Cluster.RaftAddr, &f.raftAddr},
+		"rack": {&cfg.Cluster.Rack, &f.rack}, "region": {&cfg.Cluster.Region, &f.region},
+		"gossip-key-file": {&cfg.Cluster.GossipKeyFile, &f.gossipKeyFile}} {
 		if fs.Changed(flag) {
 			*pair[0] = *pair[1]
 		}
+	}
+	if fs.Changed("join") {
+		cfg.Cluster.Join = splitList(strings.Join(f.join, ","))
+	}
+	if fs.Changed("bootstrap-expect") {
+		cfg.Cluster.BootstrapExpect = f.bootstrapExpect
 	}
 	for _, kv := range f.set {
 		if err := putSetting(settings, kv, "--set"); err != nil {
@@ -231,7 +279,13 @@ func runNode(ctx context.Context, cfg node.Config) error {
 	if err != nil {
 		return err
 	}
-	<-ctx.Done()
-	cfg.Logger.Info("shutting down")
+	select {
+	case <-ctx.Done():
+		cfg.Logger.Info("shutting down")
+	case err := <-n.Fatal():
+		cfg.Logger.Error("stopping", "err", err)
+		_ = n.Close()
+		return err
+	}
 	return n.Close()
 }

@@ -1,0 +1,320 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// clusterNode is one `strata node` process of a test cluster.
+type clusterNode struct {
+	id                        int32
+	kafka, http, gossip, raft string
+	dir, logPath              string
+	cmd                       *exec.Cmd
+}
+
+func (c *clusterNode) alive() bool { return c.cmd != nil && c.cmd.ProcessState == nil }
+
+func (c *clusterNode) log(t testing.TB) string {
+	b, _ := os.ReadFile(c.logPath)
+	return string(b)
+}
+
+// newClusterNodes allocates addresses and directories for n nodes whose
+// --join lists every one of them (their own address included).
+func newClusterNodes(t testing.TB, n int) []*clusterNode {
+	var out []*clusterNode
+	for i := range n {
+		out = append(out, &clusterNode{
+			id: int32(i + 1), kafka: freeAddr(t), http: freeAddr(t), gossip: freeAddr(t), raft: freeAddr(t),
+			dir: t.TempDir(), logPath: filepath.Join(t.TempDir(), "node.log"),
+		})
+	}
+	return out
+}
+
+func joinList(nodes []*clusterNode) string {
+	var s []string
+	for _, n := range nodes {
+		s = append(s, n.gossip)
+	}
+	return strings.Join(s, ",")
+}
+
+// start runs the node with --bootstrap-expect expect (0: a broker that
+// only joins) and the given seeds; it does not wait for readiness.
+func (c *clusterNode) start(t testing.TB, bin string, expect int, join string) {
+	t.Helper()
+	logf, err := os.OpenFile(c.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"node", "--node-id", strconv.Itoa(int(c.id)), "--data-dir", c.dir,
+		"--kafka-addr", c.kafka, "--http-addr", c.http, "--gossip-addr", c.gossip, "--raft-addr", c.raft,
+		"--join", join, "--log-level", "debug"}
+	if expect > 0 {
+		args = append(args, "--bootstrap-expect", strconv.Itoa(expect))
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c.cmd = cmd
+	go func() { _ = cmd.Wait(); logf.Close() }()
+	t.Cleanup(func() {
+		if c.alive() {
+			_ = cmd.Process.Kill()
+		}
+	})
+}
+
+func (c *clusterNode) waitReady(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + c.http + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if !c.alive() {
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("node %d not ready; log:\n%s", c.id, c.log(t))
+}
+
+func (c *clusterNode) signal(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	if err := c.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c *clusterNode) waitExit(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for c.alive() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if c.alive() {
+		t.Fatalf("node %d did not exit", c.id)
+	}
+}
+
+func startTestCluster(t testing.TB, n int) []*clusterNode {
+	t.Helper()
+	bin := strataBinary(t)
+	nodes := newClusterNodes(t, n)
+	join := joinList(nodes)
+	began := time.Now()
+	for _, c := range nodes {
+		c.start(t, bin, n, join)
+	}
+	for _, c := range nodes {
+		c.waitReady(t, 60*time.Second)
+	}
+	t.Logf("%d-node cluster formed in %v", n, time.Since(began))
+	return nodes
+}
+
+// leaders maps each partition of topic to its leader, as seen through addr.
+func leaders(t testing.TB, addr, topic string) map[int32]int32 {
+	t.Helper()
+	adm := newAdmin(t, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	md, err := adm.Metadata(ctx, topic)
+	if err != nil {
+		t.Fatalf("metadata via %s: %v", addr, err)
+	}
+	out := map[int32]int32{}
+	for _, p := range md.Topics[topic].Partitions {
+		out[p.Partition] = p.Leader
+	}
+	return out
+}
+
+func TestClusterFormsRoutesAndFailsOver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process cluster")
+	}
+	nodes := startTestCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	// Create from node 2; every node lists every partition at once.
+	adm := newAdmin(t, nodes[1].kafka)
+	resp, err := adm.CreateTopic(ctx, 6, 3, nil, "rf3")
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create rf3: %v %v", err, resp.Err)
+	}
+	for _, c := range nodes {
+		got := leaders(t, c.kafka, "rf3")
+		if len(got) != 6 {
+			t.Fatalf("node %d lists %d partitions of rf3 right after CreateTopics, want 6", c.id, len(got))
+		}
+		seen := map[int32]bool{}
+		for _, l := range got {
+			seen[l] = true
+		}
+		if len(seen) != 3 {
+			t.Fatalf("node %d: leaders %v do not spread over the 3 brokers", c.id, got)
+		}
+	}
+
+	// RF 1: each partition's data lives on its leader only, so this checks
+	// routing: a client bootstrapped on node 1 reaches all three leaders.
+	if resp, err := adm.CreateTopic(ctx, 6, 1, nil, "rf1"); err != nil || resp.Err != nil {
+		t.Fatalf("create rf1: %v %v", err, resp.Err)
+	}
+	cl := newClient(t, nodes[0].kafka, kgo.DefaultProduceTopic("rf1"), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	const records = 600
+	for i := range records {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+	}
+	got := consumeN(t, nodes[2].kafka, "rf1", records)
+	checkOncePerValue(t, got, records)
+
+	// SIGKILL the raft leader (it is also a broker): metadata writes resume
+	// on a new leader and its partition leaderships move.
+	ctrl := newAdmin(t, nodes[0].kafka)
+	dc, err := ctrl.BrokerMetadata(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := nodes[dc.Controller-1]
+	before := leaders(t, nodes[0].kafka, "rf3")
+	victim.signal(t, syscall.SIGKILL)
+	victim.waitExit(t, 5*time.Second)
+	killed := time.Now()
+	survivor := nodes[(dc.Controller)%3]
+	sadm := newAdmin(t, survivor.kafka)
+	var wrote time.Duration
+	for {
+		wctx, wcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		r, err := sadm.CreateTopic(wctx, 1, 1, nil, "after-kill")
+		wcancel()
+		// An attempt that timed out may have committed: the retry then
+		// finds the topic.
+		if (err == nil && r.Err == nil) || errors.Is(err, kerr.TopicAlreadyExists) || errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			wrote = time.Since(killed)
+			break
+		}
+		if time.Since(killed) > 30*time.Second {
+			t.Fatalf("no metadata write within 30 s of killing the raft leader: %v %v", err, r.Err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var moved time.Duration
+	for {
+		now := leaders(t, survivor.kafka, "rf3")
+		ok := true
+		for p, l := range now {
+			if l == victim.id || l < 0 {
+				ok = false
+			}
+			if before[p] != victim.id && l != before[p] {
+				t.Fatalf("partition %d moved from live leader %d to %d", p, before[p], l)
+			}
+		}
+		if ok {
+			moved = time.Since(killed)
+			break
+		}
+		if time.Since(killed) > 30*time.Second {
+			t.Fatalf("leaderships still on killed node %d: %v", victim.id, now)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("raft leader %d killed: next metadata write after %v, its leaderships moved after %v", victim.id, wrote, moved)
+
+	// Routing follows: produce to every rf3 partition through a survivor.
+	pc := newClient(t, survivor.kafka, kgo.DefaultProduceTopic("rf3"), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	for i := range 60 {
+		if err := pc.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatalf("produce to rf3 after failover %d: %v", i, err)
+		}
+	}
+	// RF 1 partitions of the survivors kept every acknowledged record.
+	var keep []*clusterNode
+	for _, c := range nodes {
+		if c != victim {
+			keep = append(keep, c)
+		}
+	}
+
+	// A fourth node joins as a non-voter and gets new partitions.
+	bin := strataBinary(t)
+	n4 := newClusterNodes(t, 1)[0]
+	n4.id = 4
+	n4.start(t, bin, 3, joinList(append(keep, n4)))
+	n4.waitReady(t, 60*time.Second)
+	if r, err := sadm.CreateTopic(ctx, 8, 1, nil, "spread4"); err != nil || r.Err != nil {
+		t.Fatalf("create spread4: %v %v", err, r.Err)
+	}
+	on4 := 0
+	for _, l := range leaders(t, n4.kafka, "spread4") {
+		if l == 4 {
+			on4++
+		}
+	}
+	if on4 == 0 {
+		t.Fatalf("the new node leads none of spread4's partitions")
+	}
+	if !strings.Contains(keepLogs(t, keep), "add-nonvoter 4") {
+		t.Fatalf("node 4 was not added as a non-voter")
+	}
+
+	// SIGTERM node 4: it hands its leaderships over before it exits.
+	n4.signal(t, syscall.SIGTERM)
+	n4.waitExit(t, 30*time.Second)
+	if !strings.Contains(n4.log(t), "controlled shutdown: leaderships moved") {
+		t.Fatalf("node 4 exited without a controlled shutdown; log:\n%s", n4.log(t))
+	}
+	for p, l := range leaders(t, survivor.kafka, "spread4") {
+		if l == 4 {
+			t.Fatalf("partition %d still led by stopped node 4", p)
+		}
+	}
+}
+
+func keepLogs(t testing.TB, nodes []*clusterNode) string {
+	var b strings.Builder
+	for _, c := range nodes {
+		b.WriteString(c.log(t))
+	}
+	return b.String()
+}
+
+// checkOncePerValue checks records carry the values 0..n-1 exactly once.
+func checkOncePerValue(t testing.TB, recs []*kgo.Record, n int) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, r := range recs {
+		seen[string(r.Value)]++
+	}
+	for i := range n {
+		if seen[fmt.Sprint(i)] != 1 {
+			t.Fatalf("value %d seen %d times", i, seen[fmt.Sprint(i)])
+		}
+	}
+}
