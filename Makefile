@@ -4,7 +4,7 @@ BIN      := bin/strata
 TOOLS    := $(CURDIR)/bin/tools
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: build run run-cluster stop-cluster test test-short deps vet fmt fuzz soak bench bench-load bench-load-ceiling compat clean
+.PHONY: build run run-cluster stop-cluster bench-failover test test-short deps vet fmt fuzz soak bench bench-load bench-load-ceiling compat clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/strata
@@ -20,6 +20,12 @@ run-cluster: build
 
 stop-cluster:
 	BIN=$(BIN) bash scripts/cluster.sh stop
+
+# bench-failover kills a partition-leading broker of a 3-node cluster
+# STRATA_FAILOVER_RUNS times (default 20) and reports the time until its
+# leaderships are visible on other brokers.
+bench-failover:
+	STRATA_FAILOVER_RUNS=$${STRATA_FAILOVER_RUNS:-20} $(GO) test -count=1 -v -run TestClusterFailoverTimes ./e2e
 
 # deps installs the external programs the test suite drives: versitygw (a
 # real S3 server) and kafkajs into bin/tools; kcat, python3-confluent-kafka
