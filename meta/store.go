@@ -480,12 +480,7 @@ func (s *Store) Broker(id int32) (b Broker, ok bool) {
 // Topics lists every topic, sorted by name, as copies.
 func (s *Store) Topics() []Topic {
 	var out []Topic
-	s.fsm.read(func(st *state) {
-		out = make([]Topic, 0, len(st.topics))
-		for _, name := range slices.Sorted(maps.Keys(st.topics)) {
-			out = append(out, st.topics[name].clone())
-		}
-	})
+	s.fsm.read(func(st *state) { out = topicList(st) })
 	return out
 }
 
