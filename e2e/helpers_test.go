@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand"
 	"net"
 	"net/http"
 	"os"
@@ -145,8 +146,24 @@ func strataBinary(t testing.TB) string {
 	return builtBin
 }
 
+// freeAddr returns a loopback address whose port is free now and lies
+// below the kernel's ephemeral range (32768 and up on Linux), so that no
+// outgoing connection of this or another process can take it while a
+// test restarts a killed node on the same address. Ports are tried at
+// random so parallel test binaries rarely pick the same one.
 func freeAddr(t testing.TB) string {
 	t.Helper()
+	const lo, hi = 20000, 32768
+	for i := 0; i < 200; i++ {
+		port := lo + rand.Intn(hi-lo)
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return addr
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
