@@ -186,11 +186,15 @@ func TestClusterFormsRoutesAndFailsOver(t *testing.T) {
 	}
 	cl := newClient(t, nodes[0].kafka, kgo.DefaultProduceTopic("rf1"), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
 	const records = 600
+	rf1At := map[string]int32{} // value -> partition it was acknowledged in
 	for i := range records {
-		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+		res := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprint(i))})
+		if err := res.FirstErr(); err != nil {
 			t.Fatalf("produce %d: %v", i, err)
 		}
+		rf1At[fmt.Sprint(i)] = res[0].Record.Partition
 	}
+	rf1Leaders := leaders(t, nodes[0].kafka, "rf1")
 	got := consumeN(t, nodes[2].kafka, "rf1", records)
 	checkOncePerValue(t, got, records)
 
@@ -254,12 +258,47 @@ func TestClusterFormsRoutesAndFailsOver(t *testing.T) {
 			t.Fatalf("produce to rf3 after failover %d: %v", i, err)
 		}
 	}
-	// RF 1 partitions of the survivors kept every acknowledged record.
+	// RF 1 partitions of the survivors kept every acknowledged record, in
+	// order, and serve them through a survivor.
 	var keep []*clusterNode
 	for _, c := range nodes {
 		if c != victim {
 			keep = append(keep, c)
 		}
+	}
+	live := map[int32]kgo.Offset{}
+	want := map[string]bool{}
+	for p, l := range rf1Leaders {
+		if l != victim.id {
+			live[p] = kgo.NewOffset().AtStart()
+		}
+	}
+	for v, p := range rf1At {
+		if _, ok := live[p]; ok {
+			want[v] = true
+		}
+	}
+	rc := newClient(t, survivor.kafka, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"rf1": live}))
+	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer rcancel()
+	var back []*kgo.Record
+	for len(back) < len(want) && rctx.Err() == nil {
+		fs := rc.PollFetches(rctx)
+		back = append(back, fs.Records()...)
+	}
+	lastOff := map[int32]int64{}
+	for _, r := range back {
+		if !want[string(r.Value)] || rf1At[string(r.Value)] != r.Partition {
+			t.Fatalf("after failover read %q from partition %d, acknowledged in %d", r.Value, r.Partition, rf1At[string(r.Value)])
+		}
+		if prev, ok := lastOff[r.Partition]; ok && r.Offset <= prev {
+			t.Fatalf("partition %d: offset %d after %d", r.Partition, r.Offset, prev)
+		}
+		lastOff[r.Partition] = r.Offset
+		delete(want, string(r.Value))
+	}
+	if len(want) > 0 {
+		t.Fatalf("after failover %d acknowledged records on live RF1 partitions were not served (read %d)", len(want), len(back))
 	}
 
 	// A fourth node joins as a non-voter and gets new partitions.
