@@ -33,8 +33,11 @@ func kafkajsEnv(t *testing.T) (string, []string) {
 // resumes exactly after them.
 func TestClientKafkajs(t *testing.T) {
 	nodeBin, env := kafkajsEnv(t)
-	n := startNode(t, "", groupSettings())
-	addr := n.KafkaAddr()
+	runKafkajsRoundTrip(t, startNode(t, "", groupSettings()).KafkaAddr(), nodeBin, env)
+}
+
+// runKafkajsRoundTrip is TestClientKafkajs against the broker at addr.
+func runKafkajsRoundTrip(t *testing.T, addr, nodeBin string, env []string) {
 	script := clientScript(t, "kafkajs.js")
 	const topic, group, parts, count, more = "kafkajs", "kafkajs-group", 3, 300, 30
 	env = append(env, "BROKER="+addr, "TOPIC="+topic, "GROUP="+group, fmt.Sprint("PARTITIONS=", parts))

@@ -31,10 +31,9 @@ func pythonWith(t *testing.T, module, debianPkg string) string {
 // script produces count records to a fresh topic, Go checks them byte for
 // byte, a group consumer reads them once and commits, and after more
 // records a second consumer in the group resumes at the commit.
-func runPythonGroupRoundTrip(t *testing.T, py, script, src string, codec uint8, idempotent bool) {
-	const topic, group, parts, count, more = "py", "py-group", 3, 300, 30
-	n := startNode(t, "", groupSettings())
-	addr := n.KafkaAddr()
+func runPythonGroupRoundTrip(t *testing.T, addr, py, script, src string, codec uint8, idempotent bool) {
+	const parts, count, more = 3, 300, 30
+	topic, group := "py-"+src, "py-group-"+src
 	createTopic(t, addr, topic, parts, nil)
 	env := []string{"BROKER=" + addr, "TOPIC=" + topic, "GROUP=" + group, fmt.Sprint("PARTITIONS=", parts)}
 	run := func(phase string, extra ...string) []clientEvent {
@@ -90,7 +89,8 @@ func TestClientConfluentKafka(t *testing.T) {
 	py := pythonWith(t, "confluent_kafka", "python3-confluent-kafka")
 	// zstd: librdkafka 2.0.2 sends gzip, snappy and lz4 uncompressed to a
 	// broker whose lowest Produce version is above 0 (see docs/clients.md).
-	runPythonGroupRoundTrip(t, py, clientScript(t, "py_confluent.py"), "confluent", 4, true)
+	addr := startNode(t, "", groupSettings()).KafkaAddr()
+	runPythonGroupRoundTrip(t, addr, py, clientScript(t, "py_confluent.py"), "confluent", 4, true)
 }
 
 // TestClientKafkaPython: kafka-python produces gzip batches with keys and
@@ -98,7 +98,8 @@ func TestClientConfluentKafka(t *testing.T) {
 // member resumes at the commit.
 func TestClientKafkaPython(t *testing.T) {
 	py := pythonWith(t, "kafka", "python3-kafka")
-	runPythonGroupRoundTrip(t, py, clientScript(t, "py_kafka_python.py"), "kafka-python", 1, false)
+	addr := startNode(t, "", groupSettings()).KafkaAddr()
+	runPythonGroupRoundTrip(t, addr, py, clientScript(t, "py_kafka_python.py"), "kafka-python", 1, false)
 }
 
 // TestClientConfluentKafkaTransactions: a confluent-kafka transactional

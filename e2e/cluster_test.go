@@ -23,6 +23,7 @@ type clusterNode struct {
 	id                        int32
 	kafka, http, gossip, raft string
 	dir, logPath              string
+	settings                  map[string]string // passed as --set
 	cmd                       *exec.Cmd
 }
 
@@ -67,6 +68,9 @@ func (c *clusterNode) start(t testing.TB, bin string, expect int, join string) {
 		"--join", join, "--log-level", "debug"}
 	if expect > 0 {
 		args = append(args, "--bootstrap-expect", strconv.Itoa(expect))
+	}
+	for k, v := range c.settings {
+		args = append(args, "--set", k+"="+v)
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -120,8 +124,17 @@ func (c *clusterNode) waitExit(t testing.TB, timeout time.Duration) {
 
 func startTestCluster(t testing.TB, n int) []*clusterNode {
 	t.Helper()
+	return startTestClusterWith(t, n, nil)
+}
+
+// startTestClusterWith starts n nodes with the same broker settings.
+func startTestClusterWith(t testing.TB, n int, settings map[string]string) []*clusterNode {
+	t.Helper()
 	bin := strataBinary(t)
 	nodes := newClusterNodes(t, n)
+	for _, c := range nodes {
+		c.settings = settings
+	}
 	join := joinList(nodes)
 	began := time.Now()
 	for _, c := range nodes {
