@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -263,6 +264,19 @@ func TestClusterFormsRoutesAndFailsOver(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Logf("raft leader %d killed: next metadata write after %v, its leaderships moved after %v", victim.id, wrote, moved)
+
+	// The operator's view says the same: a new raft leader, the killed
+	// node fenced and leading nothing.
+	out, err := exec.Command(strataBinary(t), "cluster", "status", "--bootstrap", survivor.kafka).CombinedOutput()
+	if err != nil {
+		t.Fatalf("strata cluster status: %v\n%s", err, out)
+	}
+	if m := regexp.MustCompile(`(?m)^raft leader:\s+(\d+) `).FindSubmatch(out); m == nil || string(m[1]) == fmt.Sprint(victim.id) {
+		t.Fatalf("cluster status names no new raft leader:\n%s", out)
+	}
+	if !regexp.MustCompile(fmt.Sprintf(`(?m)^%d\s+\S+\s+-\s+voter\s+fenced\s+-\s+-\s+0\s+\d+$`, victim.id)).Match(out) {
+		t.Fatalf("cluster status does not show node %d fenced and leading nothing:\n%s", victim.id, out)
+	}
 
 	// Routing follows: produce to every rf3 partition through a survivor.
 	pc := newClient(t, survivor.kafka, kgo.DefaultProduceTopic("rf3"), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))

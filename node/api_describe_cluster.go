@@ -5,8 +5,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// DescribeCluster (key 60): versions 0-1. Endpoint type 1 (brokers) only.
-func init() { register(60, 0, 1, (*Node).handleDescribeCluster) }
+// DescribeCluster (key 60): versions 0-2. Endpoint type 1 (brokers) only.
+// v2 (KIP-1073) lists fenced brokers too when asked, marked IsFenced, so
+// operators see a registered broker whose lease lapsed; without the flag
+// only live brokers are listed, as in Metadata.
+func init() { register(60, 0, 2, (*Node).handleDescribeCluster) }
 
 func (n *Node) handleDescribeCluster(r *request, rep *reply) {
 	req := r.kreq.(*kmsg.DescribeClusterRequest)
@@ -19,10 +22,14 @@ func (n *Node) handleDescribeCluster(r *request, rep *reply) {
 	resp.EndpointType = 1
 	resp.ClusterID = n.meta.ClusterID()
 	resp.ControllerID = n.meta.ControllerID()
-	brokers, _ := liveBrokers(n.meta.Brokers())
+	brokers := n.meta.Brokers()
+	if r.version < 2 || !req.IncludeFencedBrokers {
+		brokers, _ = liveBrokers(brokers)
+	}
 	for _, b := range brokers {
 		mb := kmsg.NewDescribeClusterResponseBroker()
 		mb.NodeID, mb.Host, mb.Port = b.ID, b.Host, b.Port
+		mb.IsFenced = b.Fenced
 		if b.Rack != "" {
 			rack := b.Rack
 			mb.Rack = &rack

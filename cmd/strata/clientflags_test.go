@@ -68,7 +68,7 @@ type cliResult struct {
 func runCLI(t *testing.T, bootstrap, stdin string, args ...string) cliResult {
 	t.Helper()
 	root := &cobra.Command{Use: "strata", SilenceUsage: true, SilenceErrors: true}
-	root.AddCommand(newTopicCmd(), newProduceCmd(), newConsumeCmd())
+	root.AddCommand(newTopicCmd(), newProduceCmd(), newConsumeCmd(), newClusterCmd())
 	var out, errOut bytes.Buffer
 	root.SetIn(strings.NewReader(stdin))
 	root.SetOut(&out)
