@@ -109,11 +109,19 @@ func TestClientKafkaPython(t *testing.T) {
 func TestClientConfluentKafkaTransactions(t *testing.T) {
 	py := pythonWith(t, "confluent_kafka", "python3-confluent-kafka")
 	script := clientScript(t, "py_confluent.py")
-	const topic, parts, count = "py-txn", 3, 30
 	n := startNode(t, "", groupSettings())
-	addr := n.KafkaAddr()
+	runConfluentTransactions(t, n.KafkaAddr(), n.KafkaAddr(), py, script)
+}
+
+// runConfluentTransactions creates py-txn (3 partitions) through addr and
+// runs confluent-kafka's transactional producer (commit, abort, commit)
+// and read_committed group consumer bootstrapped at clientAddr, then
+// checks with franz-go that each isolation level sees what it must.
+func runConfluentTransactions(t *testing.T, addr, clientAddr, py, script string) {
+	t.Helper()
+	const topic, parts, count = "py-txn", 3, 30
 	createTopic(t, addr, topic, parts, nil)
-	env := []string{"BROKER=" + addr, "TOPIC=" + topic, fmt.Sprint("PARTITIONS=", parts), "TXN_ID=py-txn-producer"}
+	env := []string{"BROKER=" + clientAddr, "TOPIC=" + topic, fmt.Sprint("PARTITIONS=", parts), "TXN_ID=py-txn-producer"}
 
 	ev := runClient(t, 45*time.Second, append(env, fmt.Sprint("COUNT=", count)), py, script, "txn")
 	if txns := filterEvents(ev, "txn"); len(txns) != 3 {
@@ -178,14 +186,22 @@ func TestClientConfluentKafkaTransactions(t *testing.T) {
 // copy is visible to read_committed readers and the group is caught up.
 func TestClientConfluentKafkaConsumeTransformProduce(t *testing.T) {
 	py := pythonWith(t, "confluent_kafka", "python3-confluent-kafka")
-	const in, out, group, parts, count = "ctp-in", "ctp-out", "ctp-group", 3, 30
 	n := startNode(t, "", groupSettings())
-	addr := n.KafkaAddr()
+	runConfluentConsumeTransformProduce(t, n.KafkaAddr(), n.KafkaAddr(), py)
+}
+
+// runConfluentConsumeTransformProduce creates ctp-in and ctp-out (3
+// partitions each) through addr, fills ctp-in and has confluent-kafka,
+// bootstrapped at clientAddr, copy it transactionally with the group's
+// offsets in each transaction.
+func runConfluentConsumeTransformProduce(t *testing.T, addr, clientAddr, py string) {
+	t.Helper()
+	const in, out, group, parts, count = "ctp-in", "ctp-out", "ctp-group", 3, 30
 	createTopic(t, addr, in, parts, nil)
 	createTopic(t, addr, out, parts, nil)
 	produceN(t, addr, in, parts, count)
 
-	ev := runClient(t, 45*time.Second, []string{"BROKER=" + addr, "TOPIC=" + in, "OUT_TOPIC=" + out,
+	ev := runClient(t, 45*time.Second, []string{"BROKER=" + clientAddr, "TOPIC=" + in, "OUT_TOPIC=" + out,
 		"GROUP=" + group, "TXN_ID=ctp-producer", fmt.Sprint("EXPECT=", count)}, py, clientScript(t, "py_confluent.py"), "ctp")
 	if c := filterEvents(ev, "consumed"); len(c) != 1 || c[0].Count != count {
 		t.Fatalf("ctp: %+v", ev)

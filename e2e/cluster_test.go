@@ -105,6 +105,43 @@ func (c *clusterNode) waitReady(t testing.TB, timeout time.Duration) {
 	t.Fatalf("node %d not ready; log:\n%s", c.id, c.log(t))
 }
 
+// waitAllReady waits until every node answers /readyz, failing with the
+// log of the first node that exits meanwhile (not of whichever waits on
+// it) or, at the timeout, of every node not ready.
+func waitAllReady(t testing.TB, nodes []*clusterNode, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	ready := map[int32]bool{}
+	for time.Now().Before(deadline) {
+		for _, c := range nodes {
+			if ready[c.id] {
+				continue
+			}
+			if resp, err := http.Get("http://" + c.http + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					ready[c.id] = true
+					continue
+				}
+			}
+			if !c.alive() {
+				t.Fatalf("node %d exited before the cluster formed; log:\n%s", c.id, c.log(t))
+			}
+		}
+		if len(ready) == len(nodes) {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	var b strings.Builder
+	for _, c := range nodes {
+		if !ready[c.id] {
+			fmt.Fprintf(&b, "node %d not ready; log:\n%s\n", c.id, c.log(t))
+		}
+	}
+	t.Fatalf("cluster not formed in %v:\n%s", timeout, b.String())
+}
+
 func (c *clusterNode) signal(t testing.TB, sig syscall.Signal) {
 	t.Helper()
 	if err := c.cmd.Process.Signal(sig); err != nil {
@@ -141,9 +178,7 @@ func startTestClusterWith(t testing.TB, n int, settings map[string]string) []*cl
 	for _, c := range nodes {
 		c.start(t, bin, n, join)
 	}
-	for _, c := range nodes {
-		c.waitReady(t, 60*time.Second)
-	}
+	waitAllReady(t, nodes, 60*time.Second)
 	t.Logf("%d-node cluster formed in %v", n, time.Since(began))
 	return nodes
 }

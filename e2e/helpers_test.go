@@ -154,14 +154,28 @@ func strataBinary(t testing.TB) string {
 func freeAddr(t testing.TB) string {
 	t.Helper()
 	const lo, hi = 20000, 32768
+	portsMu.Lock()
+	defer portsMu.Unlock()
 	for i := 0; i < 200; i++ {
 		port := lo + rand.Intn(hi-lo)
+		if portsGiven[port] {
+			// Handed out before in this process: a node not started yet
+			// (or killed, to be restarted) may be about to bind it.
+			continue
+		}
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			continue
 		}
+		// Gossip binds the same port for UDP too.
+		pc, err := net.ListenPacket("udp", addr)
 		ln.Close()
+		if err != nil {
+			continue
+		}
+		pc.Close()
+		portsGiven[port] = true
 		return addr
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -171,6 +185,11 @@ func freeAddr(t testing.TB) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
 
 // procReadyTimeout bounds how long startProcNode waits for /readyz.
 var procReadyTimeout = 30 * time.Second

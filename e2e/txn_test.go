@@ -369,16 +369,26 @@ func TestConsumeTransformProduceExactlyOnce(t *testing.T) {
 	addr := n.KafkaAddr()
 	createTopic(t, addr, "eos-in", 2, nil)
 	createTopic(t, addr, "eos-out", 2, nil)
-	const total = 300
-	in := newClient(t, addr, kgo.DefaultProduceTopic("eos-in"))
+	transformExactlyOnce(t, addr, addr, "eos", 300)
+}
+
+// transformExactlyOnce produces total records to prefix-in through
+// produceAddr, then copies them to prefix-out with a GroupTransactSession
+// (transactional ID prefix-txn, group prefix-group) bootstrapped at
+// sessAddr, and checks every input reached the output exactly once and
+// the group committed exactly total offsets with the output.
+func transformExactlyOnce(t *testing.T, produceAddr, sessAddr, prefix string, total int) {
+	t.Helper()
+	inTopic, outTopic, group := prefix+"-in", prefix+"-out", prefix+"-group"
+	in := newClient(t, produceAddr, kgo.DefaultProduceTopic(inTopic))
 	for i := range total {
 		if err := in.ProduceSync(context.Background(), &kgo.Record{Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(addr), kgo.TransactionalID("eos-txn"),
-		kgo.ConsumerGroup("eos-group"), kgo.ConsumeTopics("eos-in"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DefaultProduceTopic("eos-out"), kgo.RequiredAcks(kgo.AllISRAcks()))
+	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(sessAddr), kgo.TransactionalID(prefix+"-txn"),
+		kgo.ConsumerGroup(group), kgo.ConsumeTopics(inTopic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DefaultProduceTopic(outTopic), kgo.RequiredAcks(kgo.AllISRAcks()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +423,7 @@ func TestConsumeTransformProduceExactlyOnce(t *testing.T) {
 			done += len(recs)
 		}
 	}
-	out := consumeN(t, addr, "eos-out", total, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	out := consumeN(t, produceAddr, outTopic, total, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	seen := map[string]bool{}
 	for _, r := range out {
 		if seen[string(r.Value)] {
@@ -421,14 +431,14 @@ func TestConsumeTransformProduceExactlyOnce(t *testing.T) {
 		}
 		seen[string(r.Value)] = true
 	}
-	adm := newAdmin(t, addr)
-	offs, err := adm.FetchOffsets(context.Background(), "eos-group")
+	adm := newAdmin(t, produceAddr)
+	offs, err := adm.FetchOffsets(context.Background(), group)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var sum int64
 	offs.Each(func(o kadm.OffsetResponse) { sum += o.At })
-	if sum != total {
+	if sum != int64(total) {
 		t.Fatalf("group committed %d offsets in total, want %d", sum, total)
 	}
 }

@@ -8,9 +8,9 @@ import (
 )
 
 // TxnOffsetCommit (key 28): versions 0-3 (v3 adds the member and
-// generation checks of KIP-447). The transaction coordinator first checks
-// that the producer's open transaction includes the group
-// (AddOffsetsToTxn); the group coordinator then writes the offsets to the
+// generation checks of KIP-447). When this node also coordinates the
+// transactional ID it first checks that the producer's open transaction
+// includes the group (AddOffsetsToTxn); the group coordinator then writes the offsets to the
 // group's __consumer_offsets partition as a transactional batch of that
 // producer and stages them until EndTxn's marker commits or aborts them.
 // A producer whose transaction does not include the group gets
@@ -36,14 +36,16 @@ func (n *Node) handleTxnOffsetCommit(r *request, rep *reply) {
 		rep.finish(resp)
 	}
 	all := func(code int16) func(string, int32) int16 { return func(string, int32) int16 { return code } }
-	if code := n.checkTxnCoordinator(req.TransactionalID); code != 0 {
-		// The transaction coordinator is elsewhere; on one node it never is.
-		answer(all(code))
-		return
-	}
-	if err := n.txns.coord.InTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group); err != nil {
-		answer(all(txnErrCode(err, r.version, 3)))
-		return
+	// This node is the group's coordinator. Where it also coordinates
+	// the transactional ID it checks the transaction includes the group;
+	// where another node does, the transactional append to the offsets
+	// partition still fences a stale producer epoch, as in Kafka before
+	// KIP-890's verification.
+	if n.checkTxnCoordinator(req.TransactionalID) == 0 {
+		if err := n.txns.coord.InTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group); err != nil {
+			answer(all(txnErrCode(err, r.version, 3)))
+			return
+		}
 	}
 	offsets := map[string]map[int32]group.OffsetCommit{}
 	for _, t := range req.Topics {

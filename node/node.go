@@ -404,6 +404,9 @@ func (n *Node) Close() error {
 			<-done
 		}
 		n.loops.Wait()
+		if n.txns != nil {
+			n.txns.closePeers()
+		}
 		n.stopGroups()
 		n.syncer.Close()
 		errs = append(errs, n.stopTiering())

@@ -5,10 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/meta"
@@ -38,13 +40,22 @@ type txnService struct {
 	next     int64
 	end      int64
 	createMu sync.Mutex // one creation of __transaction_state at a time
+
+	// reconcileMu serialises reconcile; mu guards loaded, the
+	// __transaction_state partitions whose IDs the coordinator holds.
+	reconcileMu sync.Mutex
+	mu          sync.Mutex
+	loaded      map[int32]bool
+
+	peerMu sync.Mutex // guards peers (txn_markers.go)
+	peers  *kgo.Client
 }
 
 // startTxns builds the coordinator, loads __transaction_state and starts
 // runTxnTimeouts, which first finishes transactions a restart left
 // half-done.
 func (n *Node) startTxns(ctx context.Context) error {
-	s := &txnService{n: n}
+	s := &txnService{n: n, loaded: map[int32]bool{}}
 	b := n.brokerCfg()
 	cfg := txn.DefaultConfig()
 	cfg.MaxTimeoutMs = int32(b.Int64("transaction.max.timeout.ms"))
@@ -56,19 +67,23 @@ func (n *Node) startTxns(ctx context.Context) error {
 		return fmt.Errorf("transaction coordinator: %w", err)
 	}
 	s.coord = c
-	if err := s.load(); err != nil {
+	if err := s.reconcile(); err != nil {
 		return fmt.Errorf("loading %s: %w", txnStateTopic, err)
 	}
 	n.txns = s
 	n.loops.Add(1)
-	go n.runTxnTimeouts()
+	go n.runTxnCoordinator()
 	return nil
 }
 
-// runTxnTimeouts completes transactions left in a Prepare state, then
-// aborts transactions past their timeout and expires idle transactional
-// IDs every transaction.abort.timed.out.transaction.cleanup.interval.ms.
-func (n *Node) runTxnTimeouts() {
+// runTxnCoordinator completes transactions left in a Prepare state, then
+// every transaction.abort.timed.out.transaction.cleanup.interval.ms aborts
+// transactions past their timeout, expires idle transactional IDs and
+// writes again the markers of prepared transactions that failed to land,
+// and loads and unloads __transaction_state partitions as their
+// leadership comes here or leaves (completing what a partition that
+// arrives left prepared). It stops when the node drains.
+func (n *Node) runTxnCoordinator() {
 	defer n.loops.Done()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -79,22 +94,74 @@ func (n *Node) runTxnTimeouts() {
 		case <-ctx.Done():
 		}
 	}()
-	if err := n.txns.coord.Recover(ctx); err != nil {
+	s := n.txns
+	changes, unsubscribe := n.applied.subscribe()
+	defer unsubscribe()
+	if err := s.coord.Recover(ctx, nil); err != nil {
 		n.log.Error("completing transactions after restart", "err", err)
 	}
+	interval := func() time.Duration {
+		return time.Duration(n.brokerCfg().Int64("transaction.abort.timed.out.transaction.cleanup.interval.ms")) * time.Millisecond
+	}
+	d := interval()
+	tick := time.NewTicker(d)
+	defer tick.Stop()
 	for {
-		d := time.Duration(n.brokerCfg().Int64("transaction.abort.timed.out.transaction.cleanup.interval.ms")) * time.Millisecond
-		t := time.NewTimer(d)
 		select {
 		case <-n.drain:
-			t.Stop()
 			return
-		case <-t.C:
-			if k := n.txns.coord.AbortTimedOut(ctx); k > 0 {
+		case <-changes:
+			before := s.loadedSet()
+			if err := s.reconcile(); err != nil {
+				n.log.Error("loading transaction state", "err", err)
+			}
+			if nparts := s.numPartitions(); nparts > 0 {
+				for part := range s.loadedSet() {
+					if before[part] {
+						continue
+					}
+					only := func(id string) bool { return txnPartitionFor(id, nparts) == part }
+					if err := s.coord.Recover(ctx, only); err != nil {
+						n.log.Error("completing transactions of a partition that moved here", "partition", part, "err", err)
+					}
+				}
+			}
+		case <-tick.C:
+			if k := s.coord.AbortTimedOut(ctx); k > 0 {
 				n.log.Info("aborted timed-out transactions", "count", k)
+			}
+			// A transaction whose markers could not all be written (a
+			// leader moving or unreachable) stays prepared; its markers
+			// are written again here until they land.
+			if err := s.coord.Recover(ctx, nil); err != nil {
+				n.log.Warn("completing prepared transactions", "err", err)
+			}
+			if nd := interval(); nd != d {
+				d = nd
+				tick.Reset(d)
 			}
 		}
 	}
+}
+
+func (s *txnService) loadedSet() map[int32]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.loaded)
+}
+
+func (s *txnService) isLoaded(part int32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.loaded[part]
+}
+
+func (s *txnService) numPartitions() int32 {
+	t, ok := s.n.meta.Topic(txnStateTopic)
+	if !ok {
+		return 0
+	}
+	return int32(len(t.Partitions))
 }
 
 // newProducerID hands out the next producer ID of this node's block,
@@ -194,44 +261,84 @@ func (s *txnService) ensureTopic(ctx context.Context) (meta.Topic, error) {
 	}
 	n.log.Info("created internal topic", "topic", txnStateTopic, "partitions", len(t.Partitions))
 	n.awaitOwnWrite(ctx, "__transaction_state")
+	// Its partitions led here are empty: hold them now rather than
+	// answer COORDINATOR_LOAD_IN_PROGRESS until the next metadata change.
+	if err := s.reconcile(); err != nil {
+		n.log.Error("loading transaction state", "err", err)
+	}
 	return t, nil
 }
 
-// load replays the __transaction_state partitions hosted here into the
-// coordinator: the last record of each transactional ID wins.
-func (s *txnService) load() error {
-	t, ok := s.n.meta.Topic(txnStateTopic)
-	if !ok {
-		return nil
+// reconcile makes the coordinator hold exactly the transactional IDs of
+// the __transaction_state partitions this node leads: it replays each
+// partition that became led here (the last record of each ID wins) and
+// drops the IDs of each partition that is led elsewhere now.
+func (s *txnService) reconcile() error {
+	s.reconcileMu.Lock()
+	defer s.reconcileMu.Unlock()
+	led := map[int32]bool{}
+	nparts := int32(0)
+	if t, ok := s.n.meta.Topic(txnStateTopic); ok {
+		nparts = int32(len(t.Partitions))
+		for _, tp := range t.Partitions {
+			if p := s.n.parts.get(txnStateTopic, tp.Index); p != nil && p.leadership().isLeader() {
+				led[tp.Index] = true
+			}
+		}
 	}
-	loaded := 0
-	for _, tp := range t.Partitions {
-		p := s.n.parts.get(txnStateTopic, tp.Index)
-		if p == nil {
+	var errs []error
+	for part := range s.loadedSet() {
+		if led[part] {
 			continue
 		}
-		end := p.log.EndOffset()
-		err := forEachBatch(p.localBatches(end), p.log.StartOffset(), end, func(h record.Header, batch []byte) error {
-			if h.IsControl() {
-				return nil
-			}
-			_ = record.ForEachRecord(batch, func(r record.Record) bool {
-				if m, deleted, ok := decodeTxnRecord(r.Key, r.Value); ok {
-					s.coord.Load(m, deleted)
-					loaded++
-				}
-				return true
-			})
-			return nil
-		})
+		s.mu.Lock()
+		delete(s.loaded, part)
+		s.mu.Unlock()
+		k := s.coord.Unload(func(id string) bool { return nparts == 0 || txnPartitionFor(id, nparts) == part })
+		s.n.log.Info("unloaded transaction state: partition led elsewhere", "partition", part, "transactional_ids", k)
+	}
+	for part := range led {
+		if s.isLoaded(part) {
+			continue
+		}
+		k, err := s.loadPartition(s.n.parts.get(txnStateTopic, part))
 		if err != nil {
-			return fmt.Errorf("partition %d: %w", tp.Index, err)
+			// What loaded before the damage is kept; storage already
+			// truncated torn tails, so this is corruption.
+			errs = append(errs, fmt.Errorf("partition %d: %w", part, err))
+		}
+		s.mu.Lock()
+		s.loaded[part] = true
+		s.mu.Unlock()
+		if k > 0 {
+			s.n.log.Info("loaded transaction state", "partition", part, "records", k)
 		}
 	}
-	if loaded > 0 {
-		s.n.log.Info("loaded transaction state", "records", loaded, "transactional_ids", len(s.coord.List()))
+	return errors.Join(errs...)
+}
+
+// loadPartition replays one __transaction_state partition into the
+// coordinator and returns how many records it applied.
+func (s *txnService) loadPartition(p *partition) (int, error) {
+	if p == nil {
+		return 0, nil
 	}
-	return nil
+	loaded := 0
+	end := p.log.EndOffset()
+	err := forEachBatch(p.localBatches(end), p.log.StartOffset(), end, func(h record.Header, batch []byte) error {
+		if h.IsControl() {
+			return nil
+		}
+		_ = record.ForEachRecord(batch, func(r record.Record) bool {
+			if m, deleted, ok := decodeTxnRecord(r.Key, r.Value); ok {
+				s.coord.Load(m, deleted)
+				loaded++
+			}
+			return true
+		})
+		return nil
+	})
+	return loaded, err
 }
 
 func encodeTxnRecord(m txn.Metadata, deleted bool) (key, value []byte) {
@@ -339,52 +446,10 @@ func (e txnEnv) Persist(ctx context.Context, m txn.Metadata, deleted bool) error
 }
 
 func (e txnEnv) WriteMarkers(ctx context.Context, m txn.Metadata, commit bool) error {
-	n := e.s.n
-	var errs []error
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	for _, tp := range m.SortedPartitions() {
-		p := n.parts.get(tp.Topic, tp.Partition)
-		if p == nil || !p.leadership().isLeader() {
-			if _, ok := n.meta.Topic(tp.Topic); !ok {
-				continue // deleted meanwhile: nothing to mark
-			}
-			errs = append(errs, fmt.Errorf("%s-%d: %w", tp.Topic, tp.Partition, kerr.NotLeaderForPartition))
-			continue
-		}
-		wg.Add(1)
-		err := p.appendMarker(txnMarker{producerID: m.ProducerID, epoch: m.Epoch, commit: commit}, func(err error) {
-			if err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("%s-%d: %w", tp.Topic, tp.Partition, err))
-				mu.Unlock()
-			}
-			wg.Done()
-		})
-		if err != nil {
-			wg.Done()
-			mu.Lock()
-			errs = append(errs, fmt.Errorf("%s-%d: %w", tp.Topic, tp.Partition, err))
-			mu.Unlock()
-		}
-	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	mu.Lock()
-	err := errors.Join(errs...)
-	mu.Unlock()
-	if err != nil {
-		return err
-	}
-	for g := range m.Groups {
-		n.GroupCoordinator().CompleteTxn(g, m.ProducerID, commit)
-	}
-	return nil
+	// A marker on the group's __consumer_offsets partition (AddOffsets
+	// put it in the transaction) completes the group's staged offsets,
+	// on whichever node coordinates the group.
+	return e.s.n.writeMarkers(ctx, txnMarker{producerID: m.ProducerID, epoch: m.Epoch, commit: commit}, m.SortedPartitions())
 }
 
 // txnErrCode maps a coordinator error to a Kafka code for a request of
@@ -412,8 +477,13 @@ func (n *Node) checkTxnCoordinator(id string) int16 {
 	if !ok {
 		return 0 // created on first use, here
 	}
-	if t.Partitions[txnPartitionFor(id, int32(len(t.Partitions)))].Leader != n.cfg.NodeID {
+	part := txnPartitionFor(id, int32(len(t.Partitions)))
+	if t.Partitions[part].Leader != n.cfg.NodeID {
 		return kerr.NotCoordinator.Code
+	}
+	if !n.txns.isLoaded(part) {
+		// Leadership just arrived: the coordinator is replaying it.
+		return kerr.CoordinatorLoadInProgress.Code
 	}
 	return 0
 }

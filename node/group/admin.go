@@ -313,3 +313,29 @@ func (c *Coordinator) CompleteTxn(group string, producerID int64, commit bool) {
 		}
 	})
 }
+
+// CompleteTxnInPartition is CompleteTxn for every group of one
+// __consumer_offsets partition: what a commit or abort marker written to
+// that partition means, whichever node's transaction coordinator wrote it
+// (WriteTxnMarkers carries no group IDs).
+func (c *Coordinator) CompleteTxnInPartition(part int32, producerID int64, commit bool) {
+	_ = c.call(context.Background(), func() {
+		now := c.now()
+		for _, e := range c.groups {
+			if e.part != part {
+				continue
+			}
+			staged, ok := e.txn[producerID]
+			if !ok {
+				continue
+			}
+			delete(e.txn, producerID)
+			if !commit {
+				continue
+			}
+			for tp, oc := range staged {
+				e.offsets[tp] = storedOffset{oc, now}
+			}
+		}
+	})
+}

@@ -547,13 +547,39 @@ func (c *Coordinator) Load(m Metadata, deleted bool) {
 	c.txns[m.TransactionalID] = &entry{m: m.Clone()}
 }
 
-// Recover finishes transactions a restart left in a Prepare state by
-// writing their markers again. Open transactions are left to their
-// timeouts: their producers may still be alive.
-func (c *Coordinator) Recover(ctx context.Context) error {
+// Unload drops the transactional IDs drop selects, because another node
+// now coordinates them (their __transaction_state partition moved). An
+// operation in progress on one of them finishes first. It returns how
+// many were dropped.
+func (c *Coordinator) Unload(drop func(id string) bool) int {
+	c.mu.Lock()
+	var gone []*entry
+	for id, e := range c.txns {
+		if drop(id) {
+			delete(c.txns, id)
+			gone = append(gone, e)
+		}
+	}
+	c.mu.Unlock()
+	for _, e := range gone {
+		e.mu.Lock()
+		e.gone = true
+		e.mu.Unlock()
+	}
+	return len(gone)
+}
+
+// Recover finishes transactions a restart (or a move of their partition
+// to this node) left in a Prepare state by writing their markers again;
+// only limits it to some IDs (nil: all). Open transactions are left to
+// their timeouts: their producers may still be alive.
+func (c *Coordinator) Recover(ctx context.Context, only func(id string) bool) error {
 	var errs []error
 	for _, m := range c.List() {
 		if m.State != PrepareCommit && m.State != PrepareAbort {
+			continue
+		}
+		if only != nil && !only(m.TransactionalID) {
 			continue
 		}
 		e := c.lock(m.TransactionalID, false)

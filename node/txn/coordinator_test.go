@@ -224,10 +224,43 @@ func TestLoadAndRecover(t *testing.T) {
 	if m, _ := c2.Describe("a"); m.State != PrepareCommit {
 		t.Fatalf("loaded state %v", m.State)
 	}
-	if err := c2.Recover(ctx); err != nil {
+	if err := c2.Recover(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	if m, _ := c2.Describe("a"); m.State != CompleteCommit || len(env.markers) != 1 || !env.markers[0].commit {
 		t.Fatalf("after recover: %v markers %+v", m.State, env.markers)
+	}
+}
+
+func TestUnloadDropsOnlySelectedIDs(t *testing.T) {
+	c, env, _ := newCoord(t)
+	pa, ea, _ := c.InitProducerID(ctx, "a", 60000, -1, -1)
+	c.AddPartitions(ctx, "a", pa, ea, []Partition{{"t", 0}})
+	pb, eb, _ := c.InitProducerID(ctx, "b", 60000, -1, -1)
+	if n := c.Unload(func(id string) bool { return id == "a" }); n != 1 {
+		t.Fatalf("unloaded %d IDs, want 1", n)
+	}
+	if _, ok := c.Describe("a"); ok {
+		t.Fatal("unloaded ID still described")
+	}
+	// The kept ID works as before; the dropped one is unknown here now,
+	// and the other coordinator that loads it finishes its transaction.
+	if err := c.AddPartitions(ctx, "b", pb, eb, []Partition{{"t", 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.EndTxn(ctx, "a", pa, ea, true); err == nil {
+		t.Fatal("EndTxn on an unloaded ID succeeded")
+	}
+	c2, _ := New(c.cfg, env)
+	for _, m := range env.persisted {
+		if m.TransactionalID == "a" {
+			c2.Load(m, false)
+		}
+	}
+	if err := c2.EndTxn(ctx, "a", pa, ea, true); err != nil {
+		t.Fatalf("EndTxn on the coordinator that loaded it: %v", err)
+	}
+	if len(env.markers) != 1 || env.markers[0].part != (Partition{"t", 0}) || !env.markers[0].commit {
+		t.Fatalf("markers %+v", env.markers)
 	}
 }
