@@ -294,29 +294,10 @@ func (c *Coordinator) TxnOffsetCommit(ctx context.Context, group string, produce
 	return out, nil
 }
 
-// CompleteTxn applies (commit=true) or drops the staged offsets of a producer for a group, after the transaction
-// marker has been written to the group's __consumer_offsets partition by the transaction coordinator.
-func (c *Coordinator) CompleteTxn(group string, producerID int64, commit bool) {
-	_ = c.call(context.Background(), func() {
-		e := c.groups[group]
-		if e == nil {
-			return
-		}
-		staged := e.txn[producerID]
-		delete(e.txn, producerID)
-		if !commit {
-			return
-		}
-		now := c.now()
-		for tp, oc := range staged {
-			e.offsets[tp] = storedOffset{oc, now}
-		}
-	})
-}
-
-// CompleteTxnInPartition is CompleteTxn for every group of one
-// __consumer_offsets partition: what a commit or abort marker written to
-// that partition means, whichever node's transaction coordinator wrote it
+// CompleteTxnInPartition applies (commit=true) or drops the offsets a
+// producer staged in every group of one __consumer_offsets partition, once
+// the transaction's marker is durable in that partition: what the marker
+// means, whichever node's transaction coordinator wrote it
 // (WriteTxnMarkers carries no group IDs).
 func (c *Coordinator) CompleteTxnInPartition(part int32, producerID int64, commit bool) {
 	_ = c.call(context.Background(), func() {

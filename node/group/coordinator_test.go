@@ -3,6 +3,7 @@ package group
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -165,9 +166,9 @@ func TestLoadRebuildsState(t *testing.T) {
 	}
 	part := c.OffsetsPartition("g1")
 	be.logs[part].appendMarker(100, true)
-	c.CompleteTxn("g1", 100, true)
+	c.CompleteTxnInPartition(part, 100, true)
 	be.logs[part].appendMarker(101, false)
-	c.CompleteTxn("g1", 101, false)
+	c.CompleteTxnInPartition(part, 101, false)
 	if f := fetchSync(c, "g1", false)[TopicPartition{"t", 3}]; f.Offset != 30 {
 		t.Fatalf("after commit marker: %+v", f)
 	}
@@ -190,7 +191,7 @@ func TestLoadRebuildsState(t *testing.T) {
 	if f := fetchSync(c2, "g1", true)[TopicPartition{"t", 3}]; f.Err != kerr.UnstableOffsetCommit.Code {
 		t.Fatalf("producer 102's open transaction is no longer staged after reload: %+v", f)
 	}
-	c2.CompleteTxn("g1", 102, true)
+	c2.CompleteTxnInPartition(part, 102, true)
 	if f := fetchSync(c2, "g1", true)[TopicPartition{"t", 3}]; f.Err != 0 || f.Offset != 32 {
 		t.Fatalf("after completing the reloaded transaction: %+v", f)
 	}
@@ -234,5 +235,35 @@ func TestLoadRestoresMembers(t *testing.T) {
 	c2.Heartbeat("g", j.MemberID, "static-1", j.Generation, func(code int16) { hb <- code })
 	if code := <-hb; code != 0 {
 		t.Fatalf("heartbeat of the restored member: %v", kerr.ErrorForCode(code))
+	}
+}
+
+// TestMarkerCompletesOnlyItsPartition: a transaction marker on one
+// __consumer_offsets partition completes the producer's staged offsets of
+// the groups in that partition and no other.
+func TestMarkerCompletesOnlyItsPartition(t *testing.T) {
+	be := &memBackend{logs: map[int32]*memLog{}, topics: map[string]int32{"t": 1}}
+	for p := int32(0); p < 4; p++ {
+		be.logs[p] = &memLog{}
+	}
+	c := startCoordinator(t, be)
+	other := ""
+	for i := 0; other == ""; i++ {
+		if g := fmt.Sprint("g", i); c.OffsetsPartition(g) != c.OffsetsPartition("a") {
+			other = g
+		}
+	}
+	ctx := context.Background()
+	for _, g := range []string{"a", other} {
+		if _, err := c.TxnOffsetCommit(ctx, g, 7, 0, -1, "", nil, map[string]map[int32]OffsetCommit{"t": {0: {Offset: 5, LeaderEpoch: -1}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.CompleteTxnInPartition(c.OffsetsPartition("a"), 7, true)
+	if f := fetchSync(c, "a", true)[TopicPartition{"t", 0}]; f.Err != 0 || f.Offset != 5 {
+		t.Fatalf("group in the marked partition: %+v", f)
+	}
+	if f := fetchSync(c, other, true)[TopicPartition{"t", 0}]; f.Err != kerr.UnstableOffsetCommit.Code {
+		t.Fatalf("group in another partition completed too: %+v", f)
 	}
 }
