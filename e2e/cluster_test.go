@@ -396,6 +396,49 @@ func TestClusterFormsRoutesAndFailsOver(t *testing.T) {
 			t.Fatalf("partition %d still led by stopped node 4", p)
 		}
 	}
+
+	// SIGKILL a broker that is not the controller (node 4 again, back on
+	// its data directory): its lease lapses and the controller moves its
+	// leaderships to live replicas, leaving the others where they are.
+	n4.start(t, bin, 3, joinList(append(keep, n4)))
+	n4.waitReady(t, 60*time.Second)
+	if r, err := sadm.CreateTopic(ctx, 8, 3, nil, "rf3k"); err != nil || r.Err != nil {
+		t.Fatalf("create rf3k: %v %v", err, r.Err)
+	}
+	before4 := leaders(t, survivor.kafka, "rf3k")
+	led4 := 0
+	for _, l := range before4 {
+		if l == 4 {
+			led4++
+		}
+	}
+	if led4 == 0 {
+		t.Fatalf("node 4 leads none of rf3k's partitions: %v", before4)
+	}
+	n4.signal(t, syscall.SIGKILL)
+	n4.waitExit(t, 5*time.Second)
+	killed = time.Now()
+	for {
+		now := leaders(t, survivor.kafka, "rf3k")
+		ok := true
+		for p, l := range now {
+			if l == 4 || l < 0 {
+				ok = false
+			}
+			if before4[p] != 4 && l != before4[p] {
+				t.Fatalf("rf3k partition %d moved from live leader %d to %d", p, before4[p], l)
+			}
+		}
+		if ok {
+			moved = time.Since(killed)
+			break
+		}
+		if time.Since(killed) > 30*time.Second {
+			t.Fatalf("leaderships still on killed broker 4: %v", now)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("broker 4 (not the controller) killed: its %d leaderships moved after %v", led4, moved)
 }
 
 func keepLogs(t testing.TB, nodes []*clusterNode) string {
