@@ -82,7 +82,7 @@ func Start(cfg Config, store *meta.Store, applied func() uint64) (*Runtime, erro
 	mc.Tags = membership.Tags{
 		NodeID: cfg.NodeID, KafkaAddr: cfg.KafkaAddr, RaftAddr: cfg.RaftAddr,
 		Rack: cfg.Rack, Region: cfg.Region, Role: role, Version: cfg.Version,
-		ClusterID: store.ClusterID(), BootstrapExpect: cfg.BootstrapExpect,
+		ClusterID: store.KnownClusterID(), BootstrapExpect: cfg.BootstrapExpect,
 	}
 	m, err := membership.Create(mc)
 	if err != nil {
@@ -275,10 +275,12 @@ func (r *Runtime) reconcileMembership() error {
 		return err
 	}
 	var cands []controller.Candidate
+	cid := r.store.ClusterID()
 	for _, m := range r.member.Members() {
 		cands = append(cands, controller.Candidate{
 			ID: m.Tags.NodeID, RaftAddr: m.Tags.RaftAddr, Voter: m.Tags.Role == membership.RoleVoter,
 			Alive: m.Status == membership.StatusAlive, Left: m.Status == membership.StatusLeft,
+			Foreign: m.Tags.ClusterID != "" && cid != "" && m.Tags.ClusterID != cid,
 		})
 	}
 	maxVoters := min(max(r.cfg.BootstrapExpect, 1), MaxVoters)

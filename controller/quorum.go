@@ -18,6 +18,9 @@ type Candidate struct {
 	// reaped). A member neither alive nor left has failed and may return.
 	Alive bool
 	Left  bool
+	// Foreign: it advertises another cluster's ID. It is never added:
+	// its raft log is not ours.
+	Foreign bool
 }
 
 // QuorumChangeKind says what a QuorumChange does to the raft configuration.
@@ -74,7 +77,7 @@ func PlanQuorum(servers []meta.Server, members []Candidate, maxVoters int, self 
 		}
 	}
 	for _, m := range ms {
-		if !m.Alive || m.RaftAddr == "" {
+		if !m.Alive || m.RaftAddr == "" || m.Foreign {
 			continue
 		}
 		s, in := byID[m.ID]

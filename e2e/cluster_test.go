@@ -25,6 +25,7 @@ type clusterNode struct {
 	kafka, http, gossip, raft string
 	dir, logPath              string
 	settings                  map[string]string // passed as --set
+	args                      []string          // further node flags
 	cmd                       *exec.Cmd
 }
 
@@ -73,6 +74,7 @@ func (c *clusterNode) start(t testing.TB, bin string, expect int, join string) {
 	for k, v := range c.settings {
 		args = append(args, "--set", k+"="+v)
 	}
+	args = append(args, c.args...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {

@@ -42,6 +42,9 @@ type Store struct {
 	// placer, when set, places new topics' replicas (placer.go).
 	placer atomic.Pointer[Placer]
 
+	// savedClusterID is clusterIDFile's content at Open (clusterid.go).
+	savedClusterID string
+
 	// runCtx ends when Close starts; work done for other nodes uses it.
 	runCtx    context.Context
 	runCancel context.CancelFunc
@@ -85,6 +88,11 @@ func Open(cfg Config) (*Store, error) {
 		observeCh:  make(chan raft.Observation, 16),
 		shutdownCh: make(chan struct{}),
 	}
+	cid, err := readClusterIDFile(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	s.savedClusterID = cid
 	s.runCtx, s.runCancel = context.WithCancel(context.Background())
 	s.fsm = newFSM(s.log, s.subs)
 	if err := s.open(); err != nil {
@@ -92,9 +100,10 @@ func Open(cfg Config) (*Store, error) {
 		s.closeResources()
 		return nil, err
 	}
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.runLeadership()
 	go s.runObserve()
+	go s.runClusterIDFile()
 	if s.mux != nil {
 		s.wg.Add(1)
 		go s.runAccept(s.mux)
