@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -263,43 +264,8 @@ func TestClusterFormsRoutesAndFailsOver(t *testing.T) {
 	killed := time.Now()
 	survivor := nodes[(dc.Controller)%3]
 	sadm := newAdmin(t, survivor.kafka)
-	var wrote time.Duration
-	for {
-		wctx, wcancel := context.WithTimeout(ctx, 300*time.Millisecond)
-		r, err := sadm.CreateTopic(wctx, 1, 1, nil, "after-kill")
-		wcancel()
-		// An attempt that timed out may have committed: the retry then
-		// finds the topic.
-		if (err == nil && r.Err == nil) || errors.Is(err, kerr.TopicAlreadyExists) || errors.Is(r.Err, kerr.TopicAlreadyExists) {
-			wrote = time.Since(killed)
-			break
-		}
-		if time.Since(killed) > 30*time.Second {
-			t.Fatalf("no metadata write within 30 s of killing the raft leader: %v %v", err, r.Err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	var moved time.Duration
-	for {
-		now := leaders(t, survivor.kafka, "rf3")
-		ok := true
-		for p, l := range now {
-			if l == victim.id || l < 0 {
-				ok = false
-			}
-			if before[p] != victim.id && l != before[p] {
-				t.Fatalf("partition %d moved from live leader %d to %d", p, before[p], l)
-			}
-		}
-		if ok {
-			moved = time.Since(killed)
-			break
-		}
-		if time.Since(killed) > 30*time.Second {
-			t.Fatalf("leaderships still on killed node %d: %v", victim.id, now)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	wrote := awaitMetadataWrite(t, sadm, "after-kill", killed)
+	moved := awaitLeadersMoved(t, survivor.kafka, "rf3", victim.id, before, killed)
 	t.Logf("raft leader %d killed: next metadata write after %v, its leaderships moved after %v", victim.id, wrote, moved)
 
 	// The operator's view says the same: a new raft leader, the killed
@@ -420,26 +386,7 @@ func TestClusterFormsRoutesAndFailsOver(t *testing.T) {
 	n4.signal(t, syscall.SIGKILL)
 	n4.waitExit(t, 5*time.Second)
 	killed = time.Now()
-	for {
-		now := leaders(t, survivor.kafka, "rf3k")
-		ok := true
-		for p, l := range now {
-			if l == 4 || l < 0 {
-				ok = false
-			}
-			if before4[p] != 4 && l != before4[p] {
-				t.Fatalf("rf3k partition %d moved from live leader %d to %d", p, before4[p], l)
-			}
-		}
-		if ok {
-			moved = time.Since(killed)
-			break
-		}
-		if time.Since(killed) > 30*time.Second {
-			t.Fatalf("leaderships still on killed broker 4: %v", now)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	moved = awaitLeadersMoved(t, survivor.kafka, "rf3k", 4, before4, killed)
 	t.Logf("broker 4 (not the controller) killed: its %d leaderships moved after %v", led4, moved)
 }
 
@@ -462,5 +409,51 @@ func checkOncePerValue(t testing.TB, recs []*kgo.Record, n int) {
 		if seen[fmt.Sprint(i)] != 1 {
 			t.Fatalf("value %d seen %d times", i, seen[fmt.Sprint(i)])
 		}
+	}
+}
+
+// awaitMetadataWrite retries CreateTopics of name through adm, in 300 ms
+// attempts, until one commits, and returns the time since from. An
+// attempt that timed out may have committed: the retry then finds the
+// topic.
+func awaitMetadataWrite(t testing.TB, adm *kadm.Client, name string, from time.Time) time.Duration {
+	t.Helper()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		r, err := adm.CreateTopic(ctx, 1, 1, nil, name)
+		cancel()
+		if (err == nil && r.Err == nil) || errors.Is(err, kerr.TopicAlreadyExists) || errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return time.Since(from)
+		}
+		if time.Since(from) > 30*time.Second {
+			t.Fatalf("no metadata write within 30 s: %v %v", err, r.Err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// awaitLeadersMoved polls Metadata through addr until no partition of
+// topic is led by victim or leaderless, and returns the time since from.
+// A partition that a live broker led in before keeps that leader.
+func awaitLeadersMoved(t testing.TB, addr, topic string, victim int32, before map[int32]int32, from time.Time) time.Duration {
+	t.Helper()
+	for {
+		now := leaders(t, addr, topic)
+		ok := true
+		for p, l := range now {
+			if l == victim || l < 0 {
+				ok = false
+			}
+			if before[p] != victim && l != before[p] {
+				t.Fatalf("%s partition %d moved from live leader %d to %d", topic, p, before[p], l)
+			}
+		}
+		if ok {
+			return time.Since(from)
+		}
+		if time.Since(from) > 30*time.Second {
+			t.Fatalf("%s: leaderships still on killed node %d: %v", topic, victim, now)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
