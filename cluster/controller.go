@@ -200,11 +200,14 @@ func (c *controllerState) step() {
 		c.mu.Unlock()
 		return
 	}
+	unreachable := c.r.store.UnreachablePeers()
+	c.mu.leases.SetUnreachable(unreachable)
 	actions := controller.Plan(st, c.mu.leases, now, controller.DefaultOptions())
 	for _, a := range actions {
 		if a.Kind == controller.ActionFence {
 			c.mu.leases.Fence(a.Broker)
-			c.r.log.Warn("broker lease expired; fencing", "broker", a.Broker, "session_timeout", c.mu.leases.SessionTimeout())
+			c.r.log.Warn("broker lease expired; fencing", "broker", a.Broker, "session_timeout", c.mu.leases.SessionTimeout(),
+				"raft_unreachable", unreachable[a.Broker])
 		}
 	}
 	want := map[int32]bool{}

@@ -39,6 +39,9 @@ type lease struct {
 	epoch    int64
 	lastBeat time.Time
 	fenced   bool // set by Fence, cleared by a heartbeat
+	// unreachable: the metadata quorum's transport cannot reach the
+	// broker (SetUnreachable); its lease then lasts half a session.
+	unreachable bool
 }
 
 // NewLeaseTable returns an empty table with the given session timeout.
@@ -109,7 +112,21 @@ func (t *LeaseTable) Fence(id int32) {
 func (t *LeaseTable) Unregister(id int32) { delete(t.leases, id) }
 
 func (t *LeaseTable) expired(l *lease, now time.Time) bool {
-	return now.Sub(l.lastBeat) > t.timeout
+	d := now.Sub(l.lastBeat)
+	return d > t.timeout || (l.unreachable && d > t.timeout/2)
+}
+
+// SetUnreachable records which brokers the raft leader's transport
+// currently fails to reach (a crashed process refuses connections at
+// once). Such a broker's lease lasts half a session from its last
+// heartbeat instead of a whole one: a second failure detector that never
+// fences a broker still heartbeating (a live broker heartbeats several
+// times per half session), but fences a dead one sooner — most of all
+// after a controller change, when every lease starts afresh.
+func (t *LeaseTable) SetUnreachable(ids map[int32]bool) {
+	for id, l := range t.leases {
+		l.unreachable = ids[id]
+	}
 }
 
 // Fenced reports whether broker id is fenced at now: unknown, fenced

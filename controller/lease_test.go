@@ -106,3 +106,35 @@ func TestLeaseTable(t *testing.T) {
 		t.Fatal("unregistered broker still leased")
 	}
 }
+
+// TestLeaseUnreachable: a broker the quorum's transport cannot reach keeps
+// its lease only half a session from its last heartbeat; one that still
+// heartbeats is never fenced for it, and reachability restores the full
+// session.
+func TestLeaseUnreachable(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	lt, _ := NewLeaseTable(800 * time.Millisecond)
+	e1, _ := lt.Register(1, at(0))
+	lt.Register(2, at(0))
+	lt.SetUnreachable(map[int32]bool{1: true, 2: true})
+	if _, err := lt.Heartbeat(1, e1, at(300)); err != nil {
+		t.Fatal(err)
+	}
+	if live := lt.Live(at(400)); !live[1] || !live[2] {
+		t.Fatalf("at 400 ms, half a session exactly: live %v", live)
+	}
+	if got := lt.Expiring(at(401)); !slices.Equal(got, []int32{2}) {
+		t.Fatalf("at 401 ms: expiring %v, want [2] (1 heartbeated at 300)", got)
+	}
+	if _, err := lt.Heartbeat(1, e1, at(650)); err != nil {
+		t.Fatal(err)
+	}
+	if !lt.Live(at(1000))[1] {
+		t.Fatal("a heartbeating broker was fenced for being unreachable")
+	}
+	lt.SetUnreachable(nil)
+	if live := lt.Live(at(500)); !live[2] {
+		t.Fatal("reachable again: the full session does not apply")
+	}
+}

@@ -51,7 +51,7 @@ func TestClusterClients(t *testing.T) {
 		checkOncePerValue(t, got, n)
 	})
 	t.Run("sarama", func(t *testing.T) {
-		saramaRoundTrip(t, nodes[1].kafka, "cl-sarama", 3)
+		saramaRoundTrip(t, nodes[1].kafka, "cl-sarama", 3, sarama.CompressionZSTD, 300)
 		spread(t, "cl-sarama")
 	})
 	t.Run("kcat", func(t *testing.T) {
@@ -73,63 +73,6 @@ func TestClusterClients(t *testing.T) {
 		runKafkajsRoundTrip(t, nodes[2].kafka, nodeBin, env)
 		spread(t, "kafkajs")
 	})
-}
-
-// saramaRoundTrip creates topic, produces 300 records with sarama's sync
-// producer to partition i%parts and reads every partition back with
-// sarama's consumer: dense offsets from zero, values and keys intact.
-func saramaRoundTrip(t *testing.T, addr, topic string, parts int32) {
-	t.Helper()
-	createTopic(t, addr, topic, parts, nil)
-	cfg := saramaConfig()
-	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	cfg.Producer.Compression = sarama.CompressionZSTD
-	prod, err := sarama.NewSyncProducer([]string{addr}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
-	const count = 300
-	var msgs []*sarama.ProducerMessage
-	for i := range count {
-		msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: int32(i) % parts,
-			Key: sarama.StringEncoder(fmt.Sprintf("k%d", i)), Value: sarama.StringEncoder(fmt.Sprintf("sarama value %d", i))})
-	}
-	if err := prod.SendMessages(msgs); err != nil {
-		t.Fatalf("send: %v", err)
-	}
-	next := map[int32]int64{}
-	for _, m := range msgs {
-		if m.Offset != next[m.Partition] {
-			t.Fatalf("partition %d: offset %d, want %d", m.Partition, m.Offset, next[m.Partition])
-		}
-		next[m.Partition]++
-	}
-	cons, err := sarama.NewConsumer([]string{addr}, saramaConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cons.Close()
-	for p := range parts {
-		pc, err := cons.ConsumePartition(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for off := range next[p] {
-			select {
-			case m := <-pc.Messages():
-				i := int(m.Offset)*int(parts) + int(p)
-				if m.Offset != off || string(m.Key) != fmt.Sprintf("k%d", i) || string(m.Value) != fmt.Sprintf("sarama value %d", i) {
-					t.Fatalf("partition %d offset %d: %q / %q", p, m.Offset, m.Key, m.Value)
-				}
-			case err := <-pc.Errors():
-				t.Fatalf("partition %d: %v", p, err)
-			case <-time.After(30 * time.Second):
-				t.Fatalf("partition %d: timed out at offset %d", p, off)
-			}
-		}
-		pc.Close()
-	}
 }
 
 // kcatRoundTrip creates topic, produces 300 keyed lines with kcat (keys

@@ -42,6 +42,9 @@ type Store struct {
 	// placer, when set, places new topics' replicas (placer.go).
 	placer atomic.Pointer[Placer]
 
+	// peers are the raft peers this node, as leader, fails to reach.
+	peers reachability
+
 	// savedClusterID is clusterIDFile's content at Open (clusterid.go).
 	savedClusterID string
 
@@ -159,8 +162,11 @@ func (s *Store) open() error {
 		return fmt.Errorf("meta: starting raft: %w", err)
 	}
 	s.observer = raft.NewObserver(s.observeCh, false, func(o *raft.Observation) bool {
-		_, ok := o.Data.(raft.LeaderObservation)
-		return ok
+		switch o.Data.(type) {
+		case raft.LeaderObservation, raft.FailedHeartbeatObservation, raft.ResumedHeartbeatObservation:
+			return true
+		}
+		return false
 	})
 	s.raft.RegisterObserver(s.observer)
 
@@ -356,10 +362,16 @@ func (s *Store) runObserve() {
 		case <-s.shutdownCh:
 			return
 		case o := <-s.observeCh:
-			if lo, ok := o.Data.(raft.LeaderObservation); ok {
-				s.log.Debug("metadata leader changed", "leader", lo.LeaderID)
+			switch d := o.Data.(type) {
+			case raft.LeaderObservation:
+				s.log.Debug("metadata leader changed", "leader", d.LeaderID)
+				s.peers.reset()
+				s.subs.notify()
+			case raft.FailedHeartbeatObservation:
+				s.peers.set(d.PeerID, true)
+			case raft.ResumedHeartbeatObservation:
+				s.peers.set(d.PeerID, false)
 			}
-			s.subs.notify()
 		}
 	}
 }

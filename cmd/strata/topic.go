@@ -50,29 +50,13 @@ func newTopicCmd() *cobra.Command {
 
 // withAdmin runs fn with an admin client connected per o, under o.Timeout.
 func (o *topicCmdOptions) withAdmin(cmd *cobra.Command, fn func(context.Context, *kadm.Client) error) error {
-	opts, err := o.Client.kgoOpts()
-	if err != nil {
-		return err
-	}
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	if o.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
-		defer cancel()
-	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	if o.Timeout > 0 {
-		adm.SetTimeoutMillis(int32(min(o.Timeout, 5*time.Minute).Milliseconds()))
-	}
-	return fn(ctx, adm)
+	return o.withClient(cmd, func(ctx context.Context, cl *kgo.Client) error {
+		adm := kadm.NewClient(cl)
+		if o.Timeout > 0 {
+			adm.SetTimeoutMillis(int32(min(o.Timeout, 5*time.Minute).Milliseconds()))
+		}
+		return fn(ctx, adm)
+	})
 }
 
 // topicCreateOptions are the arguments of `topic create`.
