@@ -67,7 +67,7 @@ func (n *Node) startTxns(ctx context.Context) error {
 		return fmt.Errorf("transaction coordinator: %w", err)
 	}
 	s.coord = c
-	if err := s.reconcile(); err != nil {
+	if _, err := s.reconcile(); err != nil {
 		return fmt.Errorf("loading %s: %w", txnStateTopic, err)
 	}
 	n.txns = s
@@ -111,19 +111,15 @@ func (n *Node) runTxnCoordinator() {
 		case <-n.drain:
 			return
 		case <-changes:
-			before := s.loadedSet()
-			if err := s.reconcile(); err != nil {
+			arrived, err := s.reconcile()
+			if err != nil {
 				n.log.Error("loading transaction state", "err", err)
 			}
-			if nparts := s.numPartitions(); nparts > 0 {
-				for part := range s.loadedSet() {
-					if before[part] {
-						continue
-					}
-					only := func(id string) bool { return txnPartitionFor(id, nparts) == part }
-					if err := s.coord.Recover(ctx, only); err != nil {
-						n.log.Error("completing transactions of a partition that moved here", "partition", part, "err", err)
-					}
+			nparts := s.numPartitions()
+			for _, part := range arrived {
+				only := func(id string) bool { return txnPartitionFor(id, nparts) == part }
+				if err := s.coord.Recover(ctx, only); err != nil {
+					n.log.Error("completing transactions of a partition that moved here", "partition", part, "err", err)
 				}
 			}
 		case <-tick.C:
@@ -263,7 +259,7 @@ func (s *txnService) ensureTopic(ctx context.Context) (meta.Topic, error) {
 	n.awaitOwnWrite(ctx, "__transaction_state")
 	// Its partitions led here are empty: hold them now rather than
 	// answer COORDINATOR_LOAD_IN_PROGRESS until the next metadata change.
-	if err := s.reconcile(); err != nil {
+	if _, err := s.reconcile(); err != nil {
 		n.log.Error("loading transaction state", "err", err)
 	}
 	return t, nil
@@ -272,8 +268,9 @@ func (s *txnService) ensureTopic(ctx context.Context) (meta.Topic, error) {
 // reconcile makes the coordinator hold exactly the transactional IDs of
 // the __transaction_state partitions this node leads: it replays each
 // partition that became led here (the last record of each ID wins) and
-// drops the IDs of each partition that is led elsewhere now.
-func (s *txnService) reconcile() error {
+// drops the IDs of each partition that is led elsewhere now. It returns
+// the partitions it loaded.
+func (s *txnService) reconcile() (arrived []int32, _ error) {
 	s.reconcileMu.Lock()
 	defer s.reconcileMu.Unlock()
 	led := map[int32]bool{}
@@ -310,11 +307,12 @@ func (s *txnService) reconcile() error {
 		s.mu.Lock()
 		s.loaded[part] = true
 		s.mu.Unlock()
+		arrived = append(arrived, part)
 		if k > 0 {
 			s.n.log.Info("loaded transaction state", "partition", part, "records", k)
 		}
 	}
-	return errors.Join(errs...)
+	return arrived, errors.Join(errs...)
 }
 
 // loadPartition replays one __transaction_state partition into the
