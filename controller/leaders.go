@@ -21,8 +21,8 @@ func ElectLeaders(topics []meta.Topic, live map[int32]bool) []meta.PartitionUpda
 // leadership back to a partition's first replica where that replica is
 // live and in the ISR and the current leader is another broker. Partitions
 // are visited in topic name and partition order, so a bounded pass always
-// makes progress through the same list. The ISR is unchanged; the epoch
-// guard is the partition's current leader epoch.
+// makes progress through the same list. The ISR is unchanged; the guards
+// are the partition's current leader epoch and ISR.
 func PreferredLeaders(topics []meta.Topic, live map[int32]bool, max int) []meta.PartitionUpdate {
 	var out []meta.PartitionUpdate
 	for _, t := range sortedTopics(topics) {
@@ -39,7 +39,7 @@ func PreferredLeaders(topics []meta.Topic, live map[int32]bool, max int) []meta.
 			}
 			out = append(out, meta.PartitionUpdate{
 				Topic: t.Name, Partition: p.Index, ExpectedLeaderEpoch: p.LeaderEpoch,
-				Leader: pref, ISR: slices.Clone(p.ISR),
+				Leader: pref, ISR: slices.Clone(p.ISR), ExpectedISR: slices.Clone(p.ISR),
 			})
 		}
 	}

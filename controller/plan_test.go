@@ -33,9 +33,9 @@ func TestPreferredLeaders(t *testing.T) {
 	}
 	live := map[int32]bool{1: true, 2: true}
 	want := []meta.PartitionUpdate{
-		{Topic: "a", Partition: 2, ExpectedLeaderEpoch: 7, Leader: 1, ISR: ids(2, 1)},
-		{Topic: "a", Partition: 3, ExpectedLeaderEpoch: 1, Leader: 1, ISR: ids(1)},
-		{Topic: "b", Partition: 1, ExpectedLeaderEpoch: 4, Leader: 1, ISR: ids(1, 2)},
+		{Topic: "a", Partition: 2, ExpectedLeaderEpoch: 7, Leader: 1, ISR: ids(2, 1), ExpectedISR: ids(2, 1)},
+		{Topic: "a", Partition: 3, ExpectedLeaderEpoch: 1, Leader: 1, ISR: ids(1), ExpectedISR: ids(1)},
+		{Topic: "b", Partition: 1, ExpectedLeaderEpoch: 4, Leader: 1, ISR: ids(1, 2), ExpectedISR: ids(1, 2)},
 	}
 	if got := PreferredLeaders(topics, live, 10); !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
@@ -74,10 +74,10 @@ func TestPlan(t *testing.T) {
 	got := Plan(st, lt, now, DefaultOptions())
 	want := []Action{
 		{Kind: ActionFence, Broker: 2},
-		{Kind: ActionElectLeader, Update: meta.PartitionUpdate{Topic: "t", Partition: 0, ExpectedLeaderEpoch: 5, Leader: 1, ISR: ids(1, 3)}},
-		{Kind: ActionElectLeader, Update: meta.PartitionUpdate{Topic: "t", Partition: 3, ExpectedLeaderEpoch: 0, Leader: 3, ISR: ids(3)}},
-		{Kind: ActionElectLeader, Update: meta.PartitionUpdate{Topic: "t", Partition: 4, ExpectedLeaderEpoch: 9, Leader: meta.NoLeader, ISR: ids(2)}},
-		{Kind: ActionPreferredLeader, Update: meta.PartitionUpdate{Topic: "t", Partition: 2, ExpectedLeaderEpoch: 2, Leader: 1, ISR: ids(1, 3)}},
+		{Kind: ActionElectLeader, Update: meta.PartitionUpdate{Topic: "t", Partition: 0, ExpectedLeaderEpoch: 5, Leader: 1, ISR: ids(1, 3), ExpectedISR: ids(1, 2, 3)}},
+		{Kind: ActionElectLeader, Update: meta.PartitionUpdate{Topic: "t", Partition: 3, ExpectedLeaderEpoch: 0, Leader: 3, ISR: ids(3), ExpectedISR: ids(2, 3)}},
+		{Kind: ActionElectLeader, Update: meta.PartitionUpdate{Topic: "t", Partition: 4, ExpectedLeaderEpoch: 9, Leader: meta.NoLeader, ISR: ids(2), ExpectedISR: ids(2)}},
+		{Kind: ActionPreferredLeader, Update: meta.PartitionUpdate{Topic: "t", Partition: 2, ExpectedLeaderEpoch: 2, Leader: 1, ISR: ids(1, 3), ExpectedISR: ids(1, 3)}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		for _, a := range got {

@@ -31,6 +31,7 @@ const (
 	cmdUpdatePartition     commandType = 9  // updatePartition
 	cmdAllocateProducerIDs commandType = 10 // allocateProducerIDs
 	cmdSetBrokerFenced     commandType = 11 // setBrokerFenced
+	cmdUpdatePartitionIf   commandType = 12 // updatePartitionIf
 )
 
 func (t commandType) String() string {
@@ -57,6 +58,8 @@ func (t commandType) String() string {
 		return "AllocateProducerIDs"
 	case cmdSetBrokerFenced:
 		return "SetBrokerFenced"
+	case cmdUpdatePartitionIf:
+		return "UpdatePartitionIf"
 	}
 	return fmt.Sprintf("command(%d)", byte(t))
 }
@@ -121,6 +124,15 @@ type updatePartition struct {
 	Leader              int32   `json:"leader"`
 	ISR                 []int32 `json:"isr"`
 	Replicas            []int32 `json:"replicas,omitempty"`
+}
+
+// updatePartitionIf is a PartitionUpdate with ExpectedISR: applied only
+// while the partition's ISR is still the set the writer decided from, so
+// a leader's ISR change and the controller's never overwrite each other
+// (Kafka's partition-epoch guard of AlterPartition).
+type updatePartitionIf struct {
+	updatePartition
+	ExpectedISR []int32 `json:"expected_isr"`
 }
 
 // brokerJSON, topicJSON and partitionJSON are the log and snapshot forms of
@@ -219,6 +231,8 @@ func decodeCommand(data []byte) (commandType, any, error) {
 		body = new(allocateProducerIDs)
 	case cmdSetBrokerFenced:
 		body = new(setBrokerFenced)
+	case cmdUpdatePartitionIf:
+		body = new(updatePartitionIf)
 	default:
 		return t, nil, fmt.Errorf("%w: unknown type %d", ErrInvalidCommand, byte(t))
 	}

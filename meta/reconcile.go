@@ -35,7 +35,7 @@ func planPartition(topic string, p Partition, live map[int32]bool) (PartitionUpd
 			liveISR = append(liveISR, r)
 		}
 	}
-	u := PartitionUpdate{Topic: topic, Partition: p.Index, ExpectedLeaderEpoch: p.LeaderEpoch}
+	u := PartitionUpdate{Topic: topic, Partition: p.Index, ExpectedLeaderEpoch: p.LeaderEpoch, ExpectedISR: slices.Clone(p.ISR)}
 	switch {
 	case p.Leader != NoLeader && live[p.Leader]:
 		if len(liveISR) == len(p.ISR) {

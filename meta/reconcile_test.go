@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"testing"
 )
@@ -23,12 +24,12 @@ func TestPlanLeaderChanges(t *testing.T) {
 	live := map[int32]bool{1: true, 3: true}
 	got := PlanLeaderChanges(topics, live)
 	want := []PartitionUpdate{
-		{Topic: "a", Partition: 1, ExpectedLeaderEpoch: 4, Leader: 3, ISR: []int32{3, 1}},
-		{Topic: "a", Partition: 2, ExpectedLeaderEpoch: 0, Leader: 1, ISR: []int32{1}},
-		{Topic: "a", Partition: 3, ExpectedLeaderEpoch: 1, Leader: NoLeader, ISR: []int32{2, 4}},
-		{Topic: "a", Partition: 5, ExpectedLeaderEpoch: 3, Leader: 1, ISR: []int32{1}},
-		{Topic: "a", Partition: 6, ExpectedLeaderEpoch: 0, Leader: NoLeader, ISR: []int32{2}},
-		{Topic: "a", Partition: 7, ExpectedLeaderEpoch: 0, Leader: 1, ISR: []int32{1, 3}},
+		{Topic: "a", Partition: 1, ExpectedLeaderEpoch: 4, Leader: 3, ISR: []int32{3, 1}, ExpectedISR: []int32{2, 3, 1}},
+		{Topic: "a", Partition: 2, ExpectedLeaderEpoch: 0, Leader: 1, ISR: []int32{1}, ExpectedISR: []int32{1, 2}},
+		{Topic: "a", Partition: 3, ExpectedLeaderEpoch: 1, Leader: NoLeader, ISR: []int32{2, 4}, ExpectedISR: []int32{2, 4}},
+		{Topic: "a", Partition: 5, ExpectedLeaderEpoch: 3, Leader: 1, ISR: []int32{1}, ExpectedISR: []int32{4, 1}},
+		{Topic: "a", Partition: 6, ExpectedLeaderEpoch: 0, Leader: NoLeader, ISR: []int32{2}, ExpectedISR: []int32{2}},
+		{Topic: "a", Partition: 7, ExpectedLeaderEpoch: 0, Leader: 1, ISR: []int32{1, 3}, ExpectedISR: []int32{1, 3, 2}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("plan:\n got %+v\nwant %+v", got, want)
@@ -89,4 +90,36 @@ func containsInt32(s []int32, v int32) bool {
 		}
 	}
 	return false
+}
+
+// TestUpdatePartitionExpectedISR: an update decided from an ISR that has
+// since changed is refused, one decided from the current ISR applies, and
+// neither moves the leader epoch while the leader stays.
+func TestUpdatePartitionExpectedISR(t *testing.T) {
+	ctx := context.Background()
+	st := openReady(t, testConfig(t, t.TempDir()))
+	registerBrokers(t, st, 1, 2, 3)
+	if _, err := st.CreateTopic(ctx, TopicSpec{Name: "c", Assignments: map[int32][]int32{0: {1, 2, 3}}}); err != nil {
+		t.Fatal(err)
+	}
+	shrink := PartitionUpdate{Topic: "c", Partition: 0, ExpectedLeaderEpoch: 0, Leader: 1,
+		ISR: []int32{1, 2}, ExpectedISR: []int32{3, 2, 1}}
+	if err := st.UpdatePartition(ctx, shrink); err != nil {
+		t.Fatal(err)
+	}
+	// A second writer still deciding from {1,2,3}.
+	stale := PartitionUpdate{Topic: "c", Partition: 0, ExpectedLeaderEpoch: 0, Leader: 3,
+		ISR: []int32{3}, ExpectedISR: []int32{1, 2, 3}}
+	if err := st.UpdatePartition(ctx, stale); !errors.Is(err, ErrStaleEpoch) {
+		t.Fatalf("stale isr: %v", err)
+	}
+	grow := PartitionUpdate{Topic: "c", Partition: 0, ExpectedLeaderEpoch: 0, Leader: 1,
+		ISR: []int32{1, 2, 3}, ExpectedISR: []int32{2, 1}}
+	if err := st.UpdatePartition(ctx, grow); err != nil {
+		t.Fatal(err)
+	}
+	tp, _ := st.Topic("c")
+	if p := tp.Partitions[0]; p.Leader != 1 || p.LeaderEpoch != 0 || !reflect.DeepEqual(p.ISR, []int32{1, 2, 3}) {
+		t.Fatalf("partition %+v", p)
+	}
 }

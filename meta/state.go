@@ -54,6 +54,8 @@ func (s *state) apply(t commandType, body any) (changed bool, err error) {
 		return s.applySetClusterConfigs(c)
 	case *updatePartition:
 		return s.applyUpdatePartition(c)
+	case *updatePartitionIf:
+		return s.applyUpdatePartitionIf(c)
 	case *allocateProducerIDs:
 		return s.applyAllocateProducerIDs(c)
 	}
@@ -226,6 +228,29 @@ func (s *state) applyUpdatePartition(c *updatePartition) (bool, error) {
 	p.Replicas = slices.Clone(replicas)
 	p.ISR = slices.Clone(c.ISR)
 	return true, nil
+}
+
+func (s *state) applyUpdatePartitionIf(c *updatePartitionIf) (bool, error) {
+	if t, ok := s.topics[c.Topic]; ok && c.Partition >= 0 && int(c.Partition) < len(t.Partitions) {
+		if cur := t.Partitions[c.Partition].ISR; !sameSet(cur, c.ExpectedISR) {
+			return false, fmt.Errorf("%w: %q partition %d isr is %v, update expected %v", ErrStaleEpoch, c.Topic, c.Partition, cur, c.ExpectedISR)
+		}
+	}
+	return s.applyUpdatePartition(&c.updatePartition)
+}
+
+// sameSet reports whether a and b hold the same broker IDs in any order
+// (neither holds duplicates).
+func sameSet(a, b []int32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
 }
 
 // snapshotJSON is the snapshot file: the whole state, sorted so equal

@@ -92,6 +92,10 @@ type PartitionUpdate struct {
 	ISR []int32
 	// Replicas replaces the replica set when non-nil.
 	Replicas []int32
+	// ExpectedISR, when non-nil, must equal the partition's current ISR
+	// as a set, otherwise the update fails with ErrStaleEpoch: a decision
+	// made from an ISR that has since changed is refused.
+	ExpectedISR []int32
 }
 
 func (p Partition) clone() Partition {

@@ -304,8 +304,9 @@ func (s *Store) setClusterConfigs(ctx context.Context, configs map[string]string
 
 // UpdatePartition changes one partition's leader, ISR and optionally
 // replicas, if its leader epoch is still u.ExpectedLeaderEpoch
-// (ErrStaleEpoch otherwise). The leader epoch increases when the leader
-// changes.
+// (ErrStaleEpoch otherwise) and, when u.ExpectedISR is non-nil, its ISR
+// is still that set (ErrStaleEpoch otherwise). The leader epoch increases
+// when the leader changes.
 func (s *Store) UpdatePartition(ctx context.Context, u PartitionUpdate) error {
 	_, err := viaLeader(s, ctx, mUpdatePartition, u, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, s.updatePartition(ctx, u)
@@ -319,12 +320,16 @@ func (s *Store) updatePartition(ctx context.Context, u PartitionUpdate) error {
 			return err
 		}
 	}
-	return s.apply(ctx, cmdUpdatePartition, &updatePartition{
+	c := updatePartition{
 		Topic:               u.Topic,
 		Partition:           u.Partition,
 		ExpectedLeaderEpoch: u.ExpectedLeaderEpoch,
 		Leader:              u.Leader,
 		ISR:                 u.ISR,
 		Replicas:            u.Replicas,
-	})
+	}
+	if u.ExpectedISR != nil {
+		return s.apply(ctx, cmdUpdatePartitionIf, &updatePartitionIf{updatePartition: c, ExpectedISR: u.ExpectedISR})
+	}
+	return s.apply(ctx, cmdUpdatePartition, &c)
 }
