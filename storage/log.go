@@ -101,6 +101,21 @@ func (l *Log) Append(batches []byte, hdrs []record.Header, leaderEpoch int32, lo
 		off = h.NextOffset()
 		pos += h.Size()
 	}
+	info, err := l.writeLocked(batches, hdrs, first, off)
+	if err != nil {
+		return AppendInfo{}, err
+	}
+	if logAppendTime >= 0 {
+		info.LogAppendTime = logAppendTime
+	}
+	return info, nil
+}
+
+// writeLocked writes batches, whose headers already carry their final base
+// offsets [first, off), at the end of the active segment (rolling first if
+// they would not fit), and updates the indexes and the leader-epoch cache
+// from the batches' own epochs. appendMu is held.
+func (l *Log) writeLocked(batches []byte, hdrs []record.Header, first, off int64) (AppendInfo, error) {
 	last := off - 1
 
 	active := l.segs[len(l.segs)-1]
@@ -153,9 +168,14 @@ func (l *Log) Append(batches []byte, hdrs []record.Header, leaderEpoch int32, lo
 	active.offsets = append(active.offsets, newOffsets...)
 	active.times = append(active.times, newTimes...)
 	l.end = off
-	if leaderEpoch >= 0 && (len(l.epochs) == 0 || leaderEpoch > l.epochs[len(l.epochs)-1].epoch) {
-		l.epochs = append(l.epochs, epochEntry{epoch: leaderEpoch, start: first})
-		epochs = append([]epochEntry(nil), l.epochs...)
+	for _, h := range hdrs {
+		if e := h.PartitionLeaderEpoch; e >= 0 && (len(l.epochs) == 0 || e > l.epochs[len(l.epochs)-1].epoch) {
+			l.epochs = append(l.epochs, epochEntry{epoch: e, start: h.BaseOffset})
+			epochs = l.epochs
+		}
+	}
+	if epochs != nil {
+		epochs = append([]epochEntry(nil), epochs...)
 	}
 	l.mu.Unlock()
 
@@ -164,11 +184,7 @@ func (l *Log) Append(batches []byte, hdrs []record.Header, leaderEpoch int32, lo
 			l.logger.Warn("writing leader-epoch checkpoint", "dir", l.dir, "err", err)
 		}
 	}
-	lat := int64(-1)
-	if logAppendTime >= 0 {
-		lat = logAppendTime
-	}
-	return AppendInfo{FirstOffset: first, LastOffset: last, LogAppendTime: lat}, nil
+	return AppendInfo{FirstOffset: first, LastOffset: last, LogAppendTime: -1}, nil
 }
 
 func appendIndexFiles(s *segment, offsets []offsetEntry, times []timeEntry) error {
