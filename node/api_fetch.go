@@ -25,6 +25,10 @@ func init() { register(1, 4, 16, (*Node).handleFetch) }
 
 func (n *Node) handleFetch(r *request, rep *reply) {
 	req := r.kreq.(*kmsg.FetchRequest)
+	if id := replicaFetchID(r, req); id >= 0 {
+		n.handleReplicaFetch(r, rep, req, id) // replication_leader.go
+		return
+	}
 	if req.SessionID != 0 || req.SessionEpoch > 0 {
 		resp := kmsg.NewPtrFetchResponse()
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
@@ -185,6 +189,9 @@ type fetchWaiter struct {
 	minB    int64
 	timeout time.Duration
 	wakeCh  chan struct{}
+	// replica: a follower's fetch, satisfied when a partition's log grows
+	// past start (its fetch offset) or this node stops leading it.
+	replica bool
 }
 
 func newFetchWaiter(n *Node, r *request, req *kmsg.FetchRequest) *fetchWaiter {
@@ -216,6 +223,14 @@ func (w *fetchWaiter) wake() {
 }
 
 func (w *fetchWaiter) satisfied() bool {
+	if w.replica {
+		for i, p := range w.parts {
+			if p.log.EndOffset() > w.start[i] || !p.leadership().isLeader() {
+				return true
+			}
+		}
+		return false
+	}
 	var got int64
 	for i, p := range w.parts {
 		got += p.visible.Load() - w.start[i]

@@ -6,7 +6,8 @@ import (
 
 // OffsetForLeaderEpoch (key 23): versions 0-4. Returns, for a leader epoch,
 // the largest epoch at or below it and the offset where it ended — what a
-// consumer uses to detect log truncation after a leader change.
+// consumer uses to detect log truncation after a leader change, and what a
+// follower truncates a divergent tail to (replication_follower.go).
 func init() { register(23, 0, 4, (*Node).handleOffsetForLeaderEpoch) }
 
 func (n *Node) handleOffsetForLeaderEpoch(r *request, rep *reply) {
@@ -29,7 +30,11 @@ func (n *Node) handleOffsetForLeaderEpoch(r *request, rep *reply) {
 				continue
 			}
 			epoch, end := p.log.EndOffsetForEpoch(rp.LeaderEpoch)
-			if end > p.highWatermark() && epoch == p.leadership().epoch {
+			// A follower (replica ID set, v3+) learns where the epoch ends
+			// in the log, past the high watermark: it truncates only what
+			// the leader does not have. A consumer sees no further than
+			// the high watermark.
+			if req.ReplicaID < 0 && end > p.highWatermark() && epoch == p.leadership().epoch {
 				end = p.highWatermark()
 			}
 			sp.LeaderEpoch, sp.EndOffset = epoch, end

@@ -1,7 +1,10 @@
 package node
 
 import (
+	"errors"
+	"fmt"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -45,8 +48,9 @@ func (n *Node) handleProduce(r *request, rep *reply) {
 		return
 	}
 	type syncWait struct {
-		sp  *kmsg.ProduceResponseTopicPartition
-		err error
+		sp   *kmsg.ProduceResponseTopicPartition
+		once sync.Once
+		err  error
 	}
 	var (
 		wg     sync.WaitGroup
@@ -76,12 +80,11 @@ func (n *Node) handleProduce(r *request, rep *reply) {
 			}
 			sw := &syncWait{sp: sp}
 			wg.Add(1)
-			info, err := p.append(rp.Records, func(err error) {
-				sw.err = err
-				wg.Done()
+			info, err := p.append(rp.Records, acks, func(err error) {
+				sw.once.Do(func() { sw.err = err; wg.Done() })
 			})
 			if err != nil {
-				wg.Done()
+				sw.once.Do(wg.Done)
 				sp.ErrorCode = errCode(err)
 				sp.ErrorMessage = errMsg(err)
 				sp.BaseOffset = -1
@@ -105,16 +108,51 @@ func (n *Node) handleProduce(r *request, rep *reply) {
 		return
 	}
 	n.safeGo(r, rep, func() {
-		wg.Wait()
+		all := make(chan struct{})
+		go func() { wg.Wait(); close(all) }()
+		var timeout <-chan time.Time
+		if acks == -1 && req.TimeoutMillis > 0 {
+			t := time.NewTimer(time.Duration(req.TimeoutMillis) * time.Millisecond)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-all:
+		case <-timeout:
+			// acks=all writes the ISR has not confirmed in time: they
+			// stay in the log and may still commit; the client retries
+			// (an idempotent producer without duplicates).
+			for _, sw := range waits {
+				sw.once.Do(func() { sw.err = errProduceTimeout; wg.Done() })
+			}
+			<-all
+		case <-n.stopped:
+			for _, sw := range waits {
+				sw.once.Do(func() { sw.err = errNotLeaderNow; wg.Done() })
+			}
+			<-all
+		}
 		for _, sw := range waits {
 			if sw.err != nil {
-				sw.sp.ErrorCode = kerr.KafkaStorageError.Code
-				sw.sp.ErrorMessage = kmsg.StringPtr("fsync failed: " + sw.err.Error())
+				sw.sp.ErrorCode, sw.sp.ErrorMessage = produceWaitError(sw.err)
 				sw.sp.BaseOffset = -1
 			}
 		}
 		rep.finish(resp)
 	})
+}
+
+var errProduceTimeout = fmt.Errorf("%w: the ISR did not confirm the write within the request timeout", kerr.RequestTimedOut)
+
+// produceWaitError maps the failure of a produce's wait for durability:
+// Kafka errors (NOT_LEADER_OR_FOLLOWER, REQUEST_TIMED_OUT) as they are,
+// anything else a failed fsync.
+func produceWaitError(err error) (int16, *string) {
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Code, kmsg.StringPtr(err.Error())
+	}
+	return kerr.KafkaStorageError.Code, kmsg.StringPtr("fsync failed: " + err.Error())
 }
 
 func (n *Node) finishProduce(rep *reply, resp *kmsg.ProduceResponse, acks int16, failed bool) {

@@ -182,15 +182,19 @@ func (b groupBackend) Subscribe() (<-chan struct{}, func()) { return b.n.applied
 type offsetsLog struct{ p *partition }
 
 func (l offsetsLog) Append(batch []byte, done func(error)) error {
-	_, err := l.p.append(batch, done)
+	_, err := l.p.append(batch, -1, done)
 	return err
 }
 
-// Scan reads the partition from its start to the high watermark, calling
-// fn with each batch.
+// Scan reads the partition from its start to its log end, calling fn with
+// each batch. The leader's whole log counts, not only what is below its
+// high watermark: a new leader's high watermark may trail the commits its
+// predecessor acknowledged until the followers fetch from it, and its log
+// is what every replica will hold (as Kafka's coordinators load to the
+// log end).
 func (l offsetsLog) Scan(fn func(batch []byte) error) error {
-	hw := l.p.highWatermark()
-	return forEachBatch(l.p.localBatches(hw), l.p.log.StartOffset(), hw, func(_ record.Header, batch []byte) error {
+	end := l.p.log.EndOffset()
+	return forEachBatch(l.p.localBatches(end), l.p.log.StartOffset(), end, func(_ record.Header, batch []byte) error {
 		return fn(batch)
 	})
 }

@@ -31,6 +31,7 @@ type Metadata interface {
 	CreatePartitions(ctx context.Context, name string, total int32, assignments [][]int32) error
 	SetTopicConfigs(ctx context.Context, name string, configs map[string]string) error
 	SetClusterConfigs(ctx context.Context, configs map[string]string) error
+	UpdatePartition(ctx context.Context, u meta.PartitionUpdate) error
 	Close() error
 }
 

@@ -24,6 +24,11 @@ type metrics struct {
 	acceptWaits  prometheus.Counter
 	connClosed   *prometheus.CounterVec
 	budgetWaits  *prometheus.CounterVec
+	// Replication (replication_leader.go, replication_follower.go).
+	isrChanges     *prometheus.CounterVec
+	replicationOut prometheus.Counter
+	replicationIn  prometheus.Counter
+	truncations    prometheus.Counter
 }
 
 func newMetrics(n *Node) *metrics {
@@ -68,7 +73,20 @@ func newMetrics(n *Node) *metrics {
 	queued := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "strata_kafka_queued_request_bytes", Help: "Request bytes read and not yet answered (queued.max.request.bytes bounds them).",
 	}, func() float64 { return float64(n.reqBudget.used()) })
-	m.reg.MustRegister(m.acceptErrors, m.acceptWaits, m.connClosed, m.budgetWaits, queued)
+	m.isrChanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "strata_replication_isr_changes_total", Help: "ISR changes this node asked for as leader and the controller committed, by direction (shrink, expand).",
+	}, []string{"direction"})
+	m.replicationOut = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "strata_replication_bytes_out_total", Help: "Record-batch bytes sent to followers.",
+	})
+	m.replicationIn = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "strata_replication_bytes_in_total", Help: "Record-batch bytes appended from leaders.",
+	})
+	m.truncations = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "strata_replication_truncations_total", Help: "Divergent log tails a follower cut after asking its leader (OffsetForLeaderEpoch), and resets to the leader's log start.",
+	})
+	m.reg.MustRegister(m.acceptErrors, m.acceptWaits, m.connClosed, m.budgetWaits, queued,
+		m.isrChanges, m.replicationOut, m.replicationIn, m.truncations)
 	m.reg.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.openConns, m.produced, m.fetched,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&partitionCollector{n: n})

@@ -136,18 +136,20 @@ type Node struct {
 	advertise hostPort
 	ready     atomic.Bool
 
-	drain     chan struct{} // closed when the node stops taking requests
-	healKick  chan struct{} // wakes runHeal (scrub.go)
-	scrub     *scrubMetrics
-	drainCtx  context.Context
-	undrain   context.CancelFunc // ends drainCtx when drain closes
-	listener  listenerState      // connection limits and accept health (listener.go)
-	reqBudget *memBudget         // queued.max.request.bytes
-	stopped   chan struct{}      // closed when in-flight work is abandoned
-	drainOnce sync.Once
-	conns     sync.WaitGroup
-	loops     sync.WaitGroup
-	mu        struct {
+	drain      chan struct{} // closed when the node stops taking requests
+	healKick   chan struct{} // wakes runHeal (scrub.go)
+	scrub      *scrubMetrics
+	drainCtx   context.Context
+	undrain    context.CancelFunc // ends drainCtx when drain closes
+	listener   listenerState      // connection limits and accept health (listener.go)
+	reqBudget  *memBudget         // queued.max.request.bytes
+	stopped    chan struct{}      // closed when in-flight work is abandoned
+	drainOnce  sync.Once
+	conns      sync.WaitGroup
+	loops      sync.WaitGroup
+	fetchers   *fetcherSet    // follower fetch loops (replication_follower.go)
+	isrChanges sync.WaitGroup // runAlterISR calls in flight
+	mu         struct {
 		sync.Mutex
 		conns map[net.Conn]struct{}
 	}
@@ -248,6 +250,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 
 	n.syncer = storage.NewSyncer(n.log)
 	n.parts = newPartitionSet(n)
+	n.fetchers = newFetcherSet(n)
 	if err := n.startTiering(ctx); err != nil {
 		n.closeEarly()
 		return nil, err
@@ -404,6 +407,8 @@ func (n *Node) Close() error {
 			<-done
 		}
 		n.loops.Wait()
+		n.fetchers.close()
+		n.isrChanges.Wait()
 		if n.txns != nil {
 			n.txns.closePeers()
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -100,10 +101,16 @@ type partition struct {
 	// cold-read and heal warnings.
 	syncFailLog, coldWarn, healReports logLimiter
 
+	// repl is the replication state (replication_leader.go,
+	// replication_follower.go).
+	repl replState
+
 	mu struct {
 		sync.Mutex
 		pending     []pendingBytes // appended batches not yet visible, by end offset
 		waiters     map[*fetchWaiter]struct{}
+		replWaiters map[*fetchWaiter]struct{} // follower fetches, woken by appends
+		acks        []ackWaiter               // acks=all produces waiting for the HW, by end offset
 		unflushed   int64
 		lastFlush   time.Time
 		appendBytes int64 // cumulative bytes appended since open
@@ -143,9 +150,18 @@ func (p *partition) advanceHW(hw int64) {
 	for w := range p.mu.waiters {
 		waiters = append(waiters, w)
 	}
+	i = 0
+	for i < len(p.mu.acks) && p.mu.acks[i].end <= hw {
+		i++
+	}
+	acked := p.mu.acks[:i:i]
+	p.mu.acks = p.mu.acks[i:]
 	p.mu.Unlock()
 	for _, w := range waiters {
 		w.wake()
+	}
+	for _, a := range acked {
+		a.done(nil)
 	}
 }
 
@@ -158,27 +174,37 @@ func (p *partition) addWaiter(w *fetchWaiter) {
 func (p *partition) removeWaiter(w *fetchWaiter) {
 	p.mu.Lock()
 	delete(p.mu.waiters, w)
+	delete(p.mu.replWaiters, w)
 	p.mu.Unlock()
 }
 
 // append validates and appends a produce request's records. It does not wait
 // for durability; done is called once the data is acknowledged-durable under
 // the partition's flush policy (immediately when flush.messages > 1).
-func (p *partition) append(records []byte, done func(error)) (storage.AppendInfo, error) {
+//
+// With acks=-1, done waits for the high watermark to pass the batches: every
+// ISR member has them (durably, by default), and the append is refused
+// with NOT_ENOUGH_REPLICAS when the ISR is below min.insync.replicas.
+func (p *partition) append(records []byte, acks int16, done func(error)) (storage.AppendInfo, error) {
 	cfg := p.cfg.Load()
 	hdrs, err := record.Validate(records, cfg.maxMessageBytes)
 	if err != nil {
 		return storage.AppendInfo{}, err
 	}
-	return p.appendChecked(records, hdrs, nil, done)
+	return p.appendChecked(records, hdrs, nil, acks, done)
 }
 
 // appendChecked appends validated batches: a produce request's (marker
 // nil), or a transaction marker the broker built. The producer-state check
 // and the append are atomic under appendMu; a duplicate batch is
 // acknowledged with its original offsets instead of being appended.
-func (p *partition) appendChecked(records []byte, hdrs []record.Header, marker *txnMarker, done func(error)) (storage.AppendInfo, error) {
+func (p *partition) appendChecked(records []byte, hdrs []record.Header, marker *txnMarker, acks int16, done func(error)) (storage.AppendInfo, error) {
 	cfg := p.cfg.Load()
+	if acks == -1 {
+		if err := p.checkMinISR(cfg); err != nil {
+			return storage.AppendInfo{}, err
+		}
+	}
 	appendTime := int64(-1)
 	if cfg.logAppendTime {
 		appendTime = time.Now().UnixMilli()
@@ -197,7 +223,7 @@ func (p *partition) appendChecked(records []byte, hdrs []record.Header, marker *
 		if err != nil {
 			return storage.AppendInfo{}, err
 		}
-		return p.ackDuplicate(dup, done), nil
+		return p.ackDuplicate(dup, acks, done), nil
 	}
 	info, err := p.log.Append(records, hdrs, p.leadership().epoch, appendTime)
 	if err != nil {
@@ -209,6 +235,7 @@ func (p *partition) appendChecked(records []byte, hdrs []record.Header, marker *
 	}
 	p.updateProducers(hdrs, marker)
 	p.mu.Lock()
+	replWaiters := p.replWaitersLocked()
 	p.mu.appendBytes += int64(len(records))
 	p.mu.pending = append(p.mu.pending, pendingBytes{end: info.LastOffset + 1, total: p.mu.appendBytes})
 	p.mu.unflushed += msgs
@@ -220,12 +247,25 @@ func (p *partition) appendChecked(records []byte, hdrs []record.Header, marker *
 	p.mu.Unlock()
 	p.appendMu.Unlock()
 	p.bytesIn.Add(float64(len(records)))
+	for _, w := range replWaiters {
+		w.wake()
+	}
 
 	end := info.LastOffset + 1
+	if acks == -1 && done != nil {
+		local := done
+		done = func(err error) {
+			if err != nil {
+				local(err)
+				return
+			}
+			p.waitHW(end, local)
+		}
+	}
 	if cfg.syncEveryAppend() {
 		p.n.syncer.Sync(p.log, end, func(err error) {
 			if err == nil {
-				p.advanceHW(p.log.SyncedOffset())
+				p.updateHW()
 			} else {
 				p.syncFailed(err)
 			}
@@ -235,7 +275,7 @@ func (p *partition) appendChecked(records []byte, hdrs []record.Header, marker *
 		})
 		return info, nil
 	}
-	p.advanceHW(end)
+	p.updateHW()
 	if flushNow {
 		p.n.syncer.Sync(p.log, end, func(err error) {
 			if err != nil {
@@ -262,6 +302,7 @@ func (p *partition) housekeep(now time.Time, retention bool) {
 	}
 	p.housekeepProducersLocked(now, retention)
 	p.appendMu.Unlock()
+	p.housekeepReplication(now)
 	if !cfg.syncEveryAppend() && cfg.flushMs < 1<<62 {
 		p.mu.Lock()
 		due := p.mu.unflushed > 0 && now.Sub(p.mu.lastFlush) >= time.Duration(cfg.flushMs)*time.Millisecond
@@ -319,6 +360,10 @@ func (p *partition) setLeadership(l *leadership) {
 	}
 	if old.role != l.role || old.epoch != l.epoch {
 		p.closeWaiters()
+	}
+	if old.role != l.role || old.epoch != l.epoch || old.leader != l.leader ||
+		!slices.Equal(old.isr, l.isr) || !slices.Equal(old.replicas, l.replicas) {
+		p.applyRole(old, l)
 	}
 }
 
@@ -427,6 +472,8 @@ func (s *partitionSet) applyMetadata() (uint64, error) {
 	s.mu.Unlock()
 	for _, p := range drop {
 		s.n.log.Info("deleting partition", "topic", p.topic, "partition", p.index)
+		s.n.fetchers.remove(p)
+		p.failAcks(errNotLeaderNow)
 		p.closeWaiters()
 		s.n.detachTier(p, true)
 		if err := p.log.Delete(); err != nil {
@@ -453,6 +500,9 @@ func (s *partitionSet) applyMetadata() (uint64, error) {
 		s.ids[p.topicID] = p.topic
 	}
 	s.mu.Unlock()
+	for _, p := range opened {
+		p.applyRole(nil, p.leadership())
+	}
 	s.removeStrays(hostedSet)
 	return version, err
 }
@@ -495,6 +545,7 @@ func (s *partitionSet) openLog(k tp, t meta.Topic, pc *partConfig, lead *leaders
 		bytesIn:  s.n.metrics.produced.WithLabelValues(k.topic),
 		bytesOut: s.n.metrics.fetched.WithLabelValues(k.topic)}
 	p.mu.waiters = map[*fetchWaiter]struct{}{}
+	p.mu.replWaiters = map[*fetchWaiter]struct{}{}
 	p.mu.lastFlush = time.Now()
 	p.cfg.Store(pc)
 	p.lead.Store(lead)
@@ -508,9 +559,20 @@ func (s *partitionSet) finishOpen(p *partition) error {
 		p.log.Close()
 		return fmt.Errorf("tiering %s: %w", p.log.Dir(), err)
 	}
-	// What is on disk after a restart was either fsynced or, with a relaxed
-	// flush policy, is what the page cache kept: either way it is the log.
-	p.hw.Store(p.log.EndOffset())
+	// A single replica's log is its own high watermark: what is on disk
+	// after a restart was either fsynced or, with a relaxed flush policy,
+	// is what the page cache kept. A replicated partition starts from its
+	// checkpoint (records past it may not have reached the ISR) and
+	// learns the rest from its leader or its followers.
+	hw := p.log.EndOffset()
+	if len(p.leadership().replicas) > 1 {
+		hw = p.log.StartOffset()
+		if ck, ok := p.log.HighWatermarkCheckpoint(); ok && ck > hw {
+			hw = ck
+		}
+	}
+	p.hw.Store(hw)
+	p.repl.ckptHW = hw
 	return nil
 }
 
@@ -547,8 +609,13 @@ func (s *partitionSet) closeAll() error {
 	defer s.mu.Unlock()
 	var errs []error
 	for k, p := range s.parts {
+		s.n.fetchers.remove(p)
+		p.failAcks(errNotLeaderNow)
 		p.closeWaiters()
 		p.snapshotProducers()
+		if len(p.leadership().replicas) > 1 {
+			p.checkpointHW(p.highWatermark())
+		}
 		if err := p.log.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("closing %s-%d: %w", k.topic, k.part, err))
 		}
@@ -562,6 +629,9 @@ func (p *partition) closeWaiters() {
 	p.mu.Lock()
 	ws := make([]*fetchWaiter, 0, len(p.mu.waiters))
 	for w := range p.mu.waiters {
+		ws = append(ws, w)
+	}
+	for w := range p.mu.replWaiters {
 		ws = append(ws, w)
 	}
 	p.mu.Unlock()

@@ -143,6 +143,12 @@ func twoBrokerSetup(t *testing.T) (*Node, *meta.Store) {
 		ExpectedLeaderEpoch: rt.Partitions[0].LeaderEpoch, Leader: 2, ISR: []int32{1, 2}}); err != nil {
 		t.Fatal(err)
 	}
+	// Broker 2 never fetches: roles-1's ISR is this node alone, so its
+	// acks=all writes commit here.
+	if err := ms.UpdatePartition(ctx, meta.PartitionUpdate{Topic: "roles", Partition: 1,
+		ExpectedLeaderEpoch: rt.Partitions[1].LeaderEpoch, Leader: 1, ISR: []int32{1}}); err != nil {
+		t.Fatal(err)
+	}
 	if err := n.waitVisible(ctx, ms.Version()); err != nil {
 		t.Fatal(err)
 	}

@@ -438,7 +438,7 @@ func (e txnEnv) Persist(ctx context.Context, m txn.Metadata, deleted bool) error
 	k, v := encodeTxnRecord(m, deleted)
 	batch := record.Build(record.NewBatchSpec(time.Now().UnixMilli()), []record.Record{{Key: k, Value: v}})
 	return waitDone(ctx, func(done func(error)) error {
-		_, err := p.append(batch, done)
+		_, err := p.append(batch, -1, done)
 		return err
 	})
 }

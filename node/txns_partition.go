@@ -72,9 +72,13 @@ func (p *partition) addAborted(a producer.AbortedTxn, persist bool) {
 
 // ackDuplicate answers a retried batch with the offsets it got the first
 // time, once those are durable.
-func (p *partition) ackDuplicate(d *producer.Duplicate, done func(error)) storage.AppendInfo {
+func (p *partition) ackDuplicate(d *producer.Duplicate, acks int16, done func(error)) storage.AppendInfo {
 	info := storage.AppendInfo{FirstOffset: d.FirstOffset, LastOffset: d.LastOffset, LogAppendTime: -1}
 	if done == nil {
+		return info
+	}
+	if acks == -1 {
+		p.waitHW(d.LastOffset+1, done)
 		return info
 	}
 	if p.cfg.Load().syncEveryAppend() {
@@ -118,7 +122,7 @@ func (p *partition) appendMarker(m txnMarker, done func(error)) error {
 	if err != nil {
 		return err
 	}
-	_, err = p.appendChecked(batch, []record.Header{h}, &m, done)
+	_, err = p.appendChecked(batch, []record.Header{h}, &m, -1, done)
 	return err
 }
 
@@ -145,6 +149,11 @@ func parseMarker(batch []byte) (commit bool, coordinatorEpoch int32, ok bool) {
 func (p *partition) loadProducers() {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
+	p.loadProducersLocked()
+}
+
+// loadProducersLocked is loadProducers for a caller holding appendMu.
+func (p *partition) loadProducersLocked() {
 	st, from := producer.New(), p.log.StartOffset()
 	end := p.log.EndOffset()
 	offs, err := p.log.ProducerSnapshotOffsets()
@@ -210,18 +219,28 @@ func (p *partition) replayProducers(from, end int64) (int, error) {
 			return nil
 		}
 		n++
-		if !h.IsControl() {
-			p.prod.state.Update([]record.Header{h}, now)
-			return nil
-		}
-		if commit, ce, ok := parseMarker(batch); ok {
-			if a, ok := p.prod.state.CompleteTxn(h.ProducerID, h.ProducerEpoch, ce, commit, h.BaseOffset, now); ok {
-				p.addAborted(a, true)
-			}
-		}
+		p.applyBatch(h, batch, now)
 		return nil
 	})
 	return n, err
+}
+
+// applyBatch applies one stored batch to the producer state, as its append
+// did: replaying the log, or a follower appending its leader's batches.
+// It needs appendMu.
+func (p *partition) applyBatch(h record.Header, batch []byte, now int64) {
+	if h.ProducerID < 0 {
+		return
+	}
+	if !h.IsControl() {
+		p.prod.state.Update([]record.Header{h}, now)
+		return
+	}
+	if commit, ce, ok := parseMarker(batch); ok {
+		if a, ok := p.prod.state.CompleteTxn(h.ProducerID, h.ProducerEpoch, ce, commit, h.BaseOffset, now); ok {
+			p.addAborted(a, true)
+		}
+	}
 }
 
 // snapshotProducers writes the producer state as of the log end (on clean
@@ -271,4 +290,12 @@ func (p *partition) housekeepProducersLocked(now time.Time, retention bool) {
 	// still served to read_committed consumers and need their aborts.
 	p.prod.aborted.DropBefore(p.logStartOffset())
 	p.prod.abortedMu.Unlock()
+}
+
+// resetAborted forgets the aborted transactions, before a truncated log's
+// producer state is rebuilt from what is left of it.
+func (pp *partProducers) resetAborted() {
+	pp.abortedMu.Lock()
+	pp.aborted = producer.Aborted{}
+	pp.abortedMu.Unlock()
 }

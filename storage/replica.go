@@ -296,3 +296,21 @@ func trimTxnIndexes(segs []*segment, end int64) error {
 	}
 	return nil
 }
+
+// AssignEpoch records that leader epoch epoch starts at the log end offset,
+// as a new leader does when it takes over (before it writes anything), so
+// OffsetForLeaderEpoch answers followers of older epochs with where those
+// ended here. It does nothing if epoch is not above the latest epoch.
+func (l *Log) AssignEpoch(epoch int32) error {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	l.mu.Lock()
+	if epoch < 0 || len(l.epochs) > 0 && l.epochs[len(l.epochs)-1].epoch >= epoch {
+		l.mu.Unlock()
+		return nil
+	}
+	l.epochs = append(l.epochs, epochEntry{epoch: epoch, start: l.end})
+	epochs := append([]epochEntry(nil), l.epochs...)
+	l.mu.Unlock()
+	return classify("write leader-epoch checkpoint", l.dir, writeEpochCheckpoint(l.dir, epochs))
+}

@@ -1,0 +1,525 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/record"
+	"github.com/stratalog/strata/replica"
+	"github.com/stratalog/strata/storage"
+)
+
+// Replication, follower side. A follower runs one fetch loop per leader
+// broker (runReplicaFetcher) over every partition it follows there. On a
+// new leader or epoch a partition first truncates a divergent tail: it asks
+// the leader with OffsetForLeaderEpoch where its latest epoch ends there
+// and cuts its log to that point (replica.Truncation), never to the high
+// watermark. It then fetches from its log end offset, appends the leader's
+// batches unchanged (AppendReplica), waits for them to be fsynced when the
+// topic acknowledges only fsynced data (flush.messages=1, the default), and
+// only then sends the next fetch, whose offset tells the leader what it has
+// made durable. Producer and transaction state follow the replicated
+// batches, so a follower that becomes leader deduplicates retries and
+// knows open transactions.
+
+// followState is what a follower partition replicates from: set by
+// applyRole, replaced on every leader or epoch change, so a fetch answered
+// for an older one is dropped.
+type followState struct {
+	leader    int32
+	epoch     int32
+	truncated atomic.Bool  // the OffsetForLeaderEpoch step is done for this epoch
+	retryAt   atomic.Int64 // unix nanoseconds: skip the partition until then
+}
+
+// fetcherSet owns the fetch loops, one per leader broker.
+type fetcherSet struct {
+	n        *Node
+	mu       sync.Mutex
+	byLeader map[int32]*replicaFetcher
+	closed   bool
+	wg       sync.WaitGroup // runReplicaFetcher goroutines
+
+	clientMu sync.Mutex
+	client   *kgo.Client
+}
+
+// replicaFetcher is the fetch loop for one leader broker.
+type replicaFetcher struct {
+	set    *fetcherSet
+	leader int32
+	ctx    context.Context
+	cancel context.CancelFunc
+	wake   chan struct{}
+
+	mu    sync.Mutex
+	parts map[*partition]struct{}
+}
+
+func newFetcherSet(n *Node) *fetcherSet {
+	return &fetcherSet{n: n, byLeader: map[int32]*replicaFetcher{}}
+}
+
+// follow makes p replicate from leader at epoch, starting with the
+// truncation step. It does nothing if p already follows that leader and
+// epoch.
+func (s *fetcherSet) follow(p *partition, leader, epoch int32) {
+	if cur := p.repl.follow.Load(); cur != nil && cur.leader == leader && cur.epoch == epoch {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	old := p.repl.follow.Swap(&followState{leader: leader, epoch: epoch})
+	if old != nil && old.leader != leader {
+		if f := s.byLeader[old.leader]; f != nil {
+			f.remove(p)
+		}
+	}
+	f := s.byLeader[leader]
+	if f == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		f = &replicaFetcher{set: s, leader: leader, ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), parts: map[*partition]struct{}{}}
+		s.byLeader[leader] = f
+		s.wg.Add(1)
+		go f.runReplicaFetcher()
+	}
+	f.mu.Lock()
+	f.parts[p] = struct{}{}
+	f.mu.Unlock()
+	f.kick()
+}
+
+// remove stops replicating p.
+func (s *fetcherSet) remove(p *partition) {
+	old := p.repl.follow.Swap(nil)
+	if old == nil {
+		return
+	}
+	s.mu.Lock()
+	if f := s.byLeader[old.leader]; f != nil {
+		f.remove(p)
+	}
+	s.mu.Unlock()
+}
+
+// close stops every fetch loop and waits for them.
+func (s *fetcherSet) close() {
+	s.mu.Lock()
+	s.closed = true
+	for _, f := range s.byLeader {
+		f.cancel()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	s.clientMu.Lock()
+	if s.client != nil {
+		s.client.Close()
+		s.client = nil
+	}
+	s.clientMu.Unlock()
+}
+
+// peerClient is the Kafka client followers fetch with, created on first
+// use; it learns the other brokers' addresses from this node's Metadata.
+func (s *fetcherSet) peerClient() (*kgo.Client, error) {
+	s.clientMu.Lock()
+	defer s.clientMu.Unlock()
+	if s.client != nil {
+		return s.client, nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.n.ln.Addr().String()),
+		kgo.ClientID(fmt.Sprintf("strata-replica-%d", s.n.cfg.NodeID)),
+		kgo.RetryTimeout(time.Second), kgo.RequestRetries(0))
+	if err != nil {
+		return nil, err
+	}
+	s.client = cl
+	return cl, nil
+}
+
+func (f *replicaFetcher) kick() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (f *replicaFetcher) remove(p *partition) {
+	f.mu.Lock()
+	delete(f.parts, p)
+	f.mu.Unlock()
+}
+
+// followed returns the partitions this loop replicates, with their state.
+func (f *replicaFetcher) followed() ([]*partition, []*followState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ps := make([]*partition, 0, len(f.parts))
+	sts := make([]*followState, 0, len(f.parts))
+	for p := range f.parts {
+		if st := p.repl.follow.Load(); st != nil && st.leader == f.leader {
+			ps, sts = append(ps, p), append(sts, st)
+		}
+	}
+	return ps, sts
+}
+
+// runReplicaFetcher is the fetch loop for one leader broker. Owned by the
+// fetcherSet; it ends when close cancels its context.
+func (f *replicaFetcher) runReplicaFetcher() {
+	defer f.set.wg.Done()
+	n := f.set.n
+	idle := time.NewTimer(time.Hour)
+	defer idle.Stop()
+	for f.ctx.Err() == nil {
+		progressed := false
+		ps, sts := f.followed()
+		var truncate, fetch []*partition
+		var truncSt, fetchSt []*followState
+		now := time.Now().UnixNano()
+		for i, p := range ps {
+			switch {
+			case sts[i].retryAt.Load() > now:
+			case !sts[i].truncated.Load():
+				truncate, truncSt = append(truncate, p), append(truncSt, sts[i])
+			default:
+				fetch, fetchSt = append(fetch, p), append(fetchSt, sts[i])
+			}
+		}
+		if len(truncate) > 0 || len(fetch) > 0 {
+			cl, err := f.set.peerClient()
+			if err != nil {
+				n.log.Warn("replication client", "err", err)
+			} else {
+				if len(truncate) > 0 {
+					f.truncate(cl, truncate, truncSt)
+					progressed = true
+				}
+				if len(fetch) > 0 {
+					progressed = f.fetch(cl, fetch, fetchSt) || progressed
+				}
+			}
+		}
+		if progressed {
+			continue
+		}
+		idle.Reset(time.Duration(max(1, n.brokerCfg().Int64("replica.fetch.backoff.ms"))) * time.Millisecond)
+		select {
+		case <-f.ctx.Done():
+		case <-f.wake:
+		case <-idle.C:
+		}
+	}
+}
+
+// backoff makes the partition skip fetches for replica.fetch.backoff.ms.
+func (f *replicaFetcher) backoff(st *followState) {
+	d := time.Duration(f.set.n.brokerCfg().Int64("replica.fetch.backoff.ms")) * time.Millisecond
+	st.retryAt.Store(time.Now().Add(d).UnixNano())
+}
+
+// request sends req to the leader, refreshing the client's view of the
+// brokers once if the leader is new to it.
+func (f *replicaFetcher) request(ctx context.Context, cl *kgo.Client, req kmsg.Request) (kmsg.Response, error) {
+	resp, err := cl.Broker(int(f.leader)).Request(ctx, req)
+	if err != nil && ctx.Err() == nil {
+		md := kmsg.NewPtrMetadataRequest()
+		md.Topics = []kmsg.MetadataRequestTopic{}
+		if _, merr := md.RequestWith(ctx, cl); merr != nil {
+			return nil, fmt.Errorf("%w (metadata refresh: %v)", err, merr)
+		}
+		resp, err = cl.Broker(int(f.leader)).Request(ctx, req)
+	}
+	return resp, err
+}
+
+// truncate runs the KIP-101/279 step for partitions new to this leader
+// epoch.
+func (f *replicaFetcher) truncate(cl *kgo.Client, ps []*partition, sts []*followState) {
+	n := f.set.n
+	req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	req.ReplicaID = n.cfg.NodeID
+	asked := make([]int32, len(ps))
+	byTopic := map[string]int{}
+	for i, p := range ps {
+		eps := p.log.LeaderEpochs()
+		if len(eps) == 0 {
+			// Nothing written under any epoch (an empty log): nothing
+			// can diverge.
+			sts[i].truncated.Store(true)
+			asked[i] = -1
+			continue
+		}
+		asked[i] = eps[len(eps)-1].Epoch
+		ti, ok := byTopic[p.topic]
+		if !ok {
+			ti = len(req.Topics)
+			byTopic[p.topic] = ti
+			t := kmsg.NewOffsetForLeaderEpochRequestTopic()
+			t.Topic = p.topic
+			req.Topics = append(req.Topics, t)
+		}
+		rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+		rp.Partition, rp.CurrentLeaderEpoch, rp.LeaderEpoch = p.index, sts[i].epoch, asked[i]
+		req.Topics[ti].Partitions = append(req.Topics[ti].Partitions, rp)
+	}
+	if len(req.Topics) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
+	defer cancel()
+	kresp, err := f.request(ctx, cl, req)
+	if err != nil {
+		if f.ctx.Err() == nil {
+			n.log.Debug("OffsetForLeaderEpoch to leader failed", "leader", f.leader, "err", err)
+		}
+		for i := range ps {
+			f.backoff(sts[i])
+		}
+		return
+	}
+	resp := kresp.(*kmsg.OffsetForLeaderEpochResponse)
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			for i, p := range ps {
+				if p.topic != rt.Topic || p.index != rp.Partition || asked[i] < 0 {
+					continue
+				}
+				if rp.ErrorCode != 0 {
+					f.backoff(sts[i])
+					continue
+				}
+				p.truncateToLeader(sts[i], asked[i], rp.LeaderEpoch, rp.EndOffset)
+			}
+		}
+	}
+}
+
+// truncateToLeader applies the leader's OffsetForLeaderEpoch answer.
+func (p *partition) truncateToLeader(st *followState, asked, leaderEpoch int32, leaderEnd int64) {
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	if p.repl.follow.Load() != st {
+		return
+	}
+	leo := p.log.EndOffset()
+	off, again := replica.Truncation(leo, p.log.EndOffsetForEpoch, asked, leaderEpoch, leaderEnd)
+	if off < leo {
+		if err := p.truncateLocked(off, "divergent tail", leaderEpoch, leaderEnd); err != nil {
+			p.n.log.Error("truncating to the leader's log", "topic", p.topic, "partition", p.index, "to", off, "err", err)
+			st.retryAt.Store(time.Now().Add(time.Second).UnixNano())
+			return
+		}
+	}
+	if !again {
+		st.truncated.Store(true)
+	}
+}
+
+// truncateLocked cuts the log at off (or resets it there when reset) and
+// rebuilds the producer state. appendMu is held.
+func (p *partition) truncateLocked(off int64, why string, leaderEpoch int32, leaderEnd int64) error {
+	was := p.log.EndOffset()
+	var end int64
+	var err error
+	if off < p.log.StartOffset() || why == "reset" {
+		err, end = p.log.ResetTo(off), off
+	} else {
+		end, err = p.log.TruncateTo(off)
+	}
+	if err != nil {
+		return err
+	}
+	if p.hw.Load() > end {
+		p.hw.Store(end)
+	}
+	p.n.metrics.truncations.Inc()
+	p.n.log.Warn("follower log truncated", "topic", p.topic, "partition", p.index, "reason", why,
+		"from", was, "to", end, "leader_epoch", leaderEpoch, "leader_end", leaderEnd)
+	p.prod.resetAborted()
+	p.loadProducersLocked()
+	return nil
+}
+
+// fetch sends one Fetch to the leader for ps and applies the answer. It
+// reports whether anything was appended.
+func (f *replicaFetcher) fetch(cl *kgo.Client, ps []*partition, sts []*followState) bool {
+	n := f.set.n
+	b := n.brokerCfg()
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID = n.cfg.NodeID
+	req.ReplicaState.ID = n.cfg.NodeID
+	req.ReplicaState.Epoch = -1
+	req.MaxWaitMillis = int32(b.Int64("replica.fetch.wait.max.ms"))
+	req.MinBytes = 1
+	req.MaxBytes = int32(b.Int64("replica.fetch.response.max.bytes"))
+	req.SessionEpoch = -1
+	perPart := int32(b.Int64("replica.fetch.max.bytes"))
+	type key struct {
+		topic string
+		part  int32
+	}
+	idx := map[key]int{}
+	offsets := make([]int64, len(ps))
+	byTopic := map[string]int{}
+	for i, p := range ps {
+		offsets[i] = p.log.EndOffset()
+		idx[key{p.topic, p.index}] = i
+		ti, ok := byTopic[p.topic]
+		if !ok {
+			ti = len(req.Topics)
+			byTopic[p.topic] = ti
+			t := kmsg.NewFetchRequestTopic()
+			t.Topic, t.TopicID = p.topic, p.topicID
+			req.Topics = append(req.Topics, t)
+		}
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.CurrentLeaderEpoch, rp.FetchOffset = p.index, sts[i].epoch, offsets[i]
+		rp.LogStartOffset, rp.PartitionMaxBytes, rp.LastFetchedEpoch = p.log.StartOffset(), perPart, -1
+		req.Topics[ti].Partitions = append(req.Topics[ti].Partitions, rp)
+	}
+	ctx, cancel := context.WithTimeout(f.ctx, time.Duration(req.MaxWaitMillis)*time.Millisecond+10*time.Second)
+	defer cancel()
+	kresp, err := f.request(ctx, cl, req)
+	if err != nil {
+		if f.ctx.Err() == nil {
+			n.log.Debug("fetch from leader failed", "leader", f.leader, "err", err)
+		}
+		for _, st := range sts {
+			f.backoff(st)
+		}
+		return false
+	}
+	resp := kresp.(*kmsg.FetchResponse)
+	if resp.ErrorCode != 0 {
+		for _, st := range sts {
+			f.backoff(st)
+		}
+		return false
+	}
+	appended := false
+	var syncs sync.WaitGroup
+	for _, rt := range resp.Topics {
+		name := rt.Topic
+		if name == "" {
+			if nm, ok := n.parts.topicName(rt.TopicID); ok {
+				name = nm
+			}
+		}
+		for _, rp := range rt.Partitions {
+			i, ok := idx[key{name, rp.Partition}]
+			if !ok {
+				continue
+			}
+			p, st := ps[i], sts[i]
+			switch rp.ErrorCode {
+			case 0:
+			case kerr.OffsetOutOfRange.Code:
+				p.outOfRange(st, offsets[i], rp.LogStartOffset)
+				continue
+			default:
+				f.backoff(st)
+				continue
+			}
+			leaderHW := rp.HighWatermark
+			if len(rp.RecordBatches) == 0 {
+				p.advanceHW(leaderHW)
+				continue
+			}
+			end, err := p.appendFromLeader(st, rp.RecordBatches)
+			if err != nil {
+				if !errors.Is(err, errStaleFollow) {
+					n.log.Warn("appending replicated batches", "topic", p.topic, "partition", p.index, "leader", f.leader, "err", err)
+					f.backoff(st)
+				}
+				continue
+			}
+			appended = true
+			if !p.cfg.Load().syncEveryAppend() {
+				p.advanceHW(leaderHW)
+				continue
+			}
+			syncs.Add(1)
+			n.syncer.Sync(p.log, end, func(err error) {
+				defer syncs.Done()
+				if err != nil {
+					p.syncFailed(err)
+					return
+				}
+				p.advanceHW(min(leaderHW, p.log.SyncedOffset()))
+			})
+		}
+	}
+	// The next fetch's offsets tell the leader what is durable here.
+	syncs.Wait()
+	return appended
+}
+
+var errStaleFollow = errors.New("partition no longer follows that leader epoch")
+
+// appendFromLeader appends batches fetched from the leader at its offsets
+// and applies them to the producer state; it returns the new log end.
+func (p *partition) appendFromLeader(st *followState, batches []byte) (int64, error) {
+	hdrs, err := record.ValidateStored(batches)
+	if err != nil {
+		return 0, fmt.Errorf("leader sent batches that do not verify: %w", err)
+	}
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	if p.repl.follow.Load() != st {
+		return 0, errStaleFollow
+	}
+	if p.recovering.Load() {
+		return 0, fmt.Errorf("%w: log is recovering", storage.ErrStorage)
+	}
+	info, err := p.log.AppendReplica(batches, hdrs)
+	if err != nil {
+		if errors.Is(err, storage.ErrOffsetMismatch) {
+			st.truncated.Store(false)
+		}
+		if errors.Is(err, storage.ErrLogFailed) {
+			p.startRecover(err)
+		}
+		return 0, err
+	}
+	now := time.Now().UnixMilli()
+	pos := 0
+	for _, h := range hdrs {
+		p.applyBatch(h, batches[pos:pos+h.Size()], now)
+		pos += h.Size()
+	}
+	p.prod.firstOpen.Store(p.prod.state.FirstOpenTxnOffset())
+	p.n.metrics.replicationIn.Add(float64(len(batches)))
+	return info.LastOffset + 1, nil
+}
+
+// outOfRange handles OFFSET_OUT_OF_RANGE from the leader: below the
+// leader's local log start the follower starts over there (the records
+// before it are in the cold tier or deleted); otherwise its log is ahead
+// of the leader's, and the truncation step runs again.
+func (p *partition) outOfRange(st *followState, offset, leaderStart int64) {
+	if leaderStart < 0 || offset >= leaderStart {
+		st.truncated.Store(false)
+		return
+	}
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	if p.repl.follow.Load() != st {
+		return
+	}
+	if err := p.truncateLocked(leaderStart, "reset", -1, leaderStart); err != nil {
+		p.n.log.Error("resetting follower log to the leader's start", "topic", p.topic, "partition", p.index, "to", leaderStart, "err", err)
+		st.retryAt.Store(time.Now().Add(time.Second).UnixNano())
+	}
+}

@@ -1,0 +1,415 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/replica"
+)
+
+// Replication, leader side. Followers fetch with their broker ID set (the
+// replica ID of Fetch v4-14, the ReplicaState of v15+); the leader answers
+// from its log end offset rather than the high watermark, records each
+// follower's fetch offset as its log end offset (followers fetch the next
+// records only once the previous ones are durable, so that offset is what
+// the follower has fsynced), and moves the high watermark to the lowest
+// log end offset of the ISR (replica.Tracker). An acks=all produce is
+// answered once the high watermark passes its batches. The ISR shrinks
+// when a follower is not caught up for replica.lag.time.max.ms and grows
+// when one reaches the high watermark; the leader asks the controller for
+// each change with the leader epoch and the ISR it last saw as guards.
+
+// replState is a partition's replication state.
+type replState struct {
+	mu         sync.Mutex
+	tracker    *replica.Tracker // while leader
+	epoch      int32            // the leader epoch tracker belongs to
+	epochStart int64            // log end offset when that leadership began
+	isrSentAt  time.Time        // an ISR change was asked for and not yet applied
+	ckptHW     int64            // high watermark last checkpointed
+	ckptAt     time.Time
+	follow     atomic.Pointer[followState] // while follower (replication_follower.go)
+}
+
+// ackWaiter is an acks=all produce waiting for the high watermark.
+type ackWaiter struct {
+	end  int64
+	done func(error)
+}
+
+var errNotLeaderNow = fmt.Errorf("%w: leadership moved before the write reached the ISR", kerr.NotLeaderForPartition)
+
+// hwMinISR is the ISR size below which the high watermark holds (KIP-966):
+// min.insync.replicas, capped at the replication factor so a topic whose
+// setting exceeds its replicas still serves acks=1 and acks=0 writes (its
+// acks=all writes are refused).
+func hwMinISR(cfg *partConfig, l *leadership) int {
+	return max(1, min(int(cfg.topic.Int64("min.insync.replicas")), len(l.replicas)))
+}
+
+// checkMinISR refuses an acks=all write while the ISR is smaller than
+// min.insync.replicas (NOT_ENOUGH_REPLICAS, retriable).
+func (p *partition) checkMinISR(cfg *partConfig) error {
+	l := p.leadership()
+	if m := int(cfg.topic.Int64("min.insync.replicas")); len(l.isr) < m {
+		return fmt.Errorf("%w: the ISR %v of %s-%d has %d members, min.insync.replicas is %d",
+			kerr.NotEnoughReplicas, l.isr, p.topic, p.index, len(l.isr), m)
+	}
+	return nil
+}
+
+// waitHW calls done once the high watermark reaches end, or with
+// NOT_LEADER_OR_FOLLOWER if this node stops leading first.
+func (p *partition) waitHW(end int64, done func(error)) {
+	p.mu.Lock()
+	if !p.leadership().isLeader() {
+		p.mu.Unlock()
+		done(errNotLeaderNow)
+		return
+	}
+	if p.hw.Load() >= end {
+		p.mu.Unlock()
+		done(nil)
+		return
+	}
+	i := len(p.mu.acks)
+	for i > 0 && p.mu.acks[i-1].end > end {
+		i--
+	}
+	p.mu.acks = slices.Insert(p.mu.acks, i, ackWaiter{end: end, done: done})
+	p.mu.Unlock()
+}
+
+// failAcks answers every waiting acks=all produce with err.
+func (p *partition) failAcks(err error) {
+	p.mu.Lock()
+	acks := p.mu.acks
+	p.mu.acks = nil
+	p.mu.Unlock()
+	for _, a := range acks {
+		a.done(err)
+	}
+}
+
+// replWaitersLocked returns the parked follower fetches; p.mu is held.
+func (p *partition) replWaitersLocked() []*fetchWaiter {
+	if len(p.mu.replWaiters) == 0 {
+		return nil
+	}
+	out := make([]*fetchWaiter, 0, len(p.mu.replWaiters))
+	for w := range p.mu.replWaiters {
+		out = append(out, w)
+	}
+	return out
+}
+
+// durableOffset is the leader's own offset as the high watermark counts
+// it: the fsynced offset, or the log end when the topic's flush policy
+// does not wait for fsync.
+func (p *partition) durableOffset(cfg *partConfig) int64 {
+	if cfg.syncEveryAppend() {
+		return p.log.SyncedOffset()
+	}
+	return p.log.EndOffset()
+}
+
+// updateHW moves the high watermark as far as the ISR allows.
+func (p *partition) updateHW() {
+	l := p.leadership()
+	if !l.isLeader() {
+		return
+	}
+	cfg := p.cfg.Load()
+	durable := p.durableOffset(cfg)
+	p.repl.mu.Lock()
+	tr := p.repl.tracker
+	hw, ok := int64(0), false
+	if tr != nil && p.repl.epoch == l.epoch {
+		hw, ok = tr.HighWatermark(l.isr, durable, hwMinISR(cfg, l))
+	}
+	p.repl.mu.Unlock()
+	if ok {
+		p.advanceHW(hw)
+	}
+}
+
+// applyRole acts on a leadership change (old is nil when the partition
+// opens): a new leader starts tracking its followers and records its epoch
+// in the log; a follower stops, answers waiting acks=all writes with
+// NOT_LEADER_OR_FOLLOWER and fetches from its leader.
+func (p *partition) applyRole(old, l *leadership) {
+	self := p.n.cfg.NodeID
+	now := time.Now()
+	if l.isLeader() {
+		p.n.fetchers.remove(p)
+		p.repl.mu.Lock()
+		fresh := p.repl.tracker == nil || p.repl.epoch != l.epoch
+		if fresh {
+			p.repl.tracker = replica.NewTracker(self, l.replicas, now)
+			p.repl.epoch = l.epoch
+			p.repl.epochStart = p.log.EndOffset()
+		} else {
+			p.repl.tracker.SetReplicas(l.replicas, now)
+		}
+		if old != nil && !slices.Equal(old.isr, l.isr) {
+			p.repl.isrSentAt = time.Time{}
+		}
+		p.repl.mu.Unlock()
+		if fresh {
+			if err := p.log.AssignEpoch(l.epoch); err != nil {
+				p.n.log.Warn("recording leader epoch", "topic", p.topic, "partition", p.index, "epoch", l.epoch, "err", err)
+			}
+		}
+		p.updateHW()
+		return
+	}
+	p.repl.mu.Lock()
+	p.repl.tracker = nil
+	p.repl.mu.Unlock()
+	p.failAcks(errNotLeaderNow)
+	if l.leader >= 0 && l.leader != self && slices.Contains(l.replicas, self) {
+		p.n.fetchers.follow(p, l.leader, l.epoch)
+	} else {
+		p.n.fetchers.remove(p)
+	}
+}
+
+// onFollowerFetch records a follower's fetch at offset, moves the high
+// watermark and asks for the follower's return to the ISR when it has
+// caught up. It reports false for a broker that is not a replica.
+func (p *partition) onFollowerFetch(id int32, offset int64) bool {
+	now := time.Now()
+	p.repl.mu.Lock()
+	tr := p.repl.tracker
+	ok := tr != nil && tr.OnFetch(id, offset, p.log.EndOffset(), now)
+	p.repl.mu.Unlock()
+	if !ok {
+		return false
+	}
+	p.updateHW()
+	if !slices.Contains(p.leadership().isr, id) {
+		p.maybeChangeISR(now)
+	}
+	return true
+}
+
+// maybeChangeISR asks the controller for the ISR the tracker wants, unless
+// it equals the current one or a change is already on its way.
+func (p *partition) maybeChangeISR(now time.Time) {
+	l := p.leadership()
+	if !l.isLeader() || len(l.replicas) < 2 {
+		return
+	}
+	lag := time.Duration(p.n.brokerCfg().Int64("replica.lag.time.max.ms")) * time.Millisecond
+	p.repl.mu.Lock()
+	if p.repl.tracker == nil || p.repl.epoch != l.epoch || (!p.repl.isrSentAt.IsZero() && now.Sub(p.repl.isrSentAt) < isrRetryAfter) {
+		p.repl.mu.Unlock()
+		return
+	}
+	isr, changed := p.repl.tracker.ISRChange(l.replicas, l.isr, p.highWatermark(), p.repl.epochStart, now, lag)
+	if !changed {
+		p.repl.mu.Unlock()
+		return
+	}
+	p.repl.isrSentAt = now
+	p.repl.mu.Unlock()
+	p.n.isrChanges.Add(1)
+	go p.runAlterISR(l, isr)
+}
+
+// isrRetryAfter is how long a leader waits for an ISR change it asked for
+// to be applied before asking again.
+const isrRetryAfter = 2 * time.Second
+
+// runAlterISR asks the controller to set the ISR, guarded by the leader
+// epoch and the ISR the decision was made from. Owned by the partition;
+// it ends when the controller answers or after a timeout.
+func (p *partition) runAlterISR(l *leadership, isr []int32) {
+	defer p.n.isrChanges.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), isrRetryAfter)
+	defer cancel()
+	err := p.n.meta.UpdatePartition(ctx, meta.PartitionUpdate{
+		Topic: p.topic, Partition: p.index, Leader: p.n.cfg.NodeID, ISR: isr,
+		ExpectedLeaderEpoch: l.epoch, ExpectedISR: slices.Clone(l.isr),
+	})
+	switch {
+	case err == nil:
+		p.n.metrics.isrChanges.WithLabelValues(isrDirection(l.isr, isr)).Inc()
+		p.n.log.Info("ISR changed", "topic", p.topic, "partition", p.index, "leader_epoch", l.epoch, "from", l.isr, "to", isr)
+	case errors.Is(err, meta.ErrStaleEpoch):
+		p.n.log.Debug("ISR change refused as stale", "topic", p.topic, "partition", p.index, "err", err)
+	default:
+		p.n.log.Warn("ISR change failed", "topic", p.topic, "partition", p.index, "from", l.isr, "to", isr, "err", err)
+	}
+	if err != nil {
+		p.repl.mu.Lock()
+		p.repl.isrSentAt = time.Time{}
+		p.repl.mu.Unlock()
+	}
+}
+
+func isrDirection(from, to []int32) string {
+	if len(to) < len(from) {
+		return "shrink"
+	}
+	return "expand"
+}
+
+// housekeepReplication runs from housekeeping: the ISR shrink check of a
+// leader and the high watermark checkpoint of a replicated partition.
+func (p *partition) housekeepReplication(now time.Time) {
+	l := p.leadership()
+	if len(l.replicas) < 2 {
+		return
+	}
+	if l.isLeader() {
+		p.maybeChangeISR(now)
+	}
+	hw := p.highWatermark()
+	p.repl.mu.Lock()
+	due := hw != p.repl.ckptHW && now.Sub(p.repl.ckptAt) >= hwCheckpointEvery
+	if due {
+		p.repl.ckptHW, p.repl.ckptAt = hw, now
+	}
+	p.repl.mu.Unlock()
+	if due {
+		p.checkpointHW(hw)
+	}
+}
+
+// hwCheckpointEvery is Kafka's replica.high.watermark.checkpoint.interval.ms.
+const hwCheckpointEvery = 5 * time.Second
+
+func (p *partition) checkpointHW(hw int64) {
+	if err := p.log.CheckpointHighWatermark(hw); err != nil {
+		p.n.log.Warn("checkpointing high watermark", "topic", p.topic, "partition", p.index, "hw", hw, "err", err)
+	}
+}
+
+// replicaFetchID is the broker ID a Fetch carries, or -1 for a consumer.
+func replicaFetchID(r *request, req *kmsg.FetchRequest) int32 {
+	if r.version >= 15 {
+		return req.ReplicaState.ID
+	}
+	return req.ReplicaID
+}
+
+// handleReplicaFetch answers a follower's fetch: records up to the log end
+// offset of each partition this node leads, long-polling until one of them
+// grows past the follower's offset.
+func (n *Node) handleReplicaFetch(r *request, rep *reply, req *kmsg.FetchRequest, id int32) {
+	resp, splice, total, parts, offsets := n.readReplicaFetch(r, req, id, true)
+	if total > 0 || req.MaxWaitMillis <= 0 || len(parts) == 0 || n.draining() {
+		rep.finishSplice(resp, splice)
+		return
+	}
+	splice.release()
+	w := newReplicaWaiter(n, parts, offsets, time.Duration(req.MaxWaitMillis)*time.Millisecond)
+	n.safeGo(r, rep, func() {
+		w.wait()
+		resp, splice, _, _, _ := n.readReplicaFetch(r, req, id, false)
+		rep.finishSplice(resp, splice)
+	})
+}
+
+// readReplicaFetch reads a follower fetch. With record it records each
+// partition's fetch offset as the follower's log end offset. It returns
+// the partitions that answered without error and their fetch offsets, for
+// the long poll.
+func (n *Node) readReplicaFetch(r *request, req *kmsg.FetchRequest, id int32, record bool) (*kmsg.FetchResponse, *spliceSet, int64, []*partition, []int64) {
+	resp := kmsg.NewPtrFetchResponse()
+	splice := &spliceSet{}
+	maxTotal := int64(req.MaxBytes)
+	if maxTotal <= 0 {
+		maxTotal = 10 << 20
+	}
+	var (
+		total   int64
+		parts   []*partition
+		offsets []int64
+	)
+	for _, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		name, known := n.fetchTopicName(r, rt)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.RecordBatches = []byte{}
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			var p *partition
+			code := int16(0)
+			switch {
+			case !known:
+				code = kerr.UnknownTopicID.Code
+			default:
+				p, code = n.lookupPartition(name, rp.Partition)
+			}
+			if code == 0 {
+				code = checkLeaderEpoch(p, rp.CurrentLeaderEpoch)
+			}
+			if code == 0 && !slices.Contains(p.leadership().replicas, id) {
+				code = kerr.NotLeaderForPartition.Code
+			}
+			if code != 0 {
+				sp.ErrorCode = code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			leo := p.log.EndOffset()
+			sp.HighWatermark = p.highWatermark()
+			sp.LastStableOffset = p.lastStable(sp.HighWatermark)
+			sp.LogStartOffset = p.log.StartOffset() // the local start: a follower begins where the leader's disk does
+			if rp.FetchOffset < sp.LogStartOffset || rp.FetchOffset > leo {
+				sp.ErrorCode = kerr.OffsetOutOfRange.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			if record {
+				p.onFollowerFetch(id, rp.FetchOffset)
+				sp.HighWatermark = p.highWatermark()
+				sp.LastStableOffset = p.lastStable(sp.HighWatermark)
+			}
+			limit := min(int64(rp.PartitionMaxBytes), maxTotal-total)
+			if rp.FetchOffset < leo && (limit > 0 || total == 0) {
+				rr, err := p.log.Read(rp.FetchOffset, int(max(limit, 1)), leo)
+				switch {
+				case err != nil:
+					sp.ErrorCode = errCode(err)
+				case rr.Size > 0 && (total == 0 || rr.Size <= limit):
+					sp.RecordBatches = splice.add(rr)
+					total += rr.Size
+					n.metrics.replicationOut.Add(float64(rr.Size))
+				default:
+					rr.Release()
+				}
+			}
+			parts = append(parts, p)
+			offsets = append(offsets, rp.FetchOffset)
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, splice, total, parts, offsets
+}
+
+// newReplicaWaiter parks a follower fetch until one of parts grows past
+// its offset, the wait expires, or the node drains.
+func newReplicaWaiter(n *Node, parts []*partition, offsets []int64, timeout time.Duration) *fetchWaiter {
+	w := &fetchWaiter{n: n, parts: parts, start: offsets, timeout: timeout, replica: true, wakeCh: make(chan struct{}, 1)}
+	for _, p := range parts {
+		p.mu.Lock()
+		p.mu.replWaiters[w] = struct{}{}
+		p.mu.Unlock()
+	}
+	return w
+}
