@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -372,4 +374,98 @@ func TestReplicationTruncatesDivergentTail(t *testing.T) {
 	}
 	read := checkAcked(t, followers[1].kafka, "div", acked)
 	t.Logf("%d acks=all records acknowledged, %d read back; replicas byte-identical", acked.count(), read)
+}
+
+// TestReplicationMinInsyncReplicas kills two of an RF 3 partition's
+// replicas (in a five-node cluster, so the metadata quorum survives): with
+// min.insync.replicas=2 the leader refuses acks=all writes with
+// NOT_ENOUGH_REPLICAS, takes acks=1 writes but does not expose them (the
+// high watermark holds below min.insync, KIP-966), and both resume once a
+// replica returns and rejoins the ISR.
+func TestReplicationMinInsyncReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process cluster")
+	}
+	nodes := startTestCluster(t, 5)
+	t.Cleanup(func() { dumpLogsOnFailure(t, nodes) })
+	bin := strataBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	md, err := newAdmin(t, nodes[0].kafka).BrokerMetadata(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rs []*clusterNode
+	for _, c := range nodes {
+		if c.id != md.Controller && len(rs) < 3 {
+			rs = append(rs, c)
+		}
+	}
+	leader, f1, f2 := rs[0], rs[1], rs[2]
+	createAssigned(t, nodes[0].kafka, "minisr", 1, func(int32) []int32 { return []int32{leader.id, f1.id, f2.id} })
+	adm := newAdmin(t, leader.kafka)
+	if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "min.insync.replicas", Value: kadm.StringPtr("2")}}, "minisr"); err != nil {
+		t.Fatal(err)
+	}
+	all := newClient(t, leader.kafka, kgo.DefaultProduceTopic("minisr"), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.DisableIdempotentWrite(), kgo.RecordRetries(0), kgo.RecordDeliveryTimeout(5*time.Second))
+	one := newClient(t, leader.kafka, kgo.DefaultProduceTopic("minisr"), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	hw := func() int64 {
+		t.Helper()
+		ends, err := adm.ListEndOffsets(ctx, "minisr")
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, _ := ends.Lookup("minisr", 0)
+		return o.Offset
+	}
+	if err := all.ProduceSync(ctx, &kgo.Record{Value: []byte("three")}).FirstErr(); err != nil {
+		t.Fatalf("acks=all with 3 in sync: %v", err)
+	}
+	f1.signal(t, syscall.SIGKILL)
+	f1.waitExit(t, 5*time.Second)
+	if err := all.ProduceSync(ctx, &kgo.Record{Value: []byte("two")}).FirstErr(); err != nil {
+		t.Fatalf("acks=all with 2 in sync: %v", err)
+	}
+	f2.signal(t, syscall.SIGKILL)
+	f2.waitExit(t, 5*time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(isrOf(t, leader.kafka, "minisr")[0]) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("ISR did not shrink to the leader: %v", isrOf(t, leader.kafka, "minisr"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	err = all.ProduceSync(ctx, &kgo.Record{Value: []byte("refused")}).FirstErr()
+	if !errors.Is(err, kerr.NotEnoughReplicas) {
+		t.Fatalf("acks=all with the ISR below min.insync.replicas: %v, want NOT_ENOUGH_REPLICAS", err)
+	}
+	before := hw()
+	if err := one.ProduceSync(ctx, &kgo.Record{Value: []byte("hidden")}).FirstErr(); err != nil {
+		t.Fatalf("acks=1 with the ISR below min.insync.replicas: %v", err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if got := hw(); got != before {
+		t.Fatalf("high watermark moved from %d to %d with the ISR below min.insync.replicas", before, got)
+	}
+	f1.start(t, bin, 5, joinList(nodes))
+	f1.waitReady(t, 60*time.Second)
+	deadline = time.Now().Add(30 * time.Second)
+	for hw() != before+1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("high watermark %d after a replica returned, want %d", hw(), before+1)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := all.ProduceSync(ctx, &kgo.Record{Value: []byte("again")}).FirstErr(); err != nil {
+		t.Fatalf("acks=all after a replica rejoined: %v", err)
+	}
+	recs := consumeN(t, leader.kafka, "minisr", 4)
+	var got []string
+	for _, r := range recs {
+		got = append(got, string(r.Value))
+	}
+	if want := []string{"three", "two", "hidden", "again"}; !slices.Equal(got, want) {
+		t.Fatalf("read %v, want %v", got, want)
+	}
 }
