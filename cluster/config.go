@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"github.com/stratalog/strata/kconfig"
 	"log/slog"
 	"net"
 	"time"
@@ -32,6 +33,10 @@ type Config struct {
 	// other, and the count of voters the leader keeps.
 	BootstrapExpect int
 	Rack, Region    string
+	// Broker is the node's static broker settings; with the cluster-wide
+	// dynamic ones and topic overrides they decide per-topic controller
+	// policy (unclean.leader.election.enable).
+	Broker kconfig.Broker
 	// GossipKey encrypts gossip (16, 24 or 32 bytes); nil means plain.
 	GossipKey []byte
 	Version   string

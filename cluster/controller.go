@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stratalog/strata/controller"
@@ -15,8 +16,9 @@ import (
 // the brokers shutting down. Heartbeats (from forwarding goroutines) and
 // runController share it under mu; metadata writes happen outside mu.
 type controllerState struct {
-	r  *Runtime
-	mu struct {
+	r                *Runtime
+	uncleanElections atomic.Int64
+	mu               struct {
 		sync.Mutex
 		leading  bool
 		leases   *controller.LeaseTable
@@ -193,7 +195,13 @@ func leadsNothing(topics []meta.Topic, id int32) bool {
 // from a stale view fails with ErrStaleEpoch and the next step replans.
 func (c *controllerState) step() {
 	brokers := c.r.store.Brokers()
-	st := controller.State{Brokers: brokers, Topics: c.r.store.Topics()}
+	st := controller.State{Brokers: brokers, Topics: c.r.store.Topics(), Unclean: map[string]bool{}}
+	bc := c.r.cfg.Broker.WithDynamic(c.r.store.ClusterConfigs())
+	for _, t := range st.Topics {
+		if bc.Topic(t.Configs).Get("unclean.leader.election.enable") == "true" {
+			st.Unclean[t.Name] = true
+		}
+	}
 	now := time.Now()
 	c.mu.Lock()
 	if !c.mu.leading {
@@ -253,6 +261,10 @@ func (c *controllerState) applyUpdates(ctx context.Context, updates []meta.Parti
 			defer func() { <-sem }()
 			err := c.r.store.UpdatePartition(ctx, u)
 			switch {
+			case err == nil && u.Unclean:
+				c.uncleanElections.Add(1)
+				c.r.log.Warn("unclean leader election: no in-sync replica is live, so an out-of-sync one leads and records only the old ISR had are lost",
+					"topic", u.Topic, "partition", u.Partition, "leader", u.Leader, "old_isr", u.ExpectedISR)
 			case err == nil:
 				c.r.log.Info("partition leadership changed", "topic", u.Topic, "partition", u.Partition, "leader", u.Leader, "isr", u.ISR)
 			case errors.Is(err, meta.ErrStaleEpoch):

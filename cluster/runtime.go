@@ -125,6 +125,10 @@ func (r *Runtime) Members() []membership.MemberInfo { return r.member.Members() 
 // GossipAddr is the gossip address serf bound.
 func (r *Runtime) GossipAddr() string { return r.member.Addr() }
 
+// UncleanElections counts the out-of-sync replicas this node's controller
+// made leaders (unclean.leader.election.enable).
+func (r *Runtime) UncleanElections() int64 { return r.ctrl.uncleanElections.Load() }
+
 // Close asks the controller to move this node's leaderships away (up to
 // the shutdown timeout or ctx), hands raft leadership over if this node
 // holds it, leaves gossip and stops the runtime's goroutines. The store

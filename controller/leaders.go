@@ -13,8 +13,8 @@ import (
 // left leaderless rather than electing an out-of-sync replica. It is
 // meta.PlanLeaderChanges: each update carries the leader epoch it was
 // planned from.
-func ElectLeaders(topics []meta.Topic, live map[int32]bool) []meta.PartitionUpdate {
-	return meta.PlanLeaderChanges(sortedTopics(topics), live)
+func ElectLeaders(topics []meta.Topic, live map[int32]bool, unclean map[string]bool) []meta.PartitionUpdate {
+	return meta.PlanLeaderChanges(sortedTopics(topics), live, unclean)
 }
 
 // PreferredLeaders returns at most max updates (max <= 0: none) that move

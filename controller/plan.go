@@ -42,6 +42,10 @@ func (a Action) String() string {
 type State struct {
 	Brokers []meta.Broker
 	Topics  []meta.Topic
+	// Unclean names the topics with unclean.leader.election.enable: a
+	// partition of theirs with no live ISR member may be given to a live
+	// out-of-sync replica.
+	Unclean map[string]bool
 }
 
 // Options bound a reconcile step.
@@ -82,7 +86,7 @@ func Plan(st State, leases *LeaseTable, now time.Time, opts Options) []Action {
 		}
 	}
 	changed := map[string]map[int32]bool{}
-	for _, u := range ElectLeaders(st.Topics, live) {
+	for _, u := range ElectLeaders(st.Topics, live, st.Unclean) {
 		out = append(out, Action{Kind: ActionElectLeader, Update: u})
 		if changed[u.Topic] == nil {
 			changed[u.Topic] = map[int32]bool{}

@@ -469,3 +469,100 @@ func TestReplicationMinInsyncReplicas(t *testing.T) {
 		t.Fatalf("read %v, want %v", got, want)
 	}
 }
+
+// TestReplicationUncleanElection: with unclean.leader.election.enable on a
+// topic, a partition whose only in-sync replica is dead goes to the live
+// out-of-sync one (the controller warns and counts it), which takes writes
+// at once; the old leader, back, truncates what the new leader never had
+// and rejoins the ISR. Without the setting the partition stays leaderless.
+func TestReplicationUncleanElection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process cluster")
+	}
+	nodes := startTestCluster(t, 3)
+	t.Cleanup(func() { dumpLogsOnFailure(t, nodes) })
+	bin := strataBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	md, err := newAdmin(t, nodes[0].kafka).BrokerMetadata(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rs []*clusterNode
+	var ctrl *clusterNode
+	for _, c := range nodes {
+		if c.id == md.Controller {
+			ctrl = c
+		} else {
+			rs = append(rs, c)
+		}
+	}
+	a, b := rs[0], rs[1]
+	for _, topic := range []string{"unclean", "clean"} {
+		createAssigned(t, ctrl.kafka, topic, 1, func(int32) []int32 { return []int32{a.id, b.id} })
+	}
+	adm := newAdmin(t, ctrl.kafka)
+	if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "unclean.leader.election.enable", Value: kadm.StringPtr("true")}}, "unclean"); err != nil {
+		t.Fatal(err)
+	}
+	produce := func(addr, topic, v string) error {
+		cl := newClient(t, addr, kgo.DefaultProduceTopic(topic), kgo.RecordDeliveryTimeout(10*time.Second))
+		return cl.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr()
+	}
+	for _, topic := range []string{"unclean", "clean"} {
+		if err := produce(ctrl.kafka, topic, "both"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// b dies: a alone is in sync and takes a write b never sees.
+	b.signal(t, syscall.SIGKILL)
+	b.waitExit(t, 5*time.Second)
+	for _, topic := range []string{"unclean", "clean"} {
+		if err := produce(ctrl.kafka, topic, "a-only"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// a dies, b returns: only an out-of-sync replica is live.
+	a.signal(t, syscall.SIGKILL)
+	a.waitExit(t, 5*time.Second)
+	b.start(t, bin, 3, joinList(nodes))
+	b.waitReady(t, 60*time.Second)
+	deadline := time.Now().Add(20 * time.Second)
+	for leaders(t, ctrl.kafka, "unclean")[0] != b.id {
+		if time.Now().After(deadline) {
+			t.Fatalf("unclean topic not given to out-of-sync replica %d: leaders %v", b.id, leaders(t, ctrl.kafka, "unclean"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if l := leaders(t, ctrl.kafka, "clean")[0]; l != -1 {
+		t.Fatalf("clean topic led by %d with no in-sync replica live, want leaderless", l)
+	}
+	if !strings.Contains(ctrl.log(t), "unclean leader election") {
+		t.Fatal("the controller did not log the unclean election")
+	}
+	if err := produce(ctrl.kafka, "unclean", "b-leads"); err != nil {
+		t.Fatalf("produce after unclean election: %v", err)
+	}
+	// a returns: it cuts "a-only" and follows b.
+	a.start(t, bin, 3, joinList(nodes))
+	a.waitReady(t, 60*time.Second)
+	awaitFullISR(t, ctrl.kafka, "unclean", 2, 30*time.Second)
+	if !strings.Contains(a.log(t), `msg="follower log truncated"`) {
+		t.Fatal("the old leader did not truncate the records the new leader never had")
+	}
+	var got []string
+	for _, r := range consumeN(t, ctrl.kafka, "unclean", 2) {
+		got = append(got, string(r.Value))
+	}
+	if want := []string{"both", "b-leads"}; !slices.Equal(got, want) {
+		t.Fatalf("unclean topic reads %v, want %v", got, want)
+	}
+	// The clean topic waited for its in-sync replica and kept everything.
+	var clean []string
+	for _, r := range consumeN(t, ctrl.kafka, "clean", 2) {
+		clean = append(clean, string(r.Value))
+	}
+	if want := []string{"both", "a-only"}; !slices.Equal(clean, want) {
+		t.Fatalf("clean topic reads %v, want %v", clean, want)
+	}
+}

@@ -197,7 +197,7 @@ var defs = []*Def{
 	{Topic: "cleanup.policy", Broker: "log.cleanup.policy", Type: List, Default: "delete", Enum: []string{"delete", "compact"}, Doc: "delete applies retention; compact is accepted but not yet acted on"},
 	{Topic: "compression.type", Broker: "compression.type", Type: String, Default: "producer", Enum: []string{"producer"}, Doc: "batches are stored as the producer compressed them"},
 	{Topic: "min.insync.replicas", Broker: "min.insync.replicas", Type: Int, Default: "1", Min: 1, Max: math.MaxInt32, Doc: "ISR members an acks=all write needs (NOT_ENOUGH_REPLICAS below it); the high watermark holds while the ISR is smaller (capped at the replication factor)"},
-	{Topic: "unclean.leader.election.enable", Broker: "unclean.leader.election.enable", Type: Bool, Default: "false", Inert: true},
+	{Topic: "unclean.leader.election.enable", Broker: "unclean.leader.election.enable", Type: Bool, Default: "false", Doc: "let the controller give a partition whose in-sync replicas are all down to a live out-of-sync one (it warns and counts strata_cluster_unclean_elections_total; records only the old ISR had are lost)"},
 	{Topic: "segment.index.bytes", Broker: "log.index.size.max.bytes", Type: Int, Default: "10485760", Min: 4, Max: math.MaxInt32, Inert: true},
 	{Topic: "segment.jitter.ms", Broker: "log.roll.jitter.ms", Type: Long, Default: "0", Min: 0, Max: math.MaxInt64, Inert: true},
 	{Topic: "file.delete.delay.ms", Broker: "log.segment.delete.delay.ms", Type: Long, Default: "60000", Min: 0, Max: math.MaxInt64, Inert: true},

@@ -15,12 +15,15 @@ import "slices"
 //     replica, in replica order, that is still in it becomes leader;
 //   - no live ISR member: the partition is left (or set) leaderless with
 //     its ISR untouched, so a returning in-sync replica can take over and
-//     no out-of-sync replica is ever elected.
-func PlanLeaderChanges(topics []Topic, live map[int32]bool) []PartitionUpdate {
+//     no out-of-sync replica is ever elected — unless unclean names the
+//     topic (unclean.leader.election.enable): then the first live replica
+//     in replica order leads with an ISR of itself, and the update says
+//     Unclean (records the old ISR had and it lacks are lost).
+func PlanLeaderChanges(topics []Topic, live map[int32]bool, unclean map[string]bool) []PartitionUpdate {
 	var out []PartitionUpdate
 	for _, t := range topics {
 		for _, p := range t.Partitions {
-			if u, ok := planPartition(t.Name, p, live); ok {
+			if u, ok := planPartition(t.Name, p, live, unclean[t.Name]); ok {
 				out = append(out, u)
 			}
 		}
@@ -28,7 +31,7 @@ func PlanLeaderChanges(topics []Topic, live map[int32]bool) []PartitionUpdate {
 	return out
 }
 
-func planPartition(topic string, p Partition, live map[int32]bool) (PartitionUpdate, bool) {
+func planPartition(topic string, p Partition, live map[int32]bool, unclean bool) (PartitionUpdate, bool) {
 	liveISR := make([]int32, 0, len(p.ISR))
 	for _, r := range p.ISR {
 		if live[r] {
@@ -52,6 +55,14 @@ func planPartition(topic string, p Partition, live map[int32]bool) (PartitionUpd
 		}
 		u.ISR = liveISR
 	default:
+		if unclean {
+			for _, r := range p.Replicas {
+				if live[r] {
+					u.Leader, u.ISR, u.Unclean = r, []int32{r}, true
+					return u, true
+				}
+			}
+		}
 		if p.Leader == NoLeader {
 			return u, false
 		}

@@ -22,7 +22,7 @@ func TestPlanLeaderChanges(t *testing.T) {
 		part(7, 1, 0, []int32{1, 2, 3}, []int32{1, 3, 2}),     // live leader, dead follower mid-list
 	}}}
 	live := map[int32]bool{1: true, 3: true}
-	got := PlanLeaderChanges(topics, live)
+	got := PlanLeaderChanges(topics, live, nil)
 	want := []PartitionUpdate{
 		{Topic: "a", Partition: 1, ExpectedLeaderEpoch: 4, Leader: 3, ISR: []int32{3, 1}, ExpectedISR: []int32{2, 3, 1}},
 		{Topic: "a", Partition: 2, ExpectedLeaderEpoch: 0, Leader: 1, ISR: []int32{1}, ExpectedISR: []int32{1, 2}},
@@ -30,6 +30,27 @@ func TestPlanLeaderChanges(t *testing.T) {
 		{Topic: "a", Partition: 5, ExpectedLeaderEpoch: 3, Leader: 1, ISR: []int32{1}, ExpectedISR: []int32{4, 1}},
 		{Topic: "a", Partition: 6, ExpectedLeaderEpoch: 0, Leader: NoLeader, ISR: []int32{2}, ExpectedISR: []int32{2}},
 		{Topic: "a", Partition: 7, ExpectedLeaderEpoch: 0, Leader: 1, ISR: []int32{1, 3}, ExpectedISR: []int32{1, 3, 2}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("plan:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestPlanLeaderChangesUnclean(t *testing.T) {
+	topics := []Topic{{Name: "u", Partitions: []Partition{
+		{Index: 0, Leader: 2, LeaderEpoch: 5, Replicas: []int32{2, 4, 3}, ISR: []int32{2}}, // only 3 live, out of sync: elected
+		{Index: 1, Leader: 2, LeaderEpoch: 1, Replicas: []int32{2, 4}, ISR: []int32{2}},    // no live replica: leaderless
+		{Index: 2, Leader: 2, LeaderEpoch: 0, Replicas: []int32{2, 3}, ISR: []int32{2, 3}}, // live ISR member: clean election
+	}}, {Name: "clean", Partitions: []Partition{
+		{Index: 0, Leader: 2, LeaderEpoch: 0, Replicas: []int32{2, 3}, ISR: []int32{2}}, // topic not unclean: leaderless
+	}}}
+	live := map[int32]bool{1: true, 3: true}
+	got := PlanLeaderChanges(topics, live, map[string]bool{"u": true})
+	want := []PartitionUpdate{
+		{Topic: "u", Partition: 0, ExpectedLeaderEpoch: 5, Leader: 3, ISR: []int32{3}, ExpectedISR: []int32{2}, Unclean: true},
+		{Topic: "u", Partition: 1, ExpectedLeaderEpoch: 1, Leader: NoLeader, ISR: []int32{2}, ExpectedISR: []int32{2}},
+		{Topic: "u", Partition: 2, ExpectedLeaderEpoch: 0, Leader: 3, ISR: []int32{3}, ExpectedISR: []int32{2, 3}},
+		{Topic: "clean", Partition: 0, ExpectedLeaderEpoch: 0, Leader: NoLeader, ISR: []int32{2}, ExpectedISR: []int32{2}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("plan:\n got %+v\nwant %+v", got, want)
@@ -48,7 +69,7 @@ func TestPlanAppliesThroughRaft(t *testing.T) {
 	}
 	live := map[int32]bool{1: true, 3: true}
 	before, _ := st.Topic("p")
-	plan := PlanLeaderChanges(st.Topics(), live)
+	plan := PlanLeaderChanges(st.Topics(), live, nil)
 	if len(plan) == 0 {
 		t.Fatal("losing broker 2 planned nothing")
 	}
@@ -67,7 +88,7 @@ func TestPlanAppliesThroughRaft(t *testing.T) {
 			t.Fatalf("partition %d epoch %d -> %d with leader %d -> %d", i, before.Partitions[i].LeaderEpoch, p.LeaderEpoch, before.Partitions[i].Leader, p.Leader)
 		}
 	}
-	if again := PlanLeaderChanges(st.Topics(), live); len(again) != 0 {
+	if again := PlanLeaderChanges(st.Topics(), live, nil); len(again) != 0 {
 		t.Fatalf("plan not settled: %+v", again)
 	}
 	// Replaying the first plan is refused by the epoch guard where the

@@ -96,6 +96,9 @@ type PartitionUpdate struct {
 	// as a set, otherwise the update fails with ErrStaleEpoch: a decision
 	// made from an ISR that has since changed is refused.
 	ExpectedISR []int32
+	// Unclean marks a plan that elects a replica outside the ISR
+	// (unclean.leader.election.enable); it is not part of the command.
+	Unclean bool `json:"-"`
 }
 
 func (p Partition) clone() Partition {

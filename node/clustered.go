@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -100,6 +101,7 @@ func (n *Node) startCluster(ctx context.Context, ms *meta.Store) error {
 		cc.BootstrapExpect = 1 // cluster flags without peers: a cluster of one
 	}
 	cc.Rack = n.static.Get("broker.rack")
+	cc.Broker = n.static
 	cc.Region = n.cfg.Cluster.Region
 	cc.Version = Version
 	cc.Logger = n.log
@@ -117,6 +119,10 @@ func (n *Node) startCluster(ctx context.Context, ms *meta.Store) error {
 		return err
 	}
 	n.cluster = rt
+	n.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "strata_cluster_unclean_elections_total",
+		Help: "Partitions this node, as controller, gave to an out-of-sync replica (unclean.leader.election.enable).",
+	}, func() float64 { return float64(rt.UncleanElections()) }))
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	fatal := make(chan error, 1)
