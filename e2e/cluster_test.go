@@ -25,6 +25,7 @@ type clusterNode struct {
 	id                        int32
 	kafka, http, gossip, raft string
 	dir, logPath              string
+	store                     string            // --object-store, shared by the nodes
 	settings                  map[string]string // passed as --set
 	args                      []string          // further node flags
 	cmd                       *exec.Cmd
@@ -41,10 +42,11 @@ func (c *clusterNode) log(t testing.TB) string {
 // --join lists every one of them (their own address included).
 func newClusterNodes(t testing.TB, n int) []*clusterNode {
 	var out []*clusterNode
+	store := "file://" + t.TempDir() // the bucket the nodes share
 	for i := range n {
 		out = append(out, &clusterNode{
 			id: int32(i + 1), kafka: freeAddr(t), http: freeAddr(t), gossip: freeAddr(t), raft: freeAddr(t),
-			dir: t.TempDir(), logPath: filepath.Join(t.TempDir(), "node.log"),
+			dir: t.TempDir(), logPath: filepath.Join(t.TempDir(), "node.log"), store: store,
 		})
 	}
 	return out
@@ -69,6 +71,9 @@ func (c *clusterNode) start(t testing.TB, bin string, expect int, join string) {
 	args := []string{"node", "--node-id", strconv.Itoa(int(c.id)), "--data-dir", c.dir,
 		"--kafka-addr", c.kafka, "--http-addr", c.http, "--gossip-addr", c.gossip, "--raft-addr", c.raft,
 		"--join", join, "--log-level", "debug"}
+	if c.store != "" {
+		args = append(args, "--object-store", c.store)
+	}
 	if expect > 0 {
 		args = append(args, "--bootstrap-expect", strconv.Itoa(expect))
 	}
@@ -334,7 +339,7 @@ func TestClusterFormsRoutesAndFailsOver(t *testing.T) {
 	// A fourth node joins as a non-voter and gets new partitions.
 	bin := strataBinary(t)
 	n4 := newClusterNodes(t, 1)[0]
-	n4.id = 4
+	n4.id, n4.store = 4, keep[0].store
 	n4.start(t, bin, 3, joinList(append(keep, n4)))
 	n4.waitReady(t, 60*time.Second)
 	if r, err := sadm.CreateTopic(ctx, 8, 1, nil, "spread4"); err != nil || r.Err != nil {

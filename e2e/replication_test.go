@@ -45,6 +45,11 @@ func (a *ackedAt) count() int {
 // produceUntil produces unique values with acks=all (idempotent) to topic
 // until stop closes, at most inflight outstanding.
 func produceUntil(t *testing.T, addr, topic string, acked *ackedAt, stop <-chan struct{}, done *sync.WaitGroup) {
+	produceUntilPadded(t, addr, topic, 0, acked, stop, done)
+}
+
+// produceUntilPadded is produceUntil with values padded to pad bytes.
+func produceUntilPadded(t *testing.T, addr, topic string, pad int, acked *ackedAt, stop <-chan struct{}, done *sync.WaitGroup) {
 	cl := newClient(t, addr, kgo.SeedBrokers(strings.Split(addr, ",")...), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(2*time.Millisecond), kgo.RecordDeliveryTimeout(60*time.Second))
 	done.Add(1)
@@ -58,7 +63,11 @@ func produceUntil(t *testing.T, addr, topic string, acked *ackedAt, stop <-chan 
 				return
 			case sem <- struct{}{}:
 			}
-			cl.Produce(context.Background(), &kgo.Record{Value: []byte(fmt.Sprintf("v%07d", i))}, func(r *kgo.Record, err error) {
+			v := fmt.Sprintf("v%07d", i)
+			if len(v) < pad {
+				v += strings.Repeat(".", pad-len(v))
+			}
+			cl.Produce(context.Background(), &kgo.Record{Value: []byte(v)}, func(r *kgo.Record, err error) {
 				acked.add(r, err)
 				<-sem
 			})

@@ -164,6 +164,7 @@ var defs = []*Def{
 	{Broker: "log.scrub.bytes.per.second", Type: Long, Default: "4194304", Min: 0, Max: math.MaxInt64, Doc: "rate at which the scrubber re-reads sealed local segments to verify every batch (damage is healed from the cold tier); 0 turns scrubbing off"},
 	{Broker: "log.scrub.interval.ms", Type: Long, Default: "3600000", Min: 1000, Max: math.MaxInt64, Doc: "pause between two scrubber passes over all sealed segments"},
 	{Broker: "remote.log.manager.task.interval.ms", Type: Long, Default: "1000", Min: 10, Max: 3600000, Doc: "how often each partition's uploads, local deletion and remote retention are planned (a finished upload starts the next at once)"},
+	{Broker: "remote.log.manifest.sync.interval.ms", Type: Long, Default: "30000", Min: 10, Max: 3600000, Doc: "how often a follower re-reads a tiered partition's manifest from the object store, to drop local segments its leader has uploaded once they are past local retention (a new leader always reads it before it uploads)"},
 	{Broker: "remote.log.manager.task.retry.backoff.ms", Type: Long, Default: "1000", Min: 1, Max: 3600000, Doc: "first wait after a failed upload; it doubles per consecutive failure"},
 	{Broker: "remote.log.manager.task.retry.backoff.max.ms", Type: Long, Default: "60000", Min: 1, Max: 3600000, Doc: "longest wait between retries of a failing upload"},
 	{Broker: "offsets.topic.num.partitions", Type: Int, Default: "50", Min: 1, Max: 10000, Doc: "partitions of the internal __consumer_offsets topic, fixed when it is created"},

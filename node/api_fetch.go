@@ -104,6 +104,12 @@ func (n *Node) readFetch(r *request, req *kmsg.FetchRequest) (*kmsg.FetchRespons
 			sp.HighWatermark = hw
 			sp.LastStableOffset = p.lastStable(hw)
 			sp.LogStartOffset = p.logStartOffset() // across tiers (tiering.go)
+			if p.coldNotReady(rp.FetchOffset) {
+				sp.ErrorCode = kerr.OffsetNotAvailable.Code // a new leader, reading the store's manifest
+				hasErr = true
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			if rp.FetchOffset < sp.LogStartOffset || rp.FetchOffset > p.log.EndOffset() {
 				sp.ErrorCode = kerr.OffsetOutOfRange.Code
 				hasErr = true

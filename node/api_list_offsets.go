@@ -45,6 +45,8 @@ func (n *Node) handleListOffsets(r *request, rep *reply) {
 				sp.Offset = p.lastStable(hw)
 			case ts == listLatest:
 				sp.Offset = hw
+			case (ts == listEarliest || ts >= 0) && p.coldNotReady(0):
+				sp.ErrorCode = kerr.OffsetNotAvailable.Code // a new leader, reading the store's manifest
 			case ts == listEarliest:
 				sp.Offset = p.logStartOffset() // the remote log start when tiered
 			case ts == listEarliestLocal && r.version >= 8:

@@ -223,6 +223,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	var ms *meta.Store
 	if cfg.Cluster.Clustered() {
+		if cfg.ObjectStore == "" {
+			n.log.Warn("clustered node tiering to a directory of its own: cold data is not shared, so a new leader cannot serve what another node uploaded; give every node the same --object-store")
+		}
 		ms, err = openClusterMeta(cfg, n.log)
 		if err == nil {
 			if err = n.startCluster(ctx, ms); err != nil {

@@ -521,5 +521,9 @@ func (p *partition) outOfRange(st *followState, offset, leaderStart int64) {
 	if err := p.truncateLocked(leaderStart, "reset", -1, leaderStart); err != nil {
 		p.n.log.Error("resetting follower log to the leader's start", "topic", p.topic, "partition", p.index, "to", leaderStart, "err", err)
 		st.retryAt.Store(time.Now().Add(time.Second).UnixNano())
+		return
+	}
+	if tp := p.tier.Load(); tp != nil {
+		tp.RequestSync() // what lies below the new local start is in the store
 	}
 }

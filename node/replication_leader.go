@@ -170,11 +170,17 @@ func (p *partition) applyRole(old, l *leadership) {
 			}
 		}
 		p.updateHW()
+		if fresh && p.n.tier != nil {
+			p.n.tier.Wake() // a new leader reads the store's manifest first
+		}
 		return
 	}
 	p.repl.mu.Lock()
 	p.repl.tracker = nil
 	p.repl.mu.Unlock()
+	if tp := p.tier.Load(); tp != nil {
+		tp.BecameFollower()
+	}
 	p.failAcks(errNotLeaderNow)
 	if l.leader >= 0 && l.leader != self && slices.Contains(l.replicas, self) {
 		p.n.fetchers.follow(p, l.leader, l.epoch)

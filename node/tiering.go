@@ -73,6 +73,7 @@ func (n *Node) startTiering(ctx context.Context) error {
 	}
 	tc.UploadStallTimeout = msDuration(b.Int64("remote.upload.stall.timeout.ms"))
 	tc.Interval = msDuration(b.Int64("remote.log.manager.task.interval.ms"))
+	tc.SyncInterval = msDuration(b.Int64("remote.log.manifest.sync.interval.ms"))
 	tc.RetryBackoff = msDuration(b.Int64("remote.log.manager.task.retry.backoff.ms"))
 	tc.MaxRetryBackoff = max(tc.RetryBackoff, msDuration(b.Int64("remote.log.manager.task.retry.backoff.max.ms")))
 	m, err := tiering.New(tc, store, n.log)
@@ -226,6 +227,14 @@ func (p *partition) tiered() *tiering.Partition {
 		return nil
 	}
 	return tp
+}
+
+// coldNotReady reports whether a read at offset, below the local log
+// start, must wait: this broker just became the leader and has not yet
+// read the store's manifest (tiering.Partition.Stale).
+func (p *partition) coldNotReady(offset int64) bool {
+	tp := p.tier.Load()
+	return tp != nil && offset < p.log.StartOffset() && tp.Stale()
 }
 
 // logStartOffset is the log start across both tiers.

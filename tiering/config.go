@@ -35,6 +35,9 @@ type Config struct {
 	FetchBytesPerSec int64
 	// Interval is how often each partition's plan is recomputed.
 	Interval time.Duration
+	// SyncInterval is how often a follower re-reads a partition's manifest
+	// from the store (a new leader always reads it before it acts).
+	SyncInterval time.Duration
 	// RetryBackoff is the first wait after a failed upload or delete; it
 	// doubles per failure up to MaxRetryBackoff.
 	RetryBackoff, MaxRetryBackoff time.Duration
@@ -71,6 +74,7 @@ func Default() Config {
 		UploadWorkers:   2,
 		FetchWorkers:    8,
 		Interval:        time.Second,
+		SyncInterval:    30 * time.Second,
 		RetryBackoff:    time.Second,
 		MaxRetryBackoff: time.Minute,
 		OrphanGrace:     time.Hour,
@@ -98,6 +102,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: UploadWorkers and FetchWorkers must be >= 1", ErrInvalidConfig)
 	case c.UploadBytesPerSec < 0 || c.FetchBytesPerSec < 0:
 		return fmt.Errorf("%w: negative rate limit", ErrInvalidConfig)
+	case c.SyncInterval <= 0:
+		return fmt.Errorf("%w: SyncInterval must be positive", ErrInvalidConfig)
 	case c.Interval <= 0 || c.RetryBackoff <= 0 || c.MaxRetryBackoff < c.RetryBackoff:
 		return fmt.Errorf("%w: Interval, RetryBackoff and MaxRetryBackoff must be positive and ordered", ErrInvalidConfig)
 	case c.OrphanGrace <= 0 || c.GCInterval <= 0 || c.RequestTimeout <= 0 || c.UploadStallTimeout <= 0:

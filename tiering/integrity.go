@@ -284,19 +284,22 @@ func (p *Partition) markLost(seg Segment, cause error) error {
 }
 
 // localCopy returns the sealed, undamaged local segment holding exactly
-// seg's range.
+// seg's range, or ending where seg ends and starting before it (seg was
+// uploaded as the tail of such a segment).
 func (p *Partition) localCopy(seg Segment) *storage.SegmentInfo {
-	if h, ok := p.src.Log().(healer); ok {
-		for _, d := range h.Damaged() {
-			if d.Base == seg.BaseOffset {
-				return nil
+	for _, s := range p.src.Log().Segments() {
+		exact := s.BaseOffset == seg.BaseOffset && s.Size == seg.Size
+		if !s.Sealed || s.NextOffset != seg.NextOffset || !(exact || s.BaseOffset < seg.BaseOffset && s.Size > seg.Size) {
+			continue
+		}
+		if h, ok := p.src.Log().(healer); ok {
+			for _, d := range h.Damaged() {
+				if d.Base == s.BaseOffset {
+					return nil
+				}
 			}
 		}
-	}
-	for _, s := range p.src.Log().Segments() {
-		if s.BaseOffset == seg.BaseOffset && s.NextOffset == seg.NextOffset && s.Size == seg.Size && s.Sealed {
-			return &s
-		}
+		return &s
 	}
 	return nil
 }
@@ -345,7 +348,7 @@ func (p *Partition) Repair(ctx context.Context, seg Segment) error {
 	if err != nil {
 		return err
 	}
-	entry, err := p.putSegment(ctx, *local)
+	entry, err := p.putSegment(ctx, *local, seg.BaseOffset)
 	if errors.Is(err, ErrCorruptLocal) {
 		p.reportLocalCorrupt(*local, err)
 		return p.markLost(seg, err)

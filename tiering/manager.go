@@ -60,6 +60,7 @@ type Manager struct {
 	entries *entryCache // store manifest entries (checksums) by object key
 
 	uploadSem     chan struct{}
+	syncSem       chan struct{} // bounds concurrent manifest syncs
 	fetchSem      chan struct{}
 	prefetchSlots chan struct{}
 	upLimit       *limiter
@@ -96,6 +97,7 @@ func New(cfg Config, store objectstore.Store, logger *slog.Logger) (*Manager, er
 		indexes:       &indexCache{max: 256, m: map[string][]idxEntry{}},
 		entries:       newEntryCache(4096),
 		uploadSem:     make(chan struct{}, cfg.UploadWorkers),
+		syncSem:       make(chan struct{}, maxConcurrentSyncs),
 		fetchSem:      make(chan struct{}, cfg.FetchWorkers),
 		prefetchSlots: make(chan struct{}, max(1, cfg.FetchWorkers/2)),
 		upLimit:       newLimiter(cfg.UploadBytesPerSec),
@@ -161,6 +163,7 @@ func (m *Manager) Partition(id ID) *Partition {
 func (m *Manager) Attach(ctx context.Context, id ID, dir string, src Source) (*Partition, error) {
 	p := &Partition{m: m, id: id, root: partitionRoot(m.cfg.Prefix, id), dir: dir, src: src}
 	p.mu.published = -1
+	p.mu.syncedEpoch = noSync
 	logStart, err := readLogStartFile(dir)
 	if err != nil {
 		return nil, err
@@ -357,8 +360,15 @@ type Partition struct {
 		plan         Plan
 		publishing   bool
 		published    int64 // log start known to be in the store (-1 none)
-		restored     *RestoredSnapshot
-		repairing    bool
+		// syncing is set while runSync runs; syncedEpoch is the leader
+		// epoch under which the manifest was last read from the store
+		// (noSync: read it before acting as leader); lastSync is when.
+		syncing     bool
+		syncedEpoch int32
+		lastSync    time.Time
+		followed    bool // seen as a follower in this process
+		restored    *RestoredSnapshot
+		repairing   bool
 		// lost are remote ranges found corrupt or missing with no intact
 		// local copy, by base offset; reportedLost and localCorrupt are
 		// what was reported (once each).
@@ -468,27 +478,39 @@ func (p *Partition) step(now time.Time) {
 		return
 	}
 	plan := PlanPartition(st)
+	leader, epoch := p.src.IsLeader(), p.src.LeaderEpoch()
 	p.mu.Lock()
 	p.mu.plan = plan
+	p.mu.followed = p.mu.followed || !leader
 	detached := p.mu.detached
+	startSync := !detached && st.Policy.RemoteEnabled && p.syncDueLocked(now, leader, epoch)
+	p.mu.syncing = p.mu.syncing || startSync
+	synced := p.mu.syncedEpoch == epoch && !p.mu.syncing
 	p.mu.Unlock()
-	if detached || !st.Policy.RemoteEnabled || !p.src.IsLeader() {
+	if detached || !st.Policy.RemoteEnabled {
 		return
 	}
-	if plan.DeleteLocalBefore > 0 {
-		if err := p.src.Log().DeleteRecordsBefore(plan.DeleteLocalBefore); err != nil {
-			p.m.log.Error("deleting uploaded local segments", "partition", p.id, "before", plan.DeleteLocalBefore, "err", err)
-		} else {
-			p.m.log.Debug("deleted uploaded local segments", "partition", p.id, "before", plan.DeleteLocalBefore)
-		}
+	if startSync {
+		p.m.wg.Add(1)
+		go p.runSync(leader, epoch)
 	}
+	if !leader {
+		// A follower only drops local segments the leader has uploaded
+		// (as its last sync saw them) once they are past local retention.
+		p.deleteLocal(plan.DeleteLocalBefore)
+		return
+	}
+	if !synced {
+		return // a new leader acts once it has read the store's manifest
+	}
+	p.deleteLocal(plan.DeleteLocalBefore)
 	if plan.Upload != nil {
-		seg := *plan.Upload
+		seg, from := *plan.Upload, plan.UploadFrom
 		p.mu.Lock()
 		p.mu.uploading = true
 		p.mu.Unlock()
 		p.m.wg.Add(1)
-		go p.runUpload(seg)
+		go p.runUpload(seg, from)
 	}
 	if plan.DeleteRemote > 0 {
 		p.mu.Lock()
@@ -517,8 +539,21 @@ func (p *Partition) step(now time.Time) {
 	}
 }
 
-// runUpload uploads one segment on the upload pool and commits it.
-func (p *Partition) runUpload(seg storage.SegmentInfo) {
+// deleteLocal drops the local segments below before (0: none).
+func (p *Partition) deleteLocal(before int64) {
+	if before <= 0 {
+		return
+	}
+	if err := p.src.Log().DeleteRecordsBefore(before); err != nil {
+		p.m.log.Error("deleting uploaded local segments", "partition", p.id, "before", before, "err", err)
+	} else {
+		p.m.log.Debug("deleted uploaded local segments", "partition", p.id, "before", before)
+	}
+}
+
+// runUpload uploads one segment (from offset from on) on the upload pool
+// and commits it.
+func (p *Partition) runUpload(seg storage.SegmentInfo, from int64) {
 	defer p.m.wg.Done()
 	err := func() error {
 		select {
@@ -528,7 +563,7 @@ func (p *Partition) runUpload(seg storage.SegmentInfo) {
 		}
 		defer func() { <-p.m.uploadSem }()
 		defer p.lastProgress.Store(0)
-		return p.upload(p.m.ctx, seg)
+		return p.upload(p.m.ctx, seg, from)
 	}()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -548,7 +583,11 @@ func (p *Partition) runUpload(seg storage.SegmentInfo) {
 	p.mu.failures++
 	p.mu.lastErr = err
 	backoff := p.m.cfg.RetryBackoff << min(p.mu.failures-1, 16)
-	if errors.Is(err, ErrDiverged) || errors.Is(err, ErrCorruptLocal) {
+	if errors.Is(err, ErrDiverged) && p.mu.failures == 1 {
+		// Most likely another leader committed meanwhile: read the
+		// store's manifest again and retry from its end at once.
+		p.mu.syncedEpoch = noSync
+	} else if errors.Is(err, ErrDiverged) || errors.Is(err, ErrCorruptLocal) {
 		backoff = p.m.cfg.MaxRetryBackoff
 	}
 	if errors.Is(err, ErrCorruptLocal) {
@@ -569,12 +608,12 @@ func sidecar(logPath, suffix string) string { return strings.TrimSuffix(logPath,
 // written only if absent, then the local manifest. The segment's batches
 // are verified in the same pass that streams them: a segment that fails
 // is not uploaded (ErrCorruptLocal).
-func (p *Partition) upload(ctx context.Context, seg storage.SegmentInfo) error {
-	entry, err := p.putSegment(ctx, seg)
+func (p *Partition) upload(ctx context.Context, seg storage.SegmentInfo, from int64) error {
+	entry, err := p.putSegment(ctx, seg, from)
 	if err != nil {
 		return err
 	}
-	key := segmentKey(p.root, seg.BaseOffset, entry.UploadID)
+	key := segmentKey(p.root, entry.BaseOffset, entry.UploadID)
 	b, err := encodeEntry(entry)
 	if err != nil {
 		return err
@@ -582,23 +621,23 @@ func (p *Partition) upload(ctx context.Context, seg storage.SegmentInfo) error {
 	cctx, ccancel := context.WithTimeout(ctx, p.m.cfg.RequestTimeout)
 	defer ccancel()
 	p.progress()
-	_, err = p.m.store.Put(cctx, manifestKey(p.root, seg.BaseOffset), bytes.NewReader(b), int64(len(b)), objectstore.PutOptions{IfAbsent: true, ContentType: "application/json"})
+	_, err = p.m.store.Put(cctx, manifestKey(p.root, entry.BaseOffset), bytes.NewReader(b), int64(len(b)), objectstore.PutOptions{IfAbsent: true, ContentType: "application/json"})
 	if errors.Is(err, objectstore.ErrPreconditionFailed) {
 		// Committed before: by this broker before a crash, or by another
 		// leader. Adopt it if it is the same range; ours is an orphan.
-		existing, gerr := p.fetchLatestEntry(cctx, seg.BaseOffset)
+		existing, gerr := p.fetchLatestEntry(cctx, entry.BaseOffset)
 		if gerr != nil {
-			return fmt.Errorf("reading the committed entry at %d: %w", seg.BaseOffset, gerr)
+			return fmt.Errorf("reading the committed entry at %d: %w", entry.BaseOffset, gerr)
 		}
 		_ = p.m.store.Delete(cctx, key)
 		if !existing.sameRange(entry) {
 			return fmt.Errorf("%w: offset %d: remote [%d, %d) %d bytes by epoch %d, local [%d, %d) %d bytes",
-				ErrDiverged, seg.BaseOffset, existing.BaseOffset, existing.NextOffset, existing.Size, existing.LeaderEpoch,
+				ErrDiverged, entry.BaseOffset, existing.BaseOffset, existing.NextOffset, existing.Size, existing.LeaderEpoch,
 				entry.BaseOffset, entry.NextOffset, entry.Size)
 		}
 		entry = existing
 	} else if err != nil {
-		return fmt.Errorf("committing segment %d: %w", seg.BaseOffset, err)
+		return fmt.Errorf("committing segment %d: %w", entry.BaseOffset, err)
 	}
 	if err := p.man.Append(entry); err != nil {
 		return err
@@ -611,8 +650,10 @@ func (p *Partition) upload(ctx context.Context, seg storage.SegmentInfo) error {
 
 // putSegment writes a sealed local segment's data object under a new
 // upload id, verifying its batches and computing its checksums as it
-// streams, and returns the manifest entry that would commit it.
-func (p *Partition) putSegment(ctx context.Context, seg storage.SegmentInfo) (Segment, error) {
+// streams, and returns the manifest entry that would commit it. With from
+// past the segment's base, only its batches from offset from on are
+// uploaded, with its indexes rebased (see segmentTail).
+func (p *Partition) putSegment(ctx context.Context, seg storage.SegmentInfo, from int64) (Segment, error) {
 	files := make([]*os.File, 3)
 	sizes := make([]int64, 3)
 	for i, path := range []string{seg.Path, sidecar(seg.Path, ".index"), sidecar(seg.Path, ".timeindex")} {
@@ -634,6 +675,17 @@ func (p *Partition) putSegment(ctx context.Context, seg storage.SegmentInfo) (Se
 	// Index files may carry preallocated or torn trailing bytes: whole entries only.
 	sizes[1] -= sizes[1] % 8
 	sizes[2] -= sizes[2] % 12
+	sections := [3]io.Reader{io.NewSectionReader(files[0], 0, sizes[0]), io.NewSectionReader(files[1], 0, sizes[1]), io.NewSectionReader(files[2], 0, sizes[2])}
+	if from > seg.BaseOffset {
+		tail, err := segmentTail(files, sizes, seg, from)
+		if err != nil {
+			return Segment{}, err
+		}
+		sections[0] = io.NewSectionReader(files[0], tail.pos, seg.Size-tail.pos)
+		sections[1], sections[2] = bytes.NewReader(tail.index), bytes.NewReader(tail.timeIndex)
+		sizes = []int64{seg.Size - tail.pos, int64(len(tail.index)), int64(len(tail.timeIndex))}
+		seg.BaseOffset, seg.Size = from, seg.Size-tail.pos
+	}
 	snapAt, snap, _, err := snapshotFor(p.src.Log(), seg.NextOffset)
 	if err != nil {
 		return Segment{}, fmt.Errorf("reading the producer snapshot for segment %d: %w", seg.BaseOffset, err)
@@ -644,8 +696,8 @@ func (p *Partition) putSegment(ctx context.Context, seg storage.SegmentInfo) (Se
 	}
 	key := segmentKey(p.root, seg.BaseOffset, id)
 	total := sizes[0] + sizes[1] + sizes[2] + int64(len(snap))
-	verify := newBatchVerifier(io.NewSectionReader(files[0], 0, sizes[0]), seg.BaseOffset, seg.NextOffset, sizes[0])
-	sum := newSummer(io.MultiReader(verify, io.NewSectionReader(files[1], 0, sizes[1]), io.NewSectionReader(files[2], 0, sizes[2]), bytes.NewReader(snap)),
+	verify := newBatchVerifier(sections[0], seg.BaseOffset, seg.NextOffset, sizes[0])
+	sum := newSummer(io.MultiReader(verify, sections[1], sections[2], bytes.NewReader(snap)),
 		[4]int64{sizes[0], sizes[1], sizes[2], int64(len(snap))}, p.m.cfg.ChunkBytes)
 	pctx, cancel := context.WithTimeout(ctx, p.m.cfg.RequestTimeout+time.Duration(total/(1<<20))*time.Second)
 	defer cancel()
@@ -730,66 +782,16 @@ func (p *Partition) fetchEntryKey(ctx context.Context, key string) (Segment, err
 
 // rebuild fills an empty local manifest from the store's manifest entries.
 func (p *Partition) rebuild(ctx context.Context) (int, error) {
-	var bases []int64
-	latest := map[int64]string{} // base -> key of its newest generation
-	gens := map[int64]int{}
-	cursor := ""
-	for {
-		page, err := p.m.store.List(ctx, objectstore.ListOptions{Prefix: p.root + "manifest/", Cursor: cursor})
-		if err != nil {
-			return 0, err
-		}
-		for _, o := range page.Objects {
-			if b, g, ok := parseEntryKey(p.root, o.Key); ok {
-				if _, seen := latest[b]; !seen {
-					bases = append(bases, b)
-				} else if g <= gens[b] {
-					continue
-				}
-				latest[b], gens[b] = o.Key, g
-			}
-		}
-		if page.NextCursor == "" {
-			break
-		}
-		cursor = page.NextCursor
+	chain, err := p.storeChain(ctx, nil)
+	if err != nil {
+		return 0, err
 	}
-	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
-	// Fetch entries concurrently, append in order.
-	entries := make([]Segment, len(bases))
-	errs := make([]error, len(bases))
-	sem := make(chan struct{}, 16)
-	var wg sync.WaitGroup
-	for i, b := range bases {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			entries[i], errs[i] = p.fetchEntryKey(ctx, latest[b])
-		}()
-	}
-	wg.Wait()
-	n := 0
-	end := int64(-1)
-	for i, e := range entries {
-		if errs[i] != nil {
-			if errors.Is(errs[i], objectstore.ErrNotFound) {
-				continue // deleted by retention meanwhile
-			}
-			return n, errs[i]
-		}
-		if e.BaseOffset < end {
-			continue // overlapping leftovers: keep the first
-		}
+	for i, e := range chain {
 		if err := p.man.Append(e); err != nil {
-			return n, err
+			return i, err
 		}
-		p.m.entries.put(segmentKey(p.root, e.BaseOffset, e.UploadID), e)
-		end = e.NextOffset
-		n++
 	}
-	return n, nil
+	return len(chain), nil
 }
 
 // runRemoteRetention deletes the k oldest remote segments: the local

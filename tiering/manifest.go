@@ -433,6 +433,55 @@ func (m *manifest) DropHead(k int64) error {
 	return nil
 }
 
+// Reset replaces every record with segs (in offset order, none overlapping
+// the one before), atomically: a crash leaves the old file or the new one.
+func (m *manifest) Reset(segs []Segment) error {
+	prev := int64(-1)
+	for _, s := range segs {
+		if s.BaseOffset < prev || s.NextOffset <= s.BaseOffset {
+			return fmt.Errorf("%w: reset with [%d, %d) after %d", ErrCorruptManifest, s.BaseOffset, s.NextOffset, prev)
+		}
+		prev = s.NextOffset
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	tmp := m.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	nm := &manifest{path: m.path, f: f}
+	if err := nm.writeHeader(0); err != nil {
+		f.Close()
+		return err
+	}
+	buf := make([]byte, 0, len(segs)*manifestRecSize)
+	var total int64
+	for _, s := range segs {
+		buf = append(buf, encodeRecord(s)...)
+		total += s.Size
+	}
+	if _, err := f.WriteAt(buf, manifestHeader); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := os.Rename(tmp, m.path); err != nil {
+		f.Close()
+		return err
+	}
+	m.f.Close()
+	m.f, m.head, m.n, m.bytes = f, 0, int64(len(segs)), total
+	m.first, m.last = Segment{}, Segment{}
+	if len(segs) > 0 {
+		m.first, m.last = segs[0], segs[len(segs)-1]
+	}
+	return syncDir(filepath.Dir(m.path))
+}
+
 // compactLocked rewrites the file without the dead records.
 func (m *manifest) compactLocked() error {
 	tmp := m.path + ".tmp"

@@ -67,8 +67,12 @@ type State struct {
 
 // Plan is what to do next for one partition.
 type Plan struct {
-	// Upload is the sealed local segment to upload next, if any.
-	Upload *storage.SegmentInfo
+	// Upload is the sealed local segment to upload next, if any, from
+	// offset UploadFrom on: its base, or the remote end when the segment
+	// straddles it (a replica that rolled its segments at other offsets
+	// than the leader that uploaded before it).
+	Upload     *storage.SegmentInfo
+	UploadFrom int64
 	// DeleteLocalBefore, when positive, is a segment boundary below which
 	// every local segment is uploaded and past local retention.
 	DeleteLocalBefore int64
@@ -98,15 +102,14 @@ func PlanPartition(s State) Plan {
 		if !seg.Sealed || seg.Size == 0 || seg.NextOffset > s.HighWatermark || seg.NextOffset <= remoteEnd {
 			continue
 		}
-		if seg.BaseOffset < remoteEnd {
-			// Overlaps the remote end (never after a clean history):
-			// uploading it would overlap a committed segment.
-			continue
+		from := seg.BaseOffset
+		if from < remoteEnd {
+			from = remoteEnd // straddles the remote end: upload the rest
 		}
 		p.PendingSegments++
 		p.PendingBytes += seg.Size
 		if p.Upload == nil && !s.UploadInFlight && !s.Now.Before(s.UploadBlockedUntil) {
-			p.Upload = seg
+			p.Upload, p.UploadFrom = seg, from
 		}
 	}
 	p.DeleteLocalBefore = planLocalDeletion(s, remoteEnd)
@@ -117,8 +120,9 @@ func PlanPartition(s State) Plan {
 }
 
 // planLocalDeletion returns the boundary below which local segments go:
-// only segments committed remotely (next <= remote end), oldest first,
-// while local retention (by time or size) says so.
+// only segments committed remotely (next <= remote end) and below the high
+// watermark (a follower's data above it may still be truncated), oldest
+// first, while local retention (by time or size) says so.
 func planLocalDeletion(s State, remoteEnd int64) int64 {
 	ms, bytes := s.Policy.EffectiveLocal()
 	if ms < 0 && bytes < 0 || len(s.Local) < 2 {
@@ -131,7 +135,7 @@ func planLocalDeletion(s State, remoteEnd int64) int64 {
 	cutoff := s.Now.UnixMilli() - ms
 	boundary := int64(0)
 	for _, seg := range s.Local[:len(s.Local)-1] {
-		if !seg.Sealed || seg.NextOffset > remoteEnd {
+		if !seg.Sealed || seg.NextOffset > remoteEnd || seg.NextOffset > s.HighWatermark {
 			break
 		}
 		expired := ms >= 0 && seg.MaxTimestamp < cutoff
