@@ -190,7 +190,14 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 func (r *run) createTopics(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	resp, err := r.adm.CreateTopics(ctx, int32(r.w.Partitions), int16(r.w.ReplicationFactor), nil, r.allTopics()...)
+	var configs map[string]*string
+	for k, v := range r.w.TopicConfigs {
+		if configs == nil {
+			configs = map[string]*string{}
+		}
+		configs[k] = &v
+	}
+	resp, err := r.adm.CreateTopics(ctx, int32(r.w.Partitions), int16(r.w.ReplicationFactor), configs, r.allTopics()...)
 	if err != nil {
 		return fmt.Errorf("create topics: %w", err)
 	}

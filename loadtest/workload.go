@@ -70,6 +70,10 @@ type Workload struct {
 	Partitions        int    `yaml:"partitions" json:"partitions"`
 	ReplicationFactor int    `yaml:"replication_factor" json:"replication_factor"`
 	TopicPrefix       string `yaml:"topic_prefix" json:"topic_prefix"`
+	// TopicConfigs are topic configs the run's topics are created with
+	// (Kafka's names: flush.messages, min.insync.replicas, ...); on the
+	// command line --set topic_configs.NAME=VALUE.
+	TopicConfigs map[string]string `yaml:"topic_configs,omitempty" json:"topic_configs,omitempty"`
 	// KeepTopics leaves the run's topics in place afterwards.
 	KeepTopics bool `yaml:"keep_topics" json:"keep_topics"`
 
@@ -217,7 +221,15 @@ var lineRE = regexp.MustCompile(`line \d+: `)
 // The value is parsed as YAML, so lists ("[a:9092, b:9092]") and durations
 // work as in the file. Set does not validate; call Validate afterwards.
 func (w *Workload) Set(field, value string) error {
-	field = strings.ReplaceAll(strings.TrimSpace(field), "-", "_")
+	field = strings.TrimSpace(field)
+	if name, ok := strings.CutPrefix(field, "topic_configs."); ok && name != "" {
+		if w.TopicConfigs == nil {
+			w.TopicConfigs = map[string]string{}
+		}
+		w.TopicConfigs[name] = value
+		return nil
+	}
+	field = strings.ReplaceAll(field, "-", "_")
 	if field == "" {
 		return &FieldError{Field: field, Msg: "empty field name"}
 	}

@@ -104,13 +104,15 @@ func TestWorkloadSet(t *testing.T) {
 		{"partitions", "64"}, {"duration", "3s"}, {"rate", "10MiB/s"},
 		{"bootstrap", "127.0.0.1:1,127.0.0.1:2"}, {"record-size", "512"},
 		{"compression", "lz4"}, {"keep_topics", "true"}, {"name", "a: b"},
+		{"topic_configs.flush.messages", "1000"},
 	} {
 		if err := w.Set(kv[0], kv[1]); err != nil {
 			t.Fatalf("Set(%s, %s): %v", kv[0], kv[1], err)
 		}
 	}
 	if w.Partitions != 64 || w.Duration.D() != 3*time.Second || w.Rate.Value != 10<<20 ||
-		len(w.Bootstrap) != 2 || w.RecordSize != 512 || w.Compression != "lz4" || !w.KeepTopics || w.Name != "a: b" {
+		len(w.Bootstrap) != 2 || w.RecordSize != 512 || w.Compression != "lz4" || !w.KeepTopics || w.Name != "a: b" ||
+		w.TopicConfigs["flush.messages"] != "1000" {
 		t.Fatalf("overrides not applied: %+v", w)
 	}
 	if err := w.Validate(); err != nil {

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -196,8 +197,10 @@ type fetchWaiter struct {
 	timeout time.Duration
 	wakeCh  chan struct{}
 	// replica: a follower's fetch, satisfied when a partition's log grows
-	// past start (its fetch offset) or this node stops leading it.
-	replica bool
+	// past start (its fetch offset) or this node stops leading it, or when
+	// the same follower sent a newer fetch (superseded).
+	replica    bool
+	superseded atomic.Bool
 }
 
 func newFetchWaiter(n *Node, r *request, req *kmsg.FetchRequest) *fetchWaiter {
@@ -230,6 +233,9 @@ func (w *fetchWaiter) wake() {
 
 func (w *fetchWaiter) satisfied() bool {
 	if w.replica {
+		if w.superseded.Load() {
+			return true
+		}
 		for i, p := range w.parts {
 			if p.log.EndOffset() > w.start[i] || !p.leadership().isLeader() {
 				return true

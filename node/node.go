@@ -112,6 +112,7 @@ func splitAdvertised(addr string) (hostPort, error) {
 
 // Node is a running broker.
 type Node struct {
+	parked  parkedFetches // follower fetches parked here, by follower
 	cfg     Config
 	log     *slog.Logger
 	meta    Metadata

@@ -62,6 +62,9 @@ type replicaFetcher struct {
 
 	mu    sync.Mutex
 	parts map[*partition]struct{}
+	// pollCancel interrupts the fetch in flight (nil when none), so a
+	// partition added meanwhile is not left waiting for its long poll.
+	pollCancel context.CancelFunc
 }
 
 func newFetcherSet(n *Node) *fetcherSet {
@@ -149,10 +152,21 @@ func (s *fetcherSet) peerClient() (*kgo.Client, error) {
 }
 
 func (f *replicaFetcher) kick() {
+	f.mu.Lock()
+	if f.pollCancel != nil {
+		f.pollCancel()
+	}
+	f.mu.Unlock()
 	select {
 	case f.wake <- struct{}{}:
 	default:
 	}
+}
+
+func (f *replicaFetcher) setPoll(cancel context.CancelFunc) {
+	f.mu.Lock()
+	f.pollCancel = cancel
+	f.mu.Unlock()
 }
 
 func (f *replicaFetcher) remove(p *partition) {
@@ -188,9 +202,13 @@ func (f *replicaFetcher) runReplicaFetcher() {
 		var truncate, fetch []*partition
 		var truncSt, fetchSt []*followState
 		now := time.Now().UnixNano()
+		nextRetry := int64(0) // earliest end of a partition's backoff
 		for i, p := range ps {
 			switch {
 			case sts[i].retryAt.Load() > now:
+				if r := sts[i].retryAt.Load(); nextRetry == 0 || r < nextRetry {
+					nextRetry = r
+				}
 			case !sts[i].truncated.Load():
 				truncate, truncSt = append(truncate, p), append(truncSt, sts[i])
 			default:
@@ -207,7 +225,14 @@ func (f *replicaFetcher) runReplicaFetcher() {
 					progressed = true
 				}
 				if len(fetch) > 0 {
-					progressed = f.fetch(cl, fetch, fetchSt) || progressed
+					// The long poll ends when a backed-off partition may
+					// be fetched again, so it is not left out for a
+					// whole replica.fetch.wait.max.ms.
+					wait := time.Duration(n.brokerCfg().Int64("replica.fetch.wait.max.ms")) * time.Millisecond
+					if nextRetry > 0 {
+						wait = max(time.Millisecond, min(wait, time.Duration(nextRetry-now)))
+					}
+					progressed = f.fetch(cl, fetch, fetchSt, wait) || progressed
 				}
 			}
 		}
@@ -354,14 +379,14 @@ func (p *partition) truncateLocked(off int64, why string, leaderEpoch int32, lea
 
 // fetch sends one Fetch to the leader for ps and applies the answer. It
 // reports whether anything was appended.
-func (f *replicaFetcher) fetch(cl *kgo.Client, ps []*partition, sts []*followState) bool {
+func (f *replicaFetcher) fetch(cl *kgo.Client, ps []*partition, sts []*followState, wait time.Duration) bool {
 	n := f.set.n
 	b := n.brokerCfg()
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = n.cfg.NodeID
 	req.ReplicaState.ID = n.cfg.NodeID
 	req.ReplicaState.Epoch = -1
-	req.MaxWaitMillis = int32(b.Int64("replica.fetch.wait.max.ms"))
+	req.MaxWaitMillis = int32(max(1, wait.Milliseconds()))
 	req.MinBytes = 1
 	req.MaxBytes = int32(b.Int64("replica.fetch.response.max.bytes"))
 	req.SessionEpoch = -1
@@ -391,7 +416,14 @@ func (f *replicaFetcher) fetch(cl *kgo.Client, ps []*partition, sts []*followSta
 	}
 	ctx, cancel := context.WithTimeout(f.ctx, time.Duration(req.MaxWaitMillis)*time.Millisecond+10*time.Second)
 	defer cancel()
-	kresp, err := f.request(ctx, cl, req)
+	poll, interrupt := context.WithCancel(ctx)
+	f.setPoll(interrupt)
+	kresp, err := f.request(poll, cl, req)
+	f.setPoll(nil)
+	interrupt()
+	if err != nil && poll.Err() != nil && ctx.Err() == nil {
+		return true // interrupted by kick: go round with the new partitions
+	}
 	if err != nil {
 		if f.ctx.Err() == nil {
 			n.log.Debug("fetch from leader failed", "leader", f.leader, "err", err)

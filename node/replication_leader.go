@@ -170,8 +170,17 @@ func (p *partition) applyRole(old, l *leadership) {
 			}
 		}
 		p.updateHW()
-		if fresh && p.n.tier != nil {
-			p.n.tier.Wake() // a new leader reads the store's manifest first
+		if fresh {
+			// Followers parked here for other partitions learn of this
+			// one in their next fetch: answer their polls now.
+			for _, id := range l.replicas {
+				if id != self {
+					p.n.parked.supersede(id)
+				}
+			}
+			if p.n.tier != nil {
+				p.n.tier.Wake() // a new leader reads the store's manifest first
+			}
 		}
 		return
 	}
@@ -313,6 +322,10 @@ func replicaFetchID(r *request, req *kmsg.FetchRequest) int32 {
 // offset of each partition this node leads, long-polling until one of them
 // grows past the follower's offset.
 func (n *Node) handleReplicaFetch(r *request, rep *reply, req *kmsg.FetchRequest, id int32) {
+	// A follower that sends a new fetch while an older one is parked has
+	// new partitions to follow (it interrupted its poll): the old one
+	// answers now, so the new one is not queued behind its wait.
+	n.parked.supersede(id)
 	resp, splice, total, parts, offsets := n.readReplicaFetch(r, req, id, true)
 	if total > 0 || req.MaxWaitMillis <= 0 || len(parts) == 0 || n.draining() {
 		rep.finishSplice(resp, splice)
@@ -320,8 +333,10 @@ func (n *Node) handleReplicaFetch(r *request, rep *reply, req *kmsg.FetchRequest
 	}
 	splice.release()
 	w := newReplicaWaiter(n, parts, offsets, time.Duration(req.MaxWaitMillis)*time.Millisecond)
+	n.parked.add(id, w)
 	n.safeGo(r, rep, func() {
 		w.wait()
+		n.parked.remove(id, w)
 		resp, splice, _, _, _ := n.readReplicaFetch(r, req, id, false)
 		rep.finishSplice(resp, splice)
 	})
@@ -418,4 +433,39 @@ func newReplicaWaiter(n *Node, parts []*partition, offsets []int64, timeout time
 		p.mu.Unlock()
 	}
 	return w
+}
+
+// parkedFetches are the follower fetches parked on this leader, by
+// follower.
+type parkedFetches struct {
+	mu sync.Mutex
+	m  map[int32]map[*fetchWaiter]struct{}
+}
+
+func (f *parkedFetches) add(id int32, w *fetchWaiter) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil {
+		f.m = map[int32]map[*fetchWaiter]struct{}{}
+	}
+	if f.m[id] == nil {
+		f.m[id] = map[*fetchWaiter]struct{}{}
+	}
+	f.m[id][w] = struct{}{}
+}
+
+func (f *parkedFetches) remove(id int32, w *fetchWaiter) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.m[id], w)
+}
+
+// supersede answers every parked fetch of follower id now.
+func (f *parkedFetches) supersede(id int32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for w := range f.m[id] {
+		w.superseded.Store(true)
+		w.wake()
+	}
 }
