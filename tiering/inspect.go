@@ -2,7 +2,6 @@ package tiering
 
 import (
 	"context"
-	"sort"
 
 	"github.com/stratalog/strata/objectstore"
 )
@@ -16,31 +15,10 @@ import (
 // returned.
 func RemoteManifest(ctx context.Context, store objectstore.Store, prefix string, id ID) (segs []Segment, logStart int64, err error) {
 	p := &Partition{m: &Manager{store: store}, id: id, root: partitionRoot(prefix, id)}
-	var bases []int64
-	latest := map[int64]string{}
-	gens := map[int64]int{}
-	cursor := ""
-	for {
-		page, err := store.List(ctx, objectstore.ListOptions{Prefix: p.root + "manifest/", Cursor: cursor})
-		if err != nil {
-			return nil, -1, err
-		}
-		for _, o := range page.Objects {
-			if b, g, ok := parseEntryKey(p.root, o.Key); ok {
-				if _, seen := latest[b]; !seen {
-					bases = append(bases, b)
-				} else if g <= gens[b] {
-					continue
-				}
-				latest[b], gens[b] = o.Key, g
-			}
-		}
-		if page.NextCursor == "" {
-			break
-		}
-		cursor = page.NextCursor
+	bases, latest, _, err := p.listEntries(ctx)
+	if err != nil {
+		return nil, -1, err
 	}
-	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
 	for _, b := range bases {
 		s, err := p.fetchEntryKey(ctx, latest[b])
 		if err != nil {

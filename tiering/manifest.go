@@ -443,47 +443,31 @@ func (m *manifest) Reset(segs []Segment) error {
 		}
 		prev = s.NextOffset
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	tmp := m.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	nm := &manifest{path: m.path, f: f}
-	if err := nm.writeHeader(0); err != nil {
-		f.Close()
-		return err
-	}
 	buf := make([]byte, 0, len(segs)*manifestRecSize)
 	var total int64
 	for _, s := range segs {
 		buf = append(buf, encodeRecord(s)...)
 		total += s.Size
 	}
-	if _, err := f.WriteAt(buf, manifestHeader); err != nil {
-		f.Close()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.rewriteLocked(func(f *os.File) error {
+		_, err := f.WriteAt(buf, manifestHeader)
+		return err
+	}); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := os.Rename(tmp, m.path); err != nil {
-		f.Close()
-		return err
-	}
-	m.f.Close()
-	m.f, m.head, m.n, m.bytes = f, 0, int64(len(segs)), total
+	m.head, m.n, m.bytes = 0, int64(len(segs)), total
 	m.first, m.last = Segment{}, Segment{}
 	if len(segs) > 0 {
 		m.first, m.last = segs[0], segs[len(segs)-1]
 	}
-	return syncDir(filepath.Dir(m.path))
+	return nil
 }
 
-// compactLocked rewrites the file without the dead records.
-func (m *manifest) compactLocked() error {
+// rewriteLocked replaces the file, atomically, with a header and what body
+// writes after it, and switches to it (head 0). Needs mu.
+func (m *manifest) rewriteLocked(body func(f *os.File) error) error {
 	tmp := m.path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -494,8 +478,7 @@ func (m *manifest) compactLocked() error {
 		f.Close()
 		return err
 	}
-	live := m.n - m.head
-	if _, err := io.Copy(io.NewOffsetWriter(f, manifestHeader), io.NewSectionReader(m.f, manifestHeader+m.head*manifestRecSize, live*manifestRecSize)); err != nil {
+	if err := body(f); err != nil {
 		f.Close()
 		return err
 	}
@@ -508,8 +491,22 @@ func (m *manifest) compactLocked() error {
 		return err
 	}
 	m.f.Close()
-	m.f, m.head, m.n = f, 0, live
+	m.f, m.head = f, 0
 	return syncDir(filepath.Dir(m.path))
+}
+
+// compactLocked rewrites the file without the dead records.
+func (m *manifest) compactLocked() error {
+	live := m.n - m.head
+	old := m.f
+	if err := m.rewriteLocked(func(f *os.File) error {
+		_, err := io.Copy(io.NewOffsetWriter(f, manifestHeader), io.NewSectionReader(old, manifestHeader+m.head*manifestRecSize, live*manifestRecSize))
+		return err
+	}); err != nil {
+		return err
+	}
+	m.n = live
+	return nil
 }
 
 // Close releases the file.

@@ -226,3 +226,51 @@ func TestPlanResumesInsideASegment(t *testing.T) {
 		t.Fatalf("all sealed segments remote: delete before %d, upload %+v; want 300 and none", p.DeleteLocalBefore, p.Upload)
 	}
 }
+
+// TestManifestResetAndCompact: Reset and compaction rewrite the local
+// manifest atomically, and what they leave reopens the same.
+func TestManifestResetAndCompact(t *testing.T) {
+	path := filepath.Join(t.TempDir(), manifestName)
+	m, err := openManifest(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { m.Close() }()
+	const n = 4200
+	for i := int64(0); i < n; i++ {
+		if err := m.Append(Segment{BaseOffset: i * 10, NextOffset: i*10 + 10, Size: 100}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.DropHead(4100); err != nil { // past 4096 and half the file: compacts
+		t.Fatal(err)
+	}
+	check := func(what string, m *manifest, count, start, end int64) {
+		t.Helper()
+		s, e, b, ok := m.Bounds()
+		if m.Len() != count || !ok || s != start || e != end || b != count*100 {
+			t.Fatalf("%s: %d segments [%d, %d) %d bytes, want %d [%d, %d)", what, m.Len(), s, e, b, count, start, end)
+		}
+	}
+	check("compacted", m, 100, 41000, 42000)
+	m.Close()
+	if m, err = openManifest(path); err != nil {
+		t.Fatal(err)
+	}
+	check("compacted, reopened", m, 100, 41000, 42000)
+	if err := m.Reset([]Segment{{BaseOffset: 5, NextOffset: 9, Size: 100}, {BaseOffset: 9, NextOffset: 20, Size: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	check("reset", m, 2, 5, 20)
+	if err := m.Append(Segment{BaseOffset: 20, NextOffset: 30, Size: 100}); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	if m, err = openManifest(path); err != nil {
+		t.Fatal(err)
+	}
+	check("reset, appended, reopened", m, 3, 5, 30)
+	if err := m.Reset([]Segment{{BaseOffset: 5, NextOffset: 9}, {BaseOffset: 8, NextOffset: 20}}); err == nil {
+		t.Fatal("Reset took overlapping segments")
+	}
+}

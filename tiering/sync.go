@@ -29,21 +29,16 @@ const noSync = -2
 // store.
 const maxConcurrentSyncs = 8
 
-// storeChain lists the committed segments in the store: the newest
-// generation of each manifest entry, in offset order, each starting at or
-// after the end of the one before (an entry overlapping an earlier one, left
-// by a deposed leader's race, is skipped, as rebuild does). known returns a
-// local record for a base whose original entry it already holds; only
-// entries it lacks (or repaired generations) are fetched, and cached.
-func (p *Partition) storeChain(ctx context.Context, known func(base int64) (Segment, bool)) ([]Segment, error) {
-	var bases []int64
-	latest := map[int64]string{} // base -> key of its newest generation
-	gens := map[int64]int{}
+// listEntries lists the partition's manifest entries in the store: their
+// base offsets in order, and for each the key and generation of its newest
+// generation (the original, or its latest repair).
+func (p *Partition) listEntries(ctx context.Context) (bases []int64, latest map[int64]string, gens map[int64]int, err error) {
+	latest, gens = map[int64]string{}, map[int64]int{}
 	cursor := ""
 	for {
 		page, err := p.m.store.List(ctx, objectstore.ListOptions{Prefix: p.root + "manifest/", Cursor: cursor})
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		for _, o := range page.Objects {
 			if b, g, ok := parseEntryKey(p.root, o.Key); ok {
@@ -61,6 +56,20 @@ func (p *Partition) storeChain(ctx context.Context, known func(base int64) (Segm
 		cursor = page.NextCursor
 	}
 	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	return bases, latest, gens, nil
+}
+
+// storeChain lists the committed segments in the store: the newest
+// generation of each manifest entry, in offset order, each starting at or
+// after the end of the one before (an entry overlapping an earlier one, left
+// by a deposed leader's race, is skipped, as rebuild does). known returns a
+// local record for a base whose original entry it already holds; only
+// entries it lacks (or repaired generations) are fetched, and cached.
+func (p *Partition) storeChain(ctx context.Context, known func(base int64) (Segment, bool)) ([]Segment, error) {
+	bases, latest, gens, err := p.listEntries(ctx)
+	if err != nil {
+		return nil, err
+	}
 	entries := make([]Segment, len(bases))
 	errs := make([]error, len(bases))
 	sem := make(chan struct{}, 16)
