@@ -40,9 +40,10 @@ test: deps build
 
 # soak runs the fault campaign's long variants (STRATA_SOAK=1): 10,000
 # hostile connections, an unclean start of 2,000 partitions, repeated SIGKILLs
-# under load, metadata failover timings. See docs/reliability.md.
+# under load, metadata failover timings, ten minutes of the replication
+# nemesis. See docs/reliability.md and docs/replication.md.
 soak: deps build
-	STRATA_SOAK=1 $(GO) test -count=1 -timeout 90m -v -run 'Hostile|FDExhaustion|UncleanStart|Fsync|DiskFull|Damage|Integrity|Flip|LostObject|SIGKILL|Crash|FaultStorm|Failover' ./e2e ./meta
+	STRATA_SOAK=1 $(GO) test -count=1 -timeout 90m -v -run 'Hostile|FDExhaustion|UncleanStart|Fsync|DiskFull|Damage|Integrity|Flip|LostObject|SIGKILL|Crash|FaultStorm|Failover|Nemesis' ./e2e ./meta
 
 fuzz:
 	FUZZTIME=$${FUZZTIME:-2m} ./scripts/fuzz.sh

@@ -210,7 +210,11 @@ func (c *controllerState) step() {
 	}
 	unreachable := c.r.store.UnreachablePeers()
 	c.mu.leases.SetUnreachable(unreachable)
-	actions := controller.Plan(st, c.mu.leases, now, controller.DefaultOptions())
+	opts := controller.DefaultOptions()
+	if !bc.Bool("auto.leader.rebalance.enable") {
+		opts.MaxPreferredMoves = 0
+	}
+	actions := controller.Plan(st, c.mu.leases, now, opts)
 	for _, a := range actions {
 		if a.Kind == controller.ActionFence {
 			c.mu.leases.Fence(a.Broker)

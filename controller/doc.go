@@ -15,10 +15,13 @@
 //     allow it) and balanced by replica count and leader count across the
 //     live, unfenced brokers; deterministic for a given input.
 //   - ElectLeaders: leader election from the ISR when brokers are fenced
-//     (meta.PlanLeaderChanges: never an out-of-sync replica, leader epoch
-//     guard on every update).
+//     (meta.PlanLeaderChanges: never an out-of-sync replica unless the
+//     topic allows unclean elections, leader epoch guard on every update).
 //   - PreferredLeaders: move leadership back to each partition's first
 //     replica when it is live and in the ISR, bounded per pass.
+//   - PlanElection: one partition of a Kafka ElectLeaders request
+//     (preferred, or unclean: a leaderless partition to a live replica,
+//     out of sync if nothing else is live).
 //   - Plan: one reconcile step combining them: fence expired leases, elect
 //     leaders away from fenced brokers, then rebalance preferred leaders.
 //

@@ -2,6 +2,8 @@ package controller
 
 import (
 	"cmp"
+	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/stratalog/strata/meta"
@@ -57,4 +59,75 @@ func sortedTopics(topics []meta.Topic) []meta.Topic {
 	}
 	slices.SortFunc(out, func(a, b meta.Topic) int { return cmp.Compare(a.Name, b.Name) })
 	return out
+}
+
+// ElectionType is what an ElectLeaders request asks for.
+type ElectionType int8
+
+// Election types, numbered as in Kafka's ElectLeaders request.
+const (
+	// ElectPreferred moves leadership to the first replica when it is live
+	// and in the ISR.
+	ElectPreferred ElectionType = 0
+	// ElectUnclean gives a leaderless partition a leader: the first live
+	// ISR member in replica order or, when none is live, the first live
+	// replica even though it is out of sync (it may lack acknowledged
+	// records: an operator's explicit choice of availability).
+	ElectUnclean ElectionType = 1
+)
+
+// Errors of PlanElection, mapped to Kafka's error codes by the handler.
+var (
+	// ErrElectionNotNeeded: the partition already has the leader asked for.
+	ErrElectionNotNeeded = errors.New("election not needed")
+	// ErrPreferredNotAvailable: the preferred replica is not live or not
+	// in the ISR.
+	ErrPreferredNotAvailable = errors.New("preferred leader not available")
+	// ErrNoEligibleLeader: no replica the election may choose is live.
+	ErrNoEligibleLeader = errors.New("no eligible leader")
+)
+
+// PlanElection decides the update an ElectLeaders request makes to one
+// partition, from the committed metadata and the live brokers. The update
+// is guarded by the partition's leader epoch and ISR, so a decision made
+// from a view that has since changed is refused when it is applied.
+func PlanElection(topic string, p meta.Partition, kind ElectionType, live map[int32]bool) (meta.PartitionUpdate, error) {
+	u := meta.PartitionUpdate{
+		Topic: topic, Partition: p.Index, ExpectedLeaderEpoch: p.LeaderEpoch,
+		ISR: slices.Clone(p.ISR), ExpectedISR: slices.Clone(p.ISR),
+	}
+	if len(p.Replicas) == 0 {
+		return u, ErrNoEligibleLeader
+	}
+	switch kind {
+	case ElectPreferred:
+		pref := p.Replicas[0]
+		switch {
+		case p.Leader == pref:
+			return u, ErrElectionNotNeeded
+		case !live[pref] || !slices.Contains(p.ISR, pref):
+			return u, ErrPreferredNotAvailable
+		}
+		u.Leader = pref
+		return u, nil
+	case ElectUnclean:
+		if p.Leader != meta.NoLeader && live[p.Leader] {
+			return u, ErrElectionNotNeeded
+		}
+		for _, r := range p.Replicas {
+			if live[r] && slices.Contains(p.ISR, r) {
+				u.Leader = r
+				u.ISR = slices.DeleteFunc(slices.Clone(p.ISR), func(b int32) bool { return !live[b] })
+				return u, nil
+			}
+		}
+		for _, r := range p.Replicas {
+			if live[r] {
+				u.Leader, u.ISR, u.Unclean = r, []int32{r}, true
+				return u, nil
+			}
+		}
+		return u, ErrNoEligibleLeader
+	}
+	return u, fmt.Errorf("unknown election type %d", kind)
 }

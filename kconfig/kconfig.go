@@ -151,6 +151,7 @@ var defs = []*Def{
 	{Broker: "replica.fetch.response.max.bytes", Type: Int, Default: "10485760", Min: 1024, Max: math.MaxInt32, Doc: "bytes a follower fetches per request across partitions"},
 	{Broker: "replica.fetch.backoff.ms", Type: Int, Default: "100", Min: 0, Max: math.MaxInt32, Doc: "how long a follower waits after a failed fetch before the next"},
 	{Broker: "fetch.max.bytes", Type: Int, Default: "57671680", Min: 1024, Max: math.MaxInt32, Doc: "cap on a Fetch response's total bytes"},
+	{Broker: "auto.leader.rebalance.enable", Type: Bool, Default: "true", Doc: "cluster mode: the controller moves leadership back to each partition's first replica once it is live and in sync, up to 10 partitions per reconcile step; ElectLeaders does it on request either way"},
 	{Broker: "broker.rack", Type: String, Default: "", Nullable: true, Doc: "rack reported in Metadata and used by rack-aware replica placement (--rack sets it)"},
 	{Broker: "broker.session.timeout.ms", Type: Int, Default: "800", Min: 10, Max: math.MaxInt32, Doc: "cluster mode: a broker whose last heartbeat to the controller is older than this is fenced and its leaderships move (Kafka's default is 9000); read at start by the controller"},
 	{Broker: "broker.heartbeat.interval.ms", Type: Int, Default: "200", Min: 1, Max: math.MaxInt32, Doc: "cluster mode: how often a broker renews its lease with the controller; must be below broker.session.timeout.ms; read at start"},

@@ -29,6 +29,8 @@ type metrics struct {
 	replicationOut prometheus.Counter
 	replicationIn  prometheus.Counter
 	truncations    prometheus.Counter
+	// ElectLeaders requests this node carried out (api_elect_leaders.go).
+	elections *prometheus.CounterVec
 }
 
 func newMetrics(n *Node) *metrics {
@@ -85,8 +87,11 @@ func newMetrics(n *Node) *metrics {
 	m.truncations = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "strata_replication_truncations_total", Help: "Divergent log tails a follower cut after asking its leader (OffsetForLeaderEpoch), and resets to the leader's log start.",
 	})
+	m.elections = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "strata_leader_elections_requested_total", Help: "Leaders changed by ElectLeaders requests this node carried out, by type (preferred; leaderless: an unclean request that found a live in-sync replica; unclean: an out-of-sync replica was chosen).",
+	}, []string{"type"})
 	m.reg.MustRegister(m.acceptErrors, m.acceptWaits, m.connClosed, m.budgetWaits, queued,
-		m.isrChanges, m.replicationOut, m.replicationIn, m.truncations)
+		m.isrChanges, m.replicationOut, m.replicationIn, m.truncations, m.elections)
 	m.reg.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.openConns, m.produced, m.fetched,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&partitionCollector{n: n})
