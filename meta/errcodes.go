@@ -25,6 +25,7 @@ var errorCodes = []struct {
 	{"ErrInvalidConfig", ErrInvalidConfig},
 	{"ErrNotEnoughBrokers", ErrNotEnoughBrokers},
 	{"ErrStaleEpoch", ErrStaleEpoch},
+	{"ErrIneligibleReplica", ErrIneligibleReplica},
 	{"ErrInvalidCommand", ErrInvalidCommand},
 	{"ErrInvalidServers", ErrInvalidServers},
 	{"ErrNoHeartbeatHandler", ErrNoHeartbeatHandler},

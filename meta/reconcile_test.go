@@ -144,3 +144,49 @@ func TestUpdatePartitionExpectedISR(t *testing.T) {
 		t.Fatalf("partition %+v", p)
 	}
 }
+
+// TestISRRefusesFencedBrokers: a broker joins an ISR only while registered
+// and unfenced; one already in the ISR may stay while fenced (the
+// controller, not this guard, removes it).
+func TestISRRefusesFencedBrokers(t *testing.T) {
+	ctx := context.Background()
+	st := openReady(t, testConfig(t, t.TempDir()))
+	registerBrokers(t, st, 1, 2, 3)
+	if _, err := st.CreateTopic(ctx, TopicSpec{Name: "f", NumPartitions: 1, ReplicationFactor: 3}); err != nil {
+		t.Fatal(err)
+	}
+	p := func() Partition { tp, _ := st.Topic("f"); return tp.Partitions[0] }
+	cur := p()
+	var out, in int32 = -1, -1
+	for _, r := range cur.Replicas {
+		if r != cur.Leader && out < 0 {
+			out = r
+		} else if r != cur.Leader {
+			in = r
+		}
+	}
+	shrink := PartitionUpdate{Topic: "f", ExpectedLeaderEpoch: cur.LeaderEpoch, Leader: cur.Leader, ISR: []int32{cur.Leader, in}, ExpectedISR: cur.ISR}
+	if err := st.UpdatePartition(ctx, shrink); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetBrokerFenced(ctx, out, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetBrokerFenced(ctx, in, true); err != nil {
+		t.Fatal(err)
+	}
+	grow := PartitionUpdate{Topic: "f", ExpectedLeaderEpoch: cur.LeaderEpoch, Leader: cur.Leader, ISR: cur.Replicas, ExpectedISR: []int32{cur.Leader, in}}
+	if err := st.UpdatePartition(ctx, grow); !errors.Is(err, ErrIneligibleReplica) {
+		t.Fatalf("fenced broker %d joined the ISR: %v (%+v)", out, err, p())
+	}
+	if err := st.SetBrokerFenced(ctx, out, false); err != nil {
+		t.Fatal(err)
+	}
+	// in is still fenced but already a member: the update may keep it.
+	if err := st.UpdatePartition(ctx, grow); err != nil {
+		t.Fatalf("unfenced broker %d refused: %v", out, err)
+	}
+	if got := p().ISR; len(got) != 3 {
+		t.Fatalf("ISR %v, want all three", got)
+	}
+}

@@ -21,6 +21,7 @@ var (
 	ErrInvalidConfig            = errors.New("meta: invalid config map")
 	ErrNotEnoughBrokers         = errors.New("meta: not enough registered brokers")
 	ErrStaleEpoch               = errors.New("meta: stale leader epoch")
+	ErrIneligibleReplica        = errors.New("meta: ineligible replica")
 	ErrInvalidCommand           = errors.New("meta: invalid command")
 	ErrNotLeader                = errors.New("meta: not the metadata leader")
 	ErrClosed                   = errors.New("meta: store closed")

@@ -320,6 +320,9 @@ func (s *Store) updatePartition(ctx context.Context, u PartitionUpdate) error {
 			return err
 		}
 	}
+	if err := s.eligibleISR(u); err != nil {
+		return err
+	}
 	c := updatePartition{
 		Topic:               u.Topic,
 		Partition:           u.Partition,
@@ -332,4 +335,27 @@ func (s *Store) updatePartition(ctx context.Context, u PartitionUpdate) error {
 		return s.apply(ctx, cmdUpdatePartitionIf, &updatePartitionIf{updatePartition: c, ExpectedISR: u.ExpectedISR})
 	}
 	return s.apply(ctx, cmdUpdatePartition, &c)
+}
+
+// eligibleISR refuses an update that adds to a partition's ISR a broker
+// that is fenced or not registered (Kafka's KIP-841): a fenced or
+// shutting-down broker would hold acks=all writes until the controller
+// dropped it again. It is checked here, on the raft leader before the
+// proposal, not when the command applies, so that logs written before
+// the rule replay as they applied.
+func (s *Store) eligibleISR(u PartitionUpdate) error {
+	t, ok := s.Topic(u.Topic)
+	if !ok || u.Partition < 0 || int(u.Partition) >= len(t.Partitions) {
+		return nil // the command itself reports it
+	}
+	cur := t.Partitions[u.Partition].ISR
+	for _, id := range u.ISR {
+		if slices.Contains(cur, id) {
+			continue
+		}
+		if b, ok := s.Broker(id); !ok || b.Fenced {
+			return fmt.Errorf("%w: broker %d is fenced or not registered and cannot join the ISR of %q partition %d", ErrIneligibleReplica, id, u.Topic, u.Partition)
+		}
+	}
+	return nil
 }

@@ -225,12 +225,18 @@ func (p *partition) maybeChangeISR(now time.Time) {
 		return
 	}
 	lag := time.Duration(p.n.brokerCfg().Int64("replica.lag.time.max.ms")) * time.Millisecond
+	fenced := map[int32]bool{}
+	for _, b := range p.n.meta.Brokers() {
+		if b.Fenced {
+			fenced[b.ID] = true
+		}
+	}
 	p.repl.mu.Lock()
 	if p.repl.tracker == nil || p.repl.epoch != l.epoch || (!p.repl.isrSentAt.IsZero() && now.Sub(p.repl.isrSentAt) < isrRetryAfter) {
 		p.repl.mu.Unlock()
 		return
 	}
-	isr, changed := p.repl.tracker.ISRChange(l.replicas, l.isr, p.highWatermark(), p.repl.epochStart, now, lag)
+	isr, changed := p.repl.tracker.ISRChange(l.replicas, l.isr, p.highWatermark(), p.repl.epochStart, now, lag, fenced)
 	if !changed {
 		p.repl.mu.Unlock()
 		return
@@ -260,8 +266,10 @@ func (p *partition) runAlterISR(l *leadership, isr []int32) {
 	case err == nil:
 		p.n.metrics.isrChanges.WithLabelValues(isrDirection(l.isr, isr)).Inc()
 		p.n.log.Info("ISR changed", "topic", p.topic, "partition", p.index, "leader_epoch", l.epoch, "from", l.isr, "to", isr)
-	case errors.Is(err, meta.ErrStaleEpoch):
-		p.n.log.Debug("ISR change refused as stale", "topic", p.topic, "partition", p.index, "err", err)
+	case errors.Is(err, meta.ErrStaleEpoch), errors.Is(err, meta.ErrIneligibleReplica):
+		// Stale: the partition changed meanwhile. Ineligible: a follower
+		// was fenced after this leader last read the brokers.
+		p.n.log.Debug("ISR change refused", "topic", p.topic, "partition", p.index, "err", err)
 	default:
 		p.n.log.Warn("ISR change failed", "topic", p.topic, "partition", p.index, "from", l.isr, "to", isr, "err", err)
 	}

@@ -67,30 +67,33 @@ func TestISRChange(t *testing.T) {
 	replicas := []int32{1, 2, 3}
 	tr := NewTracker(1, replicas, t0)
 	lag := 10 * time.Second
-	if _, changed := tr.ISRChange(replicas, replicas, 0, 0, t0.Add(lag), lag); changed {
+	if _, changed := tr.ISRChange(replicas, replicas, 0, 0, t0.Add(lag), lag, nil); changed {
 		t.Fatal("shrank before the lag time passed")
 	}
 	tr.OnFetch(2, 100, 100, t0.Add(5*time.Second))
-	isr, changed := tr.ISRChange(replicas, replicas, 100, 0, t0.Add(11*time.Second), lag)
+	isr, changed := tr.ISRChange(replicas, replicas, 100, 0, t0.Add(11*time.Second), lag, nil)
 	if !changed || !slices.Equal(isr, []int32{1, 2}) {
 		t.Fatalf("shrink: %v %v", isr, changed)
 	}
 	// 3 comes back below the HW: stays out; at the HW but before the
 	// epoch start: stays out; past both: joins, in replica order.
 	tr.OnFetch(3, 90, 100, t0.Add(12*time.Second))
-	if _, changed := tr.ISRChange(replicas, isr, 100, 0, t0.Add(12*time.Second), lag); changed {
+	if _, changed := tr.ISRChange(replicas, isr, 100, 0, t0.Add(12*time.Second), lag, nil); changed {
 		t.Fatal("joined below the HW")
 	}
 	tr.OnFetch(3, 100, 100, t0.Add(13*time.Second))
-	if _, changed := tr.ISRChange(replicas, isr, 100, 105, t0.Add(13*time.Second), lag); changed {
+	if _, changed := tr.ISRChange(replicas, isr, 100, 105, t0.Add(13*time.Second), lag, nil); changed {
 		t.Fatal("joined before the epoch start")
 	}
-	isr, changed = tr.ISRChange(replicas, isr, 100, 100, t0.Add(13*time.Second), lag)
+	if _, changed := tr.ISRChange(replicas, isr, 100, 100, t0.Add(13*time.Second), lag, map[int32]bool{3: true}); changed {
+		t.Fatal("a fenced broker joined")
+	}
+	isr, changed = tr.ISRChange(replicas, isr, 100, 100, t0.Add(13*time.Second), lag, nil)
 	if !changed || !slices.Equal(isr, replicas) {
 		t.Fatalf("expand: %v %v", isr, changed)
 	}
 	// The leader never leaves, even when missing from the ISR given.
-	isr, changed = tr.ISRChange(replicas, []int32{2, 3}, 100, 0, t0.Add(13*time.Second), lag)
+	isr, changed = tr.ISRChange(replicas, []int32{2, 3}, 100, 0, t0.Add(13*time.Second), lag, nil)
 	if !changed || !slices.Contains(isr, 1) {
 		t.Fatalf("leader: %v %v", isr, changed)
 	}
