@@ -44,6 +44,16 @@ func (r *Runtime) Ready() bool {
 // fenced (or none has been answered yet).
 func (r *Runtime) Fenced() bool { return !r.Ready() }
 
+// LeaseLapsed reports whether this broker's last answered heartbeat is
+// older than the session timeout at now: the controller, if a majority can
+// still reach it, has fenced this broker and moved its leaderships. False
+// before the first answer (the broker is not serving yet).
+func (r *Runtime) LeaseLapsed(now time.Time) bool {
+	r.hb.mu.Lock()
+	defer r.hb.mu.Unlock()
+	return r.hb.acked && now.Sub(r.hb.lastOK) > r.cfg.SessionTimeout
+}
+
 // WaitApplied waits until every live broker has applied metadata version
 // v, as the controller reports in heartbeat answers, or ctx ends.
 func (r *Runtime) WaitApplied(ctx context.Context, v uint64) error {

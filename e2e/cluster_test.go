@@ -28,6 +28,7 @@ type clusterNode struct {
 	store                     string            // --object-store, shared by the nodes
 	settings                  map[string]string // passed as --set
 	args                      []string          // further node flags
+	netns                     string            // network namespace to run in (netns_test.go), "" for the test's own
 	cmd                       *exec.Cmd
 }
 
@@ -82,6 +83,11 @@ func (c *clusterNode) start(t testing.TB, bin string, expect int, join string) {
 	}
 	args = append(args, c.args...)
 	cmd := exec.Command(bin, args...)
+	if c.netns != "" {
+		// ip netns exec enters the namespace and execs the node: the
+		// process (and so every signal sent to it) is the node's own.
+		cmd = exec.Command("ip", append([]string{"netns", "exec", c.netns, bin}, args...)...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

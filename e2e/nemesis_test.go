@@ -27,6 +27,7 @@ type nemesis struct {
 	topic  string
 	acked  *ackedAt
 	paused map[int32]bool // SIGSTOPped nodes: alive but unable to answer
+	net    *netTopo       // nil: nodes on loopback, no network faults
 }
 
 // usable returns the nodes that are running and not stopped, skipping
@@ -137,7 +138,12 @@ func (n *nemesis) awaitAcks(more int, timeout time.Duration) time.Duration {
 // producer to make progress.
 func (n *nemesis) heal(name string) {
 	n.t.Helper()
-	isr := awaitFullISR(n.t, n.queryAddr(), n.topic, 3, 120*time.Second)
+	// Every node's view, not one: a node just back from a partition may
+	// still hold the ISRs it last knew.
+	var isr time.Duration
+	for _, c := range n.usable() {
+		isr = max(isr, awaitFullISR(n.t, c.kafka, n.topic, 3, 120*time.Second))
+	}
 	took := n.awaitAcks(500, 60*time.Second)
 	n.t.Logf("nemesis %s: healed; full ISRs after %v, 500 more acks %v later (%d acknowledged)", name, isr.Round(time.Millisecond), took.Round(time.Millisecond), n.acked.count())
 }
@@ -217,6 +223,30 @@ var nemesisFaults = []struct {
 			n.t.Errorf("nemesis kill-two: %d records acknowledged with a single replica alive", after-before)
 		}
 		n.restart(victims...)
+	}},
+	{"isolate-leader", func(n *nemesis, rng *rand.Rand) {
+		// Cut a partition leader's links to both other nodes; clients
+		// still reach it. The majority elects new leaders; the isolated
+		// node, stranded, refuses writes; healed, it truncates what only
+		// it had and catches up.
+		if n.net == nil {
+			return
+		}
+		v := n.leaderOf(int32(rng.IntN(6)))
+		n.net.Isolate(int(v.id))
+		defer n.net.Rejoin(int(v.id))
+		n.awaitAcks(1000, 60*time.Second)
+		time.Sleep(time.Duration(1+rng.IntN(3)) * time.Second)
+	}},
+	{"isolate-follower", func(n *nemesis, rng *rand.Rand) {
+		if n.net == nil {
+			return
+		}
+		v := n.followerOf(int32(rng.IntN(6)))
+		n.net.Isolate(int(v.id))
+		defer n.net.Rejoin(int(v.id))
+		n.awaitAcks(1000, 60*time.Second)
+		time.Sleep(time.Duration(1+rng.IntN(3)) * time.Second)
 	}},
 	{"torn-tail", func(n *nemesis, rng *rand.Rand) {
 		// Kill a follower and damage the end of its logs as a crash in
@@ -300,9 +330,21 @@ func checkNemesis(t *testing.T, addr, topic string, acked *ackedAt) nemesisRepor
 	cl := newClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
+	var ends kadm.ListedOffsets
+	for {
+		var err error
+		ends, err = kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("listing end offsets: %v", err)
+		}
+		t.Logf("listing end offsets (retrying): %v", err)
+		time.Sleep(200 * time.Millisecond)
 	}
 	end := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) { end[o.Partition] = o.Offset })
@@ -373,9 +415,23 @@ func TestNemesis(t *testing.T) {
 	t.Logf("nemesis seed %d (STRATA_NEMESIS_SEED=%d replays the same choices)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, seed))
 
-	nodes := startTestCluster(t, 3)
+	// In network namespaces where they can be made, so that links can be
+	// cut; on loopback otherwise, without the network faults.
+	var nodes []*clusterNode
+	var nt *netTopo
+	if why := netnsUnavailable(); why != "" {
+		t.Logf("network faults skipped: %s", why)
+		nodes = startTestCluster(t, 3)
+	} else {
+		nt = newNetTopo(t, 3)
+		nodes = newNetClusterNodes(t, nt)
+		for _, c := range nodes {
+			c.start(t, strataBinary(t), 3, joinList(nodes))
+		}
+		waitAllReady(t, nodes, 60*time.Second)
+	}
 	t.Cleanup(func() { dumpLogsOnFailure(t, nodes) })
-	n := &nemesis{t: t, bin: strataBinary(t), nodes: nodes, topic: "nemesis", acked: &ackedAt{at: map[string]kgo.Record{}}, paused: map[int32]bool{}}
+	n := &nemesis{t: t, bin: strataBinary(t), nodes: nodes, topic: "nemesis", acked: &ackedAt{at: map[string]kgo.Record{}}, paused: map[int32]bool{}, net: nt}
 	t.Cleanup(func() { // never leave a frozen process behind
 		for _, c := range nodes {
 			if c.alive() {

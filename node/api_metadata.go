@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -36,7 +37,7 @@ func (n *Node) handleMetadata(r *request, rep *reply) {
 	all := req.Topics == nil || (r.version == 0 && len(req.Topics) == 0)
 	if all {
 		for _, t := range n.meta.Topics() {
-			resp.Topics = append(resp.Topics, metadataTopic(t, fenced))
+			resp.Topics = append(resp.Topics, n.metadataTopic(t, fenced))
 		}
 		rep.finish(resp)
 		return
@@ -61,7 +62,7 @@ func (n *Node) handleMetadata(r *request, rep *reply) {
 			}
 		}
 		if ok {
-			resp.Topics = append(resp.Topics, metadataTopic(t, fenced))
+			resp.Topics = append(resp.Topics, n.metadataTopic(t, fenced))
 			continue
 		}
 		mt := kmsg.NewMetadataResponseTopic()
@@ -89,7 +90,7 @@ func (n *Node) handleMetadata(r *request, rep *reply) {
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
-		resp.Topics = append(resp.Topics, metadataTopic(created, fenced))
+		resp.Topics = append(resp.Topics, n.metadataTopic(created, fenced))
 	}
 	rep.finish(resp)
 }
@@ -131,8 +132,11 @@ func liveBrokers(all []meta.Broker) ([]meta.Broker, map[int32]bool) {
 
 // metadataTopic describes a topic's partitions. A partition without a
 // leader, or whose leader is fenced, reports LEADER_NOT_AVAILABLE with
-// leader -1; fenced replicas are listed as offline.
-func metadataTopic(t meta.Topic, fenced map[int32]bool) kmsg.MetadataResponseTopic {
+// leader -1; fenced replicas are listed as offline. So does a partition
+// this node leads while stranded (replication_leader.go): its metadata is
+// likely stale, and a client that asks elsewhere finds the new leader.
+func (n *Node) metadataTopic(t meta.Topic, fenced map[int32]bool) kmsg.MetadataResponseTopic {
+	now := time.Now()
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic = &name
@@ -151,7 +155,7 @@ func metadataTopic(t meta.Topic, fenced map[int32]bool) kmsg.MetadataResponseTop
 				mp.OfflineReplicas = append(mp.OfflineReplicas, id)
 			}
 		}
-		if p.Leader < 0 || fenced[p.Leader] {
+		if p.Leader < 0 || fenced[p.Leader] || (p.Leader == n.cfg.NodeID && n.strandedLeader(t.Name, p.Index, now)) {
 			mp.Leader = -1
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}

@@ -35,6 +35,7 @@ type replState struct {
 	epoch      int32            // the leader epoch tracker belongs to
 	epochStart int64            // log end offset when that leadership began
 	isrSentAt  time.Time        // an ISR change was asked for and not yet applied
+	stranded   bool             // last housekeeping found this leader stranded
 	ckptHW     int64            // high watermark last checkpointed
 	ckptAt     time.Time
 	follow     atomic.Pointer[followState] // while follower (replication_follower.go)
@@ -47,6 +48,38 @@ type ackWaiter struct {
 }
 
 var errNotLeaderNow = fmt.Errorf("%w: leadership moved before the write reached the ISR", kerr.NotLeaderForPartition)
+
+var errStranded = fmt.Errorf("%w: this leader has lost its lease with the controller and hears from none of its in-sync followers; another broker has most likely been elected", kerr.NotLeaderForPartition)
+
+// stranded reports whether this leader should stop taking writes: it has
+// lost its controller lease (a majority that can reach the controller has
+// fenced it by now) and none of its in-sync followers has fetched for
+// longer than both the session timeout and two follower long polls — the
+// picture of a leader cut off from the rest of the cluster. It could not
+// acknowledge an acks=all write anyway; refusing (NOT_LEADER_OR_FOLLOWER)
+// instead of holding requests until they time out sends clients to the
+// new leader within a second or two, and its acks=1 writes, which the
+// returning node would truncate, are not taken. A controller failover
+// alone does not strand anybody: followers go on fetching. A leader alone
+// in its ISR is never stranded (nobody else can be elected cleanly).
+func (p *partition) stranded(now time.Time) bool {
+	rt := p.n.cluster
+	l := p.leadership()
+	if rt == nil || !l.isLeader() || len(l.isr) < 2 || !rt.LeaseLapsed(now) {
+		return false
+	}
+	cfg := p.n.brokerCfg()
+	quiet := max(time.Duration(cfg.Int64("broker.session.timeout.ms")), 2*time.Duration(cfg.Int64("replica.fetch.wait.max.ms"))) * time.Millisecond
+	p.repl.mu.Lock()
+	defer p.repl.mu.Unlock()
+	return p.repl.tracker != nil && p.repl.epoch == l.epoch && p.repl.tracker.Stranded(l.isr, now, quiet)
+}
+
+// strandedLeader is stranded for a hosted partition, false otherwise.
+func (n *Node) strandedLeader(topic string, part int32, now time.Time) bool {
+	p := n.parts.get(topic, part)
+	return p != nil && p.stranded(now)
+}
 
 // hwMinISR is the ISR size below which the high watermark holds (KIP-966):
 // min.insync.replicas, capped at the replication factor so a topic whose
@@ -296,6 +329,7 @@ func (p *partition) housekeepReplication(now time.Time) {
 	}
 	if l.isLeader() {
 		p.maybeChangeISR(now)
+		p.checkStranded(now)
 	}
 	hw := p.highWatermark()
 	p.repl.mu.Lock()
@@ -306,6 +340,27 @@ func (p *partition) housekeepReplication(now time.Time) {
 	p.repl.mu.Unlock()
 	if due {
 		p.checkpointHW(hw)
+	}
+}
+
+// checkStranded logs a leader becoming stranded or recovering, and fails
+// the acks=all writes waiting on a stranded one.
+func (p *partition) checkStranded(now time.Time) {
+	st := p.stranded(now)
+	p.repl.mu.Lock()
+	was := p.repl.stranded
+	p.repl.stranded = st
+	p.repl.mu.Unlock()
+	switch {
+	case st && !was:
+		p.n.metrics.stranded.Inc()
+		p.n.log.Warn("leader stranded: no controller lease and no fetch from any in-sync follower; refusing writes until either returns",
+			"topic", p.topic, "partition", p.index, "isr", p.leadership().isr)
+		p.failAcks(errStranded)
+	case st:
+		p.failAcks(errStranded)
+	case was:
+		p.n.log.Info("leader no longer stranded", "topic", p.topic, "partition", p.index)
 	}
 }
 

@@ -22,6 +22,7 @@ type Follower struct {
 	// fetch, for Kafka's caught-up rule.
 	lastFetchLeaderLEO int64
 	lastFetchTime      time.Time
+	added              time.Time // when the tracker started following it
 }
 
 // Tracker is a leader's state of its followers. It is not safe for
@@ -54,7 +55,7 @@ func (t *Tracker) SetReplicas(replicas []int32, now time.Time) {
 			continue
 		}
 		if _, ok := t.followers[id]; !ok {
-			t.followers[id] = &Follower{ID: id, LEO: Unknown, LastCaughtUp: now, lastFetchLeaderLEO: Unknown}
+			t.followers[id] = &Follower{ID: id, LEO: Unknown, LastCaughtUp: now, lastFetchLeaderLEO: Unknown, added: now}
 		}
 	}
 }
@@ -84,6 +85,31 @@ func (t *Tracker) OnFetch(id int32, fetchOffset, leaderLEO int64, now time.Time)
 	}
 	f.lastFetchLeaderLEO, f.lastFetchTime = leaderLEO, now
 	return true
+}
+
+// Stranded reports whether isr names followers and none of them has sent
+// a fetch within timeout at now (one never heard from counts from when the
+// tracker started following it). A leader whose in-sync followers have all
+// gone quiet cannot commit anything; if it has also lost its lease with the
+// controller, it is most likely cut off from a majority that has elected
+// another leader, and should stop taking writes (the caller decides).
+func (t *Tracker) Stranded(isr []int32, now time.Time, timeout time.Duration) bool {
+	others := false
+	for _, id := range isr {
+		f := t.followers[id]
+		if id == t.self || f == nil {
+			continue
+		}
+		others = true
+		last := f.lastFetchTime
+		if last.IsZero() {
+			last = f.added
+		}
+		if now.Sub(last) <= timeout {
+			return false
+		}
+	}
+	return others
 }
 
 // HighWatermark returns the high watermark the ISR supports: the lowest log

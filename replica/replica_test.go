@@ -148,3 +148,24 @@ func TestTruncation(t *testing.T) {
 		t.Fatalf("no shared epoch: %d", off)
 	}
 }
+
+func TestStranded(t *testing.T) {
+	tr := NewTracker(1, []int32{1, 2, 3}, t0)
+	timeout := time.Second
+	if tr.Stranded([]int32{1, 2, 3}, t0.Add(timeout), timeout) {
+		t.Fatal("stranded before the timeout since the followers were added")
+	}
+	if !tr.Stranded([]int32{1, 2, 3}, t0.Add(2*timeout), timeout) {
+		t.Fatal("not stranded with no follower ever heard from")
+	}
+	tr.OnFetch(3, 0, 0, t0.Add(3*timeout))
+	if tr.Stranded([]int32{1, 2, 3}, t0.Add(3*timeout+timeout/2), timeout) {
+		t.Fatal("stranded although follower 3 just fetched")
+	}
+	if !tr.Stranded([]int32{1, 2}, t0.Add(3*timeout+timeout/2), timeout) {
+		t.Fatal("a fetch from a follower outside the ISR kept the leader from being stranded")
+	}
+	if tr.Stranded([]int32{1}, t0.Add(time.Hour), timeout) {
+		t.Fatal("a leader alone in its ISR is never stranded: nobody else can be elected cleanly")
+	}
+}
