@@ -25,7 +25,7 @@ stop-cluster:
 # STRATA_FAILOVER_RUNS times (default 20) and reports the time until its
 # leaderships are visible on other brokers.
 bench-failover:
-	STRATA_FAILOVER_RUNS=$${STRATA_FAILOVER_RUNS:-20} $(GO) test -count=1 -v -run TestClusterFailoverTimes ./e2e
+	STRATA_FAILOVER_RUNS=$${STRATA_FAILOVER_RUNS:-20} $(GO) test -count=1 -v -run 'TestClusterFailoverTimes|TestClusterStallTimes' ./e2e
 
 # deps installs the external programs the test suite drives: versitygw (a
 # real S3 server) and kafkajs into bin/tools; kcat, python3-confluent-kafka

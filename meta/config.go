@@ -33,6 +33,14 @@ type Config struct {
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
 	LeaderLeaseTimeout time.Duration
+	// CommitTimeout is how long the raft leader goes without sending its
+	// followers the commit index when no new entries flow (raft's own
+	// default is 50 ms, randomised up to twice that): a change committed
+	// on the leader is applied on the other nodes within about this long.
+	// Brokers act on partition leadership only once they apply it, so
+	// this bounds how long a moved leadership stays unknown to the old
+	// and new leaders.
+	CommitTimeout time.Duration
 
 	// SnapshotThreshold is how many log entries past the last snapshot
 	// trigger a new snapshot; SnapshotInterval is how often raft checks.
@@ -59,6 +67,7 @@ func DefaultConfig() Config {
 		HeartbeatTimeout:   500 * time.Millisecond,
 		ElectionTimeout:    500 * time.Millisecond,
 		LeaderLeaseTimeout: 250 * time.Millisecond,
+		CommitTimeout:      5 * time.Millisecond,
 		SnapshotThreshold:  8192,
 		SnapshotInterval:   2 * time.Minute,
 		TrailingLogs:       10240,

@@ -143,6 +143,9 @@ func (s *Store) open() error {
 	rc.HeartbeatTimeout = s.cfg.HeartbeatTimeout
 	rc.ElectionTimeout = s.cfg.ElectionTimeout
 	rc.LeaderLeaseTimeout = s.cfg.LeaderLeaseTimeout
+	if s.cfg.CommitTimeout > 0 {
+		rc.CommitTimeout = s.cfg.CommitTimeout
+	}
 	rc.SnapshotThreshold = s.cfg.SnapshotThreshold
 	rc.SnapshotInterval = s.cfg.SnapshotInterval
 	rc.TrailingLogs = s.cfg.TrailingLogs

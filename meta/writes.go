@@ -348,10 +348,13 @@ func (s *Store) eligibleISR(u PartitionUpdate) error {
 	if !ok || u.Partition < 0 || int(u.Partition) >= len(t.Partitions) {
 		return nil // the command itself reports it
 	}
-	cur := t.Partitions[u.Partition].ISR
+	cur, replicas := t.Partitions[u.Partition].ISR, t.Partitions[u.Partition].Replicas
+	if u.Replicas != nil {
+		replicas = u.Replicas
+	}
 	for _, id := range u.ISR {
-		if slices.Contains(cur, id) {
-			continue
+		if slices.Contains(cur, id) || !slices.Contains(replicas, id) {
+			continue // a member already, or not a replica: the command reports that
 		}
 		if b, ok := s.Broker(id); !ok || b.Fenced {
 			return fmt.Errorf("%w: broker %d is fenced or not registered and cannot join the ISR of %q partition %d", ErrIneligibleReplica, id, u.Topic, u.Partition)

@@ -151,6 +151,13 @@ func (n *Node) readFetch(r *request, req *kmsg.FetchRequest) (*kmsg.FetchRespons
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	n.hintFetch(r.version, resp, func(rt *kmsg.FetchResponseTopic) (string, bool) {
+		if r.version < 13 {
+			return rt.Topic, true
+		}
+		t, ok := n.meta.TopicByID(rt.TopicID)
+		return t.Name, ok
+	})
 	return resp, splice, total, hasErr
 }
 

@@ -108,7 +108,7 @@ func (n *Node) handleProduce(r *request, rep *reply) {
 	if acks == 0 {
 		// Nobody reads the response; a failure closes the connection so the
 		// client notices.
-		n.finishProduce(rep, resp, acks, failed)
+		n.finishProduce(r.version, rep, resp, acks, failed)
 		return
 	}
 	n.safeGo(r, rep, func() {
@@ -142,6 +142,7 @@ func (n *Node) handleProduce(r *request, rep *reply) {
 				sw.sp.BaseOffset = -1
 			}
 		}
+		n.hintProduce(r.version, resp)
 		rep.finish(resp)
 	})
 }
@@ -159,9 +160,10 @@ func produceWaitError(err error) (int16, *string) {
 	return kerr.KafkaStorageError.Code, kmsg.StringPtr("fsync failed: " + err.Error())
 }
 
-func (n *Node) finishProduce(rep *reply, resp *kmsg.ProduceResponse, acks int16, failed bool) {
+func (n *Node) finishProduce(version int16, rep *reply, resp *kmsg.ProduceResponse, acks int16, failed bool) {
 	switch {
 	case acks != 0:
+		n.hintProduce(version, resp)
 		rep.finish(resp)
 	case failed:
 		rep.finishClose()
