@@ -148,6 +148,18 @@ func (n *nemesis) heal(name string) {
 	n.t.Logf("nemesis %s: healed; full ISRs after %v, 500 more acks %v later (%d acknowledged)", name, isr.Round(time.Millisecond), took.Round(time.Millisecond), n.acked.count())
 }
 
+// isolate cuts v off from the other nodes while the producer goes on,
+// for a few seconds, then heals the links (nothing without namespaces).
+func (n *nemesis) isolate(v *clusterNode, rng *rand.Rand) {
+	if n.net == nil {
+		return
+	}
+	n.net.Isolate(int(v.id))
+	defer n.net.Rejoin(int(v.id))
+	n.awaitAcks(1000, 60*time.Second)
+	time.Sleep(time.Duration(1+rng.IntN(3)) * time.Second)
+}
+
 // The faults. Each injects one fault, lets the cluster run with it, then
 // undoes it and returns once the cluster has healed.
 var nemesisFaults = []struct {
@@ -224,30 +236,12 @@ var nemesisFaults = []struct {
 		}
 		n.restart(victims...)
 	}},
-	{"isolate-leader", func(n *nemesis, rng *rand.Rand) {
-		// Cut a partition leader's links to both other nodes; clients
-		// still reach it. The majority elects new leaders; the isolated
-		// node, stranded, refuses writes; healed, it truncates what only
-		// it had and catches up.
-		if n.net == nil {
-			return
-		}
-		v := n.leaderOf(int32(rng.IntN(6)))
-		n.net.Isolate(int(v.id))
-		defer n.net.Rejoin(int(v.id))
-		n.awaitAcks(1000, 60*time.Second)
-		time.Sleep(time.Duration(1+rng.IntN(3)) * time.Second)
-	}},
-	{"isolate-follower", func(n *nemesis, rng *rand.Rand) {
-		if n.net == nil {
-			return
-		}
-		v := n.followerOf(int32(rng.IntN(6)))
-		n.net.Isolate(int(v.id))
-		defer n.net.Rejoin(int(v.id))
-		n.awaitAcks(1000, 60*time.Second)
-		time.Sleep(time.Duration(1+rng.IntN(3)) * time.Second)
-	}},
+	// Cut a partition leader's links to both other nodes; clients still
+	// reach it. The majority elects new leaders; the isolated node,
+	// stranded, refuses writes; healed, it truncates what only it had and
+	// catches up.
+	{"isolate-leader", func(n *nemesis, rng *rand.Rand) { n.isolate(n.leaderOf(int32(rng.IntN(6))), rng) }},
+	{"isolate-follower", func(n *nemesis, rng *rand.Rand) { n.isolate(n.followerOf(int32(rng.IntN(6))), rng) }},
 	{"torn-tail", func(n *nemesis, rng *rand.Rand) {
 		// Kill a follower and damage the end of its logs as a crash in
 		// mid-write would: garbage past the last batch in every partition,
@@ -424,11 +418,7 @@ func TestNemesis(t *testing.T) {
 		nodes = startTestCluster(t, 3)
 	} else {
 		nt = newNetTopo(t, 3)
-		nodes = newNetClusterNodes(t, nt)
-		for _, c := range nodes {
-			c.start(t, strataBinary(t), 3, joinList(nodes))
-		}
-		waitAllReady(t, nodes, 60*time.Second)
+		nodes = startNetCluster(t, nt)
 	}
 	t.Cleanup(func() { dumpLogsOnFailure(t, nodes) })
 	n := &nemesis{t: t, bin: strataBinary(t), nodes: nodes, topic: "nemesis", acked: &ackedAt{at: map[string]kgo.Record{}}, paused: map[int32]bool{}, net: nt}

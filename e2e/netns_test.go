@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // netTopo is a network made of Linux network namespaces for cluster
@@ -134,4 +135,15 @@ func newNetClusterNodes(t testing.TB, nt *netTopo) []*clusterNode {
 		})
 	}
 	return out
+}
+
+// startNetCluster starts a cluster of nt.n nodes, one per namespace.
+func startNetCluster(t testing.TB, nt *netTopo) []*clusterNode {
+	t.Helper()
+	nodes := newNetClusterNodes(t, nt)
+	for _, c := range nodes {
+		c.start(t, strataBinary(t), nt.n, joinList(nodes))
+	}
+	waitAllReady(t, nodes, 60*time.Second)
+	return nodes
 }

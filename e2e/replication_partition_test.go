@@ -41,14 +41,9 @@ func TestReplicationNetworkPartition(t *testing.T) {
 
 func testNetworkPartition(t *testing.T, who string) {
 	nt := newNetTopo(t, 3)
-	nodes := newNetClusterNodes(t, nt)
+	nodes := startNetCluster(t, nt)
 	t.Cleanup(func() { dumpLogsOnFailure(t, nodes) })
-	bin := strataBinary(t)
-	for _, c := range nodes {
-		c.start(t, bin, 3, joinList(nodes))
-	}
-	waitAllReady(t, nodes, 60*time.Second)
-	n := &nemesis{t: t, bin: bin, nodes: nodes, topic: "cut", acked: &ackedAt{at: map[string]kgo.Record{}}, paused: map[int32]bool{}}
+	n := &nemesis{t: t, bin: strataBinary(t), nodes: nodes, topic: "cut", acked: &ackedAt{at: map[string]kgo.Record{}}, paused: map[int32]bool{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	two := "2"

@@ -258,11 +258,15 @@ func (p *partition) maybeChangeISR(now time.Time) {
 		return
 	}
 	lag := time.Duration(p.n.brokerCfg().Int64("replica.lag.time.max.ms")) * time.Millisecond
-	fenced := map[int32]bool{}
-	for _, b := range p.n.meta.Brokers() {
-		if b.Fenced {
-			fenced[b.ID] = true
+	// Asked only of a follower about to join, so the broker list is not
+	// read on every fetch of a catching-up follower.
+	fenced := func(id int32) bool {
+		for _, b := range p.n.meta.Brokers() {
+			if b.ID == id {
+				return b.Fenced
+			}
 		}
+		return true
 	}
 	p.repl.mu.Lock()
 	if p.repl.tracker == nil || p.repl.epoch != l.epoch || (!p.repl.isrSentAt.IsZero() && now.Sub(p.repl.isrSentAt) < isrRetryAfter) {

@@ -140,11 +140,11 @@ func (t *Tracker) HighWatermark(isr []int32, leaderDurable int64, minISR int) (h
 // it differs from isr. A follower in the ISR leaves it when it has not been
 // caught up for lagMax; one outside joins it when its log end offset is at
 // least hw and epochStart (the first offset of the current leader epoch,
-// so it has the new leader's history), unless ineligible names it (a
+// so it has the new leader's history), unless ineligible reports it (a
 // broker the controller has fenced or that is shutting down may not join:
 // Kafka's KIP-841; an acks=all write would wait on a replica about to
 // stop). The leader always stays; the order of replicas is kept.
-func (t *Tracker) ISRChange(replicas, isr []int32, hw, epochStart int64, now time.Time, lagMax time.Duration, ineligible map[int32]bool) ([]int32, bool) {
+func (t *Tracker) ISRChange(replicas, isr []int32, hw, epochStart int64, now time.Time, lagMax time.Duration, ineligible func(id int32) bool) ([]int32, bool) {
 	out := make([]int32, 0, len(replicas))
 	changed := false
 	for _, id := range replicas {
@@ -164,7 +164,7 @@ func (t *Tracker) ISRChange(replicas, isr []int32, hw, epochStart int64, now tim
 			changed = true
 		case in:
 			out = append(out, id)
-		case !ineligible[id] && f.LEO != Unknown && f.LEO >= hw && f.LEO >= epochStart:
+		case f.LEO != Unknown && f.LEO >= hw && f.LEO >= epochStart && (ineligible == nil || !ineligible(id)):
 			out = append(out, id)
 			changed = true
 		}

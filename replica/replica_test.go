@@ -85,7 +85,7 @@ func TestISRChange(t *testing.T) {
 	if _, changed := tr.ISRChange(replicas, isr, 100, 105, t0.Add(13*time.Second), lag, nil); changed {
 		t.Fatal("joined before the epoch start")
 	}
-	if _, changed := tr.ISRChange(replicas, isr, 100, 100, t0.Add(13*time.Second), lag, map[int32]bool{3: true}); changed {
+	if _, changed := tr.ISRChange(replicas, isr, 100, 100, t0.Add(13*time.Second), lag, func(id int32) bool { return id == 3 }); changed {
 		t.Fatal("a fenced broker joined")
 	}
 	isr, changed = tr.ISRChange(replicas, isr, 100, 100, t0.Add(13*time.Second), lag, nil)
