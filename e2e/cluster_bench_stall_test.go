@@ -26,6 +26,12 @@ type ackClock struct {
 // given (nil: all of them together), between from and to: the stall a
 // client of those partitions saw.
 func (a *ackClock) gap(parts []int32, from, to time.Time) time.Duration {
+	d, _ := a.gapAt(parts, from, to)
+	return d
+}
+
+// gapAt is gap with the time the longest gap began.
+func (a *ackClock) gapAt(parts []int32, from, to time.Time) (time.Duration, time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var ts []time.Time
@@ -35,7 +41,7 @@ func (a *ackClock) gap(parts []int32, from, to time.Time) time.Duration {
 		}
 	}
 	slices.SortFunc(ts, func(x, y time.Time) int { return x.Compare(y) })
-	longest, prev := time.Duration(0), from
+	longest, prev, began := time.Duration(0), from, from
 	for _, t := range ts {
 		if t.Before(from) {
 			continue
@@ -43,10 +49,15 @@ func (a *ackClock) gap(parts []int32, from, to time.Time) time.Duration {
 		if t.After(to) {
 			break
 		}
-		longest = max(longest, t.Sub(prev))
+		if d := t.Sub(prev); d > longest {
+			longest, began = d, prev
+		}
 		prev = t
 	}
-	return max(longest, to.Sub(prev))
+	if d := to.Sub(prev); d > longest {
+		longest, began = d, prev
+	}
+	return longest, began
 }
 
 // produceClocked produces acks=all to every partition of topic (round
@@ -55,7 +66,7 @@ func produceClocked(t *testing.T, addrs, topic string, clock *ackClock, stop <-c
 	cl := newClient(t, addrs, kgo.SeedBrokers(strings.Split(addrs, ",")...), kgo.DefaultProduceTopic(topic),
 		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(time.Millisecond),
 		kgo.MetadataMinAge(100*time.Millisecond), kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
-		kgo.RecordDeliveryTimeout(60*time.Second))
+		kgo.RecordDeliveryTimeout(60*time.Second), kgoDebugLog(t))
 	done.Add(1)
 	go func() {
 		defer done.Done()
@@ -149,7 +160,9 @@ func TestClusterStallTimes(t *testing.T) {
 			exited := time.Now()
 			time.Sleep(2 * time.Second)
 			for _, p := range led {
-				stall = max(stall, clock.gap([]int32{p}, faulted, exited.Add(2*time.Second)))
+				g, at := clock.gapAt([]int32{p}, faulted, exited.Add(2*time.Second))
+				t.Logf("round %d: partition %d: longest gap %v from %s", round, p, g.Round(time.Millisecond), at.UTC().Format("15:04:05.000"))
+				stall = max(stall, g)
 				base = max(base, clock.gap([]int32{p}, faulted.Add(-2*time.Second), faulted))
 			}
 			shutdownStall, shutdownBase = append(shutdownStall, stall), append(shutdownBase, base)
@@ -186,4 +199,19 @@ func TestClusterStallTimes(t *testing.T) {
 	if f := os.Getenv("STRATA_FAILOVER_LOGS"); f != "" {
 		_ = os.WriteFile(f, []byte(keepLogs(t, nodes)), 0o644)
 	}
+}
+
+// kgoDebugLog logs the client at debug level to STRATA_KGO_DEBUG (a
+// file), to study what a client does around a fault.
+func kgoDebugLog(t testing.TB) kgo.Opt {
+	f := os.Getenv("STRATA_KGO_DEBUG")
+	if f == "" {
+		return kgo.WithLogger(nil)
+	}
+	out, err := os.Create(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { out.Close() })
+	return kgo.WithLogger(kgo.BasicLogger(out, kgo.LogLevelDebug, func() string { return time.Now().UTC().Format("15:04:05.000 ") }))
 }

@@ -221,10 +221,13 @@ func (f *replicaFetcher) runReplicaFetcher() {
 				n.log.Warn("replication client", "err", err)
 			} else {
 				if len(truncate) > 0 {
+					// Go round before fetching, so the partitions just
+					// truncated are in the next fetch rather than waiting
+					// out a long poll of the others (a moved leadership
+					// would cost a whole replica.fetch.wait.max.ms).
 					f.truncate(cl, truncate, truncSt)
 					progressed = true
-				}
-				if len(fetch) > 0 {
+				} else if len(fetch) > 0 {
 					// The long poll ends when a backed-off partition may
 					// be fetched again, so it is not left out for a
 					// whole replica.fetch.wait.max.ms.
