@@ -12,6 +12,30 @@ func init() { register(23, 0, 4, (*Node).handleOffsetForLeaderEpoch) }
 
 func (n *Node) handleOffsetForLeaderEpoch(r *request, rep *reply) {
 	req := r.kreq.(*kmsg.OffsetForLeaderEpochRequest)
+	// A follower (or consumer) that names a leader epoch this node has not
+	// applied yet gets its answer once the node has (awaitNewerEpochs).
+	newer := func() bool {
+		return r.version >= 2 && n.namesNewerEpoch(func(yield func(*partition, int32) bool) {
+			for _, rt := range req.Topics {
+				for _, rp := range rt.Partitions {
+					if !yield(n.parts.get(rt.Topic, rp.Partition), rp.CurrentLeaderEpoch) {
+						return
+					}
+				}
+			}
+		})
+	}
+	if newer() {
+		n.safeGo(r, rep, func() {
+			n.awaitNewerEpochs(newer)
+			n.answerOffsetForLeaderEpoch(r, rep, req)
+		})
+		return
+	}
+	n.answerOffsetForLeaderEpoch(r, rep, req)
+}
+
+func (n *Node) answerOffsetForLeaderEpoch(r *request, rep *reply, req *kmsg.OffsetForLeaderEpochRequest) {
 	resp := kmsg.NewPtrOffsetForLeaderEpochResponse()
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()

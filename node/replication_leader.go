@@ -389,6 +389,76 @@ func replicaFetchID(r *request, req *kmsg.FetchRequest) int32 {
 // offset of each partition this node leads, long-polling until one of them
 // grows past the follower's offset.
 func (n *Node) handleReplicaFetch(r *request, rep *reply, req *kmsg.FetchRequest, id int32) {
+	if n.namesNewerEpochFetch(r, req) {
+		n.safeGo(r, rep, func() {
+			n.awaitNewerEpochs(func() bool { return n.namesNewerEpochFetch(r, req) })
+			n.serveReplicaFetch(r, rep, req, id)
+		})
+		return
+	}
+	n.serveReplicaFetch(r, rep, req, id)
+}
+
+// newerEpochWait bounds how long a request naming a leader epoch newer
+// than this node has applied waits for the node's metadata to catch up:
+// the raft leader applies a change first, and a follower on it would
+// otherwise get UNKNOWN_LEADER_EPOCH or NOT_LEADER_OR_FOLLOWER from its new
+// leader and back off for replica.fetch.backoff.ms (100 ms) before its
+// first fetch there — the whole time the new leader's first acks=all
+// writes wait for it.
+const newerEpochWait = 250 * time.Millisecond
+
+// namesNewerEpoch reports whether any (partition, epoch) pair names an
+// epoch newer than the partition's applied one here.
+func (n *Node) namesNewerEpoch(pairs func(yield func(*partition, int32) bool)) bool {
+	newer := false
+	pairs(func(p *partition, epoch int32) bool {
+		if p != nil && epoch >= 0 && epoch > p.leadership().epoch {
+			newer = true
+			return false
+		}
+		return true
+	})
+	return newer
+}
+
+func (n *Node) namesNewerEpochFetch(r *request, req *kmsg.FetchRequest) bool {
+	return n.namesNewerEpoch(func(yield func(*partition, int32) bool) {
+		for _, rt := range req.Topics {
+			name, known := n.fetchTopicName(r, rt)
+			for _, rp := range rt.Partitions {
+				if known && !yield(n.parts.get(name, rp.Partition), rp.CurrentLeaderEpoch) {
+					return
+				}
+			}
+		}
+	})
+}
+
+// awaitNewerEpochs waits, at most newerEpochWait, while newer reports that
+// the request still names an epoch this node has not applied; each newly
+// applied metadata version re-checks it.
+func (n *Node) awaitNewerEpochs(newer func() bool) {
+	timer := time.NewTimer(newerEpochWait)
+	defer timer.Stop()
+	for {
+		_, changed := n.applied.load()
+		if !newer() {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return
+		case <-n.drain:
+			return
+		}
+	}
+}
+
+// serveReplicaFetch is handleReplicaFetch once the epochs it names are
+// known here (or the wait for them ended).
+func (n *Node) serveReplicaFetch(r *request, rep *reply, req *kmsg.FetchRequest, id int32) {
 	// A follower that sends a new fetch while an older one is parked has
 	// new partitions to follow (it interrupted its poll): the old one
 	// answers now, so the new one is not queued behind its wait.
