@@ -4,7 +4,7 @@ BIN      := bin/strata
 TOOLS    := $(CURDIR)/bin/tools
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: build run run-cluster stop-cluster bench-failover test test-short deps vet fmt fuzz soak bench bench-load bench-load-ceiling compat clean
+.PHONY: build run run-cluster stop-cluster bench-failover bench-reassign test test-short deps vet fmt fuzz soak bench bench-load bench-load-ceiling compat compat-cluster clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/strata
@@ -26,6 +26,12 @@ stop-cluster:
 # leaderships are visible on other brokers.
 bench-failover:
 	STRATA_FAILOVER_RUNS=$${STRATA_FAILOVER_RUNS:-20} $(GO) test -count=1 -v -run 'TestClusterFailoverTimes|TestClusterStallTimes' ./e2e
+
+# bench-reassign moves a partition holding STRATA_REASSIGN_GB (default 10)
+# GiB in the cold tier and a small hot tail to another node, and reports
+# the time and the bytes the new replica copied.
+bench-reassign:
+	STRATA_REASSIGN_GB=$${STRATA_REASSIGN_GB:-10} $(GO) test -count=1 -v -timeout 60m -run 'TestReassignTimes' ./e2e
 
 # deps installs the external programs the test suite drives: versitygw (a
 # real S3 server) and kafkajs into bin/tools; kcat, python3-confluent-kafka
@@ -55,6 +61,11 @@ bench:
 # node; it takes a few minutes.
 compat:
 	./scripts/compat.sh
+
+# compat-cluster runs the same suite against three clustered nodes, every
+# topic it creates at replication factor 3 (KGO_TEST_RF=3).
+compat-cluster:
+	COMPAT_NODES=3 ./scripts/compat.sh
 
 # bench-load runs the bundled max-throughput workload against a throwaway
 # local node, and against franz-go's in-memory kfake (the client ceiling).

@@ -22,8 +22,15 @@
 //   - PlanElection: one partition of a Kafka ElectLeaders request
 //     (preferred, or unclean: a leaderless partition to a live replica,
 //     out of sync if nothing else is live).
+//   - CompleteReassignments: finish each partition reassignment whose
+//     target replicas are all in the ISR (the replica set becomes the
+//     target; a leaving leader hands over to a target replica).
+//   - PlanRebalance: the reassignments that even out replicas and
+//     preferred leaders over brokers, draining some (decommission),
+//     moving as few replicas as it can; run by the CLI.
 //   - Plan: one reconcile step combining them: fence expired leases, elect
-//     leaders away from fenced brokers, then rebalance preferred leaders.
+//     leaders away from fenced brokers, complete reassignments, then
+//     rebalance preferred leaders.
 //
 // Every partition change is a meta.PartitionUpdate carrying the leader
 // epoch it was planned from, so a plan made from stale state fails with

@@ -21,6 +21,9 @@ const (
 	// ActionPreferredLeader: propose Update (leadership back to the first
 	// replica).
 	ActionPreferredLeader ActionKind = "preferred-leader"
+	// ActionCompleteReassignment: propose Update (a reassignment's target
+	// replicas are all in the ISR: the replica set becomes the target).
+	ActionCompleteReassignment ActionKind = "complete-reassignment"
 )
 
 // Action is one step of a plan, executed in order.
@@ -63,8 +66,9 @@ func DefaultOptions() Options { return Options{MaxPreferredMoves: 10} }
 // st and its lease in leases is unexpired at now. The plan fences
 // registered brokers whose lease has just run out, elects leaders from
 // the ISR for partitions led by (or listing in their ISR) a broker that
-// is not live, and then moves preferred leaders back, at most
-// MaxPreferredMoves and never on a partition the election step changes.
+// is not live, completes reassignments whose target replicas are all in
+// the ISR, and then moves preferred leaders back, at most
+// MaxPreferredMoves and never on a partition an earlier step changes.
 // Plan reads leases but does not change them; the caller applies
 // ActionFence with leases.Fence and each partition update with
 // meta.Store.UpdatePartition, whose epoch guard rejects a stale plan.
@@ -88,6 +92,16 @@ func Plan(st State, leases *LeaseTable, now time.Time, opts Options) []Action {
 	changed := map[string]map[int32]bool{}
 	for _, u := range ElectLeaders(st.Topics, live, st.Unclean) {
 		out = append(out, Action{Kind: ActionElectLeader, Update: u})
+		if changed[u.Topic] == nil {
+			changed[u.Topic] = map[int32]bool{}
+		}
+		changed[u.Topic][u.Partition] = true
+	}
+	for _, u := range CompleteReassignments(st.Topics, live) {
+		if changed[u.Topic][u.Partition] {
+			continue
+		}
+		out = append(out, Action{Kind: ActionCompleteReassignment, Update: u})
 		if changed[u.Topic] == nil {
 			changed[u.Topic] = map[int32]bool{}
 		}

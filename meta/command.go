@@ -32,6 +32,7 @@ const (
 	cmdAllocateProducerIDs commandType = 10 // allocateProducerIDs
 	cmdSetBrokerFenced     commandType = 11 // setBrokerFenced
 	cmdUpdatePartitionIf   commandType = 12 // updatePartitionIf
+	cmdReassignPartition   commandType = 13 // reassignPartition
 )
 
 func (t commandType) String() string {
@@ -60,6 +61,8 @@ func (t commandType) String() string {
 		return "SetBrokerFenced"
 	case cmdUpdatePartitionIf:
 		return "UpdatePartitionIf"
+	case cmdReassignPartition:
+		return "ReassignPartition"
 	}
 	return fmt.Sprintf("command(%d)", byte(t))
 }
@@ -132,7 +135,17 @@ type updatePartition struct {
 // (Kafka's partition-epoch guard of AlterPartition).
 type updatePartitionIf struct {
 	updatePartition
-	ExpectedISR []int32 `json:"expected_isr"`
+	ExpectedISR      []int32 `json:"expected_isr"`
+	ExpectedReplicas []int32 `json:"expected_replicas,omitempty"`
+}
+
+// reassignPartition starts (or retargets) a reassignment of one partition
+// to Target, or with Cancel puts its original replicas back.
+type reassignPartition struct {
+	Topic     string  `json:"topic"`
+	Partition int32   `json:"partition"`
+	Target    []int32 `json:"target,omitempty"`
+	Cancel    bool    `json:"cancel,omitempty"`
 }
 
 // brokerJSON, topicJSON and partitionJSON are the log and snapshot forms of
@@ -159,6 +172,8 @@ type partitionJSON struct {
 	LeaderEpoch int32   `json:"leader_epoch"`
 	Replicas    []int32 `json:"replicas"`
 	ISR         []int32 `json:"isr"`
+	Adding      []int32 `json:"adding,omitempty"`
+	Removing    []int32 `json:"removing,omitempty"`
 }
 
 func brokerToJSON(b Broker) brokerJSON {
@@ -172,7 +187,8 @@ func (b brokerJSON) broker() Broker {
 func topicToJSON(t Topic) topicJSON {
 	ps := make([]partitionJSON, len(t.Partitions))
 	for i, p := range t.Partitions {
-		ps[i] = partitionJSON{Index: p.Index, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, Replicas: p.Replicas, ISR: p.ISR}
+		ps[i] = partitionJSON{Index: p.Index, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, Replicas: p.Replicas, ISR: p.ISR,
+			Adding: p.Adding, Removing: p.Removing}
 	}
 	return topicJSON{Name: t.Name, ID: t.ID, Partitions: ps, Configs: t.Configs, Internal: t.Internal}
 }
@@ -181,7 +197,8 @@ func topicToJSON(t Topic) topicJSON {
 func (t topicJSON) topic() Topic {
 	ps := make([]Partition, len(t.Partitions))
 	for i, p := range t.Partitions {
-		ps[i] = Partition{Index: p.Index, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, Replicas: p.Replicas, ISR: p.ISR}.clone()
+		ps[i] = Partition{Index: p.Index, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, Replicas: p.Replicas, ISR: p.ISR,
+			Adding: p.Adding, Removing: p.Removing}.clone()
 	}
 	return Topic{Name: t.Name, ID: t.ID, Partitions: ps, Configs: cloneConfigs(t.Configs), Internal: t.Internal}
 }
@@ -233,6 +250,8 @@ func decodeCommand(data []byte) (commandType, any, error) {
 		body = new(setBrokerFenced)
 	case cmdUpdatePartitionIf:
 		body = new(updatePartitionIf)
+	case cmdReassignPartition:
+		body = new(reassignPartition)
 	default:
 		return t, nil, fmt.Errorf("%w: unknown type %d", ErrInvalidCommand, byte(t))
 	}

@@ -26,6 +26,7 @@ var errorCodes = []struct {
 	{"ErrNotEnoughBrokers", ErrNotEnoughBrokers},
 	{"ErrStaleEpoch", ErrStaleEpoch},
 	{"ErrIneligibleReplica", ErrIneligibleReplica},
+	{"ErrNoReassignment", ErrNoReassignment},
 	{"ErrInvalidCommand", ErrInvalidCommand},
 	{"ErrInvalidServers", ErrInvalidServers},
 	{"ErrNoHeartbeatHandler", ErrNoHeartbeatHandler},

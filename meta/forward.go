@@ -233,6 +233,7 @@ const (
 	mUpdatePartition     = "UpdatePartition"
 	mAllocateProducerIDs = "AllocateProducerIDs"
 	mHeartbeat           = "Heartbeat"
+	mReassignPartition   = "ReassignPartition"
 )
 
 // forwardMethods is what a leader runs for a forwarded call: the local
@@ -267,6 +268,9 @@ var forwardMethods = map[string]forwardMethod{
 	}),
 	mAllocateProducerIDs: method(func(s *Store, ctx context.Context, a producerIDsArgs) (any, error) {
 		return s.allocateProducerIDs(ctx, a.Broker, a.Count)
+	}),
+	mReassignPartition: method(func(s *Store, ctx context.Context, a reassignArgs) (any, error) {
+		return nil, s.reassignPartition(ctx, a.Topic, a.Partition, a.Target)
 	}),
 	mHeartbeat: method(func(s *Store, ctx context.Context, req HeartbeatRequest) (any, error) {
 		return s.heartbeatLocal(ctx, req)

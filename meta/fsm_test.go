@@ -46,6 +46,7 @@ func seedCommands(t testing.TB) [][]byte {
 		mustEncode(t, cmdSetTopicConfigs, &setTopicConfigs{Name: "a", Configs: map[string]string{"k": "v"}}),
 		mustEncode(t, cmdSetClusterConfigs, &setClusterConfigs{Configs: map[string]string{"k": "v"}}),
 		mustEncode(t, cmdUpdatePartition, &updatePartition{Topic: "a", Partition: 0, Leader: 2, ISR: []int32{2}}),
+		mustEncode(t, cmdReassignPartition, &reassignPartition{Topic: "a", Partition: 0, Target: []int32{2}}),
 		mustEncode(t, cmdDeleteTopic, &deleteTopic{Name: "a"}),
 		mustEncode(t, cmdUnregisterBroker, &unregisterBroker{ID: 2}),
 	}
@@ -67,7 +68,7 @@ func TestFSMAppliesSeedCommands(t *testing.T) {
 		}
 	}
 	f.read(func(st *state) {
-		if st.clusterID != "abc" || len(st.topics) != 0 || len(st.topicIDs) != 0 || len(st.brokers) != 1 || st.version != 10 {
+		if st.clusterID != "abc" || len(st.topics) != 0 || len(st.topicIDs) != 0 || len(st.brokers) != 1 || st.version != 11 {
 			t.Fatalf("final state: %+v", st)
 		}
 	})

@@ -56,6 +56,8 @@ func (s *state) apply(t commandType, body any) (changed bool, err error) {
 		return s.applyUpdatePartition(c)
 	case *updatePartitionIf:
 		return s.applyUpdatePartitionIf(c)
+	case *reassignPartition:
+		return s.applyReassignPartition(c)
 	case *allocateProducerIDs:
 		return s.applyAllocateProducerIDs(c)
 	}
@@ -227,6 +229,11 @@ func (s *state) applyUpdatePartition(c *updatePartition) (bool, error) {
 	p.Leader = c.Leader
 	p.Replicas = slices.Clone(replicas)
 	p.ISR = slices.Clone(c.ISR)
+	if c.Replicas != nil {
+		// A new replica set ends any reassignment: it is how the
+		// controller completes one.
+		p.Adding, p.Removing = nil, nil
+	}
 	return true, nil
 }
 
@@ -235,8 +242,81 @@ func (s *state) applyUpdatePartitionIf(c *updatePartitionIf) (bool, error) {
 		if cur := t.Partitions[c.Partition].ISR; !sameSet(cur, c.ExpectedISR) {
 			return false, fmt.Errorf("%w: %q partition %d isr is %v, update expected %v", ErrStaleEpoch, c.Topic, c.Partition, cur, c.ExpectedISR)
 		}
+		if cur := t.Partitions[c.Partition].Replicas; c.ExpectedReplicas != nil && !slices.Equal(cur, c.ExpectedReplicas) {
+			return false, fmt.Errorf("%w: %q partition %d replicas are %v, update expected %v", ErrStaleEpoch, c.Topic, c.Partition, cur, c.ExpectedReplicas)
+		}
 	}
 	return s.applyUpdatePartition(&c.updatePartition)
+}
+
+// applyReassignPartition starts, retargets or cancels a reassignment.
+// Replicas become the target followed by the original replicas outside it
+// (so the preferred leader is the target's first); the ISR keeps only
+// members of the new replica set. Cancelling restores the original
+// replicas; a leader that was only an adding replica gives way to the
+// first original replica still in the ISR (none: no leader, and the
+// controller elects one). The controller completes a reassignment with an
+// update that sets Replicas once every target replica is in the ISR.
+func (s *state) applyReassignPartition(c *reassignPartition) (bool, error) {
+	t, ok := s.topics[c.Topic]
+	if !ok {
+		return false, fmt.Errorf("%w: %q", ErrUnknownTopic, c.Topic)
+	}
+	if c.Partition < 0 || int(c.Partition) >= len(t.Partitions) {
+		return false, fmt.Errorf("%w: %q partition %d", ErrUnknownPartition, c.Topic, c.Partition)
+	}
+	p := &t.Partitions[c.Partition]
+	orig := p.Original()
+	var replicas, adding, removing []int32
+	if c.Cancel {
+		if !p.Reassigning() {
+			return false, fmt.Errorf("%w: %q partition %d", ErrNoReassignment, c.Topic, c.Partition)
+		}
+		replicas = orig
+	} else {
+		if err := validReplicas(c.Target); err != nil {
+			return false, err
+		}
+		replicas = slices.Clone(c.Target)
+		for _, r := range orig {
+			if !slices.Contains(c.Target, r) {
+				replicas = append(replicas, r)
+				removing = append(removing, r)
+			}
+		}
+		for _, r := range c.Target {
+			if !slices.Contains(orig, r) {
+				adding = append(adding, r)
+			}
+		}
+		if len(replicas) > maxReplicas {
+			return false, fmt.Errorf("%w: %d replicas while reassigning", ErrInvalidReplicaAssignment, len(replicas))
+		}
+	}
+	isr := make([]int32, 0, len(p.ISR))
+	for _, r := range p.ISR {
+		if slices.Contains(replicas, r) {
+			isr = append(isr, r)
+		}
+	}
+	leader := p.Leader
+	if leader != NoLeader && !slices.Contains(isr, leader) {
+		leader = NoLeader
+		if len(isr) > 0 {
+			leader = isr[0]
+		}
+	}
+	if slices.Equal(replicas, p.Replicas) && slices.Equal(adding, p.Adding) && slices.Equal(removing, p.Removing) {
+		return false, nil
+	}
+	if leader != p.Leader {
+		if p.LeaderEpoch == 1<<31-1 {
+			return false, fmt.Errorf("%w: %q partition %d leader epoch exhausted", ErrInvalidCommand, c.Topic, c.Partition)
+		}
+		p.LeaderEpoch++
+	}
+	p.Leader, p.Replicas, p.ISR, p.Adding, p.Removing = leader, replicas, isr, adding, removing
+	return true, nil
 }
 
 // sameSet reports whether a and b hold the same broker IDs in any order

@@ -22,6 +22,7 @@ var (
 	ErrNotEnoughBrokers         = errors.New("meta: not enough registered brokers")
 	ErrStaleEpoch               = errors.New("meta: stale leader epoch")
 	ErrIneligibleReplica        = errors.New("meta: ineligible replica")
+	ErrNoReassignment           = errors.New("meta: no reassignment in progress")
 	ErrInvalidCommand           = errors.New("meta: invalid command")
 	ErrNotLeader                = errors.New("meta: not the metadata leader")
 	ErrClosed                   = errors.New("meta: store closed")
@@ -53,12 +54,40 @@ type Topic struct {
 }
 
 // Partition is one partition's replica set and leadership.
+//
+// During a reassignment (Kafka's KIP-455) Replicas is the target replicas
+// followed by the ones leaving: Adding are the target replicas that were
+// not replicas before, Removing the old replicas outside the target. Both
+// are empty otherwise.
 type Partition struct {
 	Index       int32
 	Leader      int32
 	LeaderEpoch int32
 	Replicas    []int32
 	ISR         []int32
+	Adding      []int32
+	Removing    []int32
+}
+
+// Reassigning reports whether a reassignment of p is in progress.
+func (p Partition) Reassigning() bool { return len(p.Adding) > 0 || len(p.Removing) > 0 }
+
+// Target is the replica set p is being moved to: Replicas without the
+// ones leaving (Replicas itself when no reassignment runs).
+func (p Partition) Target() []int32 { return without(p.Replicas, p.Removing) }
+
+// Original is the replica set p had before its reassignment began.
+func (p Partition) Original() []int32 { return without(p.Replicas, p.Adding) }
+
+// without is xs minus the members of drop, in xs's order.
+func without(xs, drop []int32) []int32 {
+	out := make([]int32, 0, len(xs))
+	for _, x := range xs {
+		if !slices.Contains(drop, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // TopicSpec describes a topic to create.
@@ -97,6 +126,11 @@ type PartitionUpdate struct {
 	// as a set, otherwise the update fails with ErrStaleEpoch: a decision
 	// made from an ISR that has since changed is refused.
 	ExpectedISR []int32
+	// ExpectedReplicas, when non-nil, must equal the partition's current
+	// replicas in order, otherwise the update fails with ErrStaleEpoch: a
+	// reassignment completed from a view the reassignment has since left
+	// is refused.
+	ExpectedReplicas []int32
 	// Unclean marks a plan that elects a replica outside the ISR
 	// (unclean.leader.election.enable); it is not part of the command.
 	Unclean bool `json:"-"`
@@ -105,6 +139,8 @@ type PartitionUpdate struct {
 func (p Partition) clone() Partition {
 	p.Replicas = slices.Clone(p.Replicas)
 	p.ISR = slices.Clone(p.ISR)
+	p.Adding = slices.Clone(p.Adding)
+	p.Removing = slices.Clone(p.Removing)
 	return p
 }
 

@@ -100,6 +100,11 @@ func validPartition(p Partition, index int32) error {
 	if err := validLeadership(p.Replicas, p.Leader, p.ISR); err != nil {
 		return fmt.Errorf("partition %d: %w", index, err)
 	}
+	for _, r := range append(slices.Clone(p.Adding), p.Removing...) {
+		if !slices.Contains(p.Replicas, r) || slices.Contains(p.Adding, r) && slices.Contains(p.Removing, r) {
+			return fmt.Errorf("%w: partition %d reassigning replica %d that is not a replica or both added and removed", ErrInvalidReplicaAssignment, index, r)
+		}
+	}
 	return nil
 }
 

@@ -332,7 +332,7 @@ func (s *Store) updatePartition(ctx context.Context, u PartitionUpdate) error {
 		Replicas:            u.Replicas,
 	}
 	if u.ExpectedISR != nil {
-		return s.apply(ctx, cmdUpdatePartitionIf, &updatePartitionIf{updatePartition: c, ExpectedISR: u.ExpectedISR})
+		return s.apply(ctx, cmdUpdatePartitionIf, &updatePartitionIf{updatePartition: c, ExpectedISR: u.ExpectedISR, ExpectedReplicas: u.ExpectedReplicas})
 	}
 	return s.apply(ctx, cmdUpdatePartition, &c)
 }
@@ -361,4 +361,38 @@ func (s *Store) eligibleISR(u PartitionUpdate) error {
 		}
 	}
 	return nil
+}
+
+// ReassignPartition starts moving a partition to the target replicas (a
+// retarget if one is in progress), or with a nil target cancels the
+// reassignment in progress (ErrNoReassignment when there is none). Target
+// replicas must be registered brokers. The controller finishes the move
+// once every target replica is in the ISR.
+func (s *Store) ReassignPartition(ctx context.Context, topic string, partition int32, target []int32) error {
+	_, err := viaLeader(s, ctx, mReassignPartition, reassignArgs{Topic: topic, Partition: partition, Target: target},
+		func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, s.reassignPartition(ctx, topic, partition, target)
+		})
+	return err
+}
+
+type reassignArgs struct {
+	Topic     string  `json:"topic"`
+	Partition int32   `json:"partition"`
+	Target    []int32 `json:"target"`
+}
+
+func (s *Store) reassignPartition(ctx context.Context, topic string, partition int32, target []int32) error {
+	if target == nil {
+		return s.apply(ctx, cmdReassignPartition, &reassignPartition{Topic: topic, Partition: partition, Cancel: true})
+	}
+	if err := validReplicas(target); err != nil {
+		return err
+	}
+	for _, id := range target {
+		if _, ok := s.Broker(id); !ok {
+			return fmt.Errorf("%w: broker %d is not registered", ErrInvalidReplicaAssignment, id)
+		}
+	}
+	return s.apply(ctx, cmdReassignPartition, &reassignPartition{Topic: topic, Partition: partition, Target: target})
 }

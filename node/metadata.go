@@ -32,6 +32,7 @@ type Metadata interface {
 	SetTopicConfigs(ctx context.Context, name string, configs map[string]string) error
 	SetClusterConfigs(ctx context.Context, configs map[string]string) error
 	UpdatePartition(ctx context.Context, u meta.PartitionUpdate) error
+	ReassignPartition(ctx context.Context, topic string, partition int32, target []int32) error
 	Close() error
 }
 

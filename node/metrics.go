@@ -31,7 +31,10 @@ type metrics struct {
 	truncations    prometheus.Counter
 	// ElectLeaders requests this node carried out (api_elect_leaders.go).
 	elections *prometheus.CounterVec
-	stranded  prometheus.Counter
+	// reassignments counts AlterPartitionReassignments changes carried
+	// out (starts, retargets, cancels).
+	reassignments prometheus.Counter
+	stranded      prometheus.Counter
 }
 
 func newMetrics(n *Node) *metrics {
@@ -91,11 +94,14 @@ func newMetrics(n *Node) *metrics {
 	m.elections = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "strata_leader_elections_requested_total", Help: "Leaders changed by ElectLeaders requests this node carried out, by type (preferred; leaderless: an unclean request that found a live in-sync replica; unclean: an out-of-sync replica was chosen).",
 	}, []string{"type"})
+	m.reassignments = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "strata_partition_reassignments_requested_total", Help: "Partition reassignments started, retargeted or cancelled by AlterPartitionReassignments requests this node carried out.",
+	})
 	m.stranded = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "strata_replication_stranded_total", Help: "Times a partition this node led became stranded: no controller lease and no fetch from any in-sync follower, so it refused writes.",
 	})
 	m.reg.MustRegister(m.acceptErrors, m.acceptWaits, m.connClosed, m.budgetWaits, queued,
-		m.isrChanges, m.replicationOut, m.replicationIn, m.truncations, m.elections, m.stranded)
+		m.isrChanges, m.replicationOut, m.replicationIn, m.truncations, m.elections, m.stranded, m.reassignments)
 	m.reg.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.openConns, m.produced, m.fetched,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&partitionCollector{n: n})

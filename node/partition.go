@@ -471,11 +471,15 @@ func (s *partitionSet) applyMetadata() (uint64, error) {
 	}
 	s.mu.Unlock()
 	for _, p := range drop {
-		s.n.log.Info("deleting partition", "topic", p.topic, "partition", p.index)
+		// A replica moved off this node keeps its cold tier: the
+		// partition lives on elsewhere. Only a deleted topic's goes.
+		t, exists := s.n.meta.Topic(p.topic)
+		deleted := !exists || t.ID != p.topicID
+		s.n.log.Info("deleting partition", "topic", p.topic, "partition", p.index, "topic_deleted", deleted)
 		s.n.fetchers.remove(p)
 		p.failAcks(errNotLeaderNow)
 		p.closeWaiters()
-		s.n.detachTier(p, true)
+		s.n.detachTier(p, deleted)
 		if err := p.log.Delete(); err != nil {
 			s.n.log.Error("deleting partition log", "topic", p.topic, "partition", p.index, "err", err)
 		}

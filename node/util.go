@@ -85,6 +85,8 @@ func errCode(err error) int16 {
 		return kerr.InvalidConfig.Code
 	case errors.Is(err, meta.ErrUnknownPartition):
 		return kerr.UnknownTopicOrPartition.Code
+	case errors.Is(err, meta.ErrNoReassignment):
+		return kerr.NoReassignmentInProgress.Code
 	case errors.Is(err, meta.ErrNotLeader):
 		return kerr.NotController.Code
 	case errors.Is(err, context.DeadlineExceeded):

@@ -28,7 +28,7 @@ func newClusterCmd() *cobra.Command {
 	var o topicCmdOptions
 	cmd := &cobra.Command{
 		Use:   "cluster",
-		Short: "Show the cluster's nodes, roles, liveness and metadata quorum",
+		Short: "Show the cluster's nodes and quorum; move partitions, rebalance, decommission nodes",
 	}
 	bindClientFlags(cmd.PersistentFlags(), &o.Client)
 	cmd.PersistentFlags().DurationVar(&o.Timeout, "timeout", 15*time.Second, "deadline for the whole command")
@@ -59,6 +59,7 @@ func newClusterCmd() *cobra.Command {
 			})
 		},
 	})
+	addReassignCmds(cmd, &o)
 	return cmd
 }
 

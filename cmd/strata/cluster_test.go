@@ -36,3 +36,36 @@ func TestClusterStatusSingleNode(t *testing.T) {
 		t.Errorf("nodes:\n%s", r.Stdout)
 	}
 }
+
+// TestClusterReassignSingleNode: the move commands on a one-node cluster
+// plan nothing, accept a no-op move, refuse an unknown broker with Kafka's
+// error, and refuse to decommission the only node.
+func TestClusterReassignSingleNode(t *testing.T) {
+	bs := startGroupNode(t)
+	topic := testTopicName(t)
+	mustCLI(t, bs, "", "topic", "create", topic, "--partitions", "2", "--replication-factor", "1")
+
+	if r := mustCLI(t, bs, "", "cluster", "rebalance", "--dry-run"); !strings.Contains(r.Stdout, "nothing to move") {
+		t.Errorf("rebalance: %s", r.Stdout)
+	}
+	if r := mustCLI(t, bs, "", "cluster", "reassign", "--topic", topic, "--partition", "0", "--replicas", "1", "--wait"); !strings.Contains(r.Stdout, topic+"/0: moving") {
+		t.Errorf("no-op reassign: %s", r.Stdout)
+	}
+	r := runCLI(t, bs, "", "cluster", "reassign", "--topic", topic, "--partition", "1", "--replicas", "1,7")
+	if r.Err == nil || !strings.Contains(r.Stdout, "INVALID_REPLICA_ASSIGNMENT") {
+		t.Errorf("unknown broker: err %v\n%s%s", r.Err, r.Stdout, r.Stderr)
+	}
+	r = runCLI(t, bs, "", "cluster", "reassign", "--topic", topic, "--partition", "1", "--cancel")
+	if r.Err == nil || !strings.Contains(r.Stdout, "NO_REASSIGNMENT_IN_PROGRESS") {
+		t.Errorf("cancel with none: err %v\n%s%s", r.Err, r.Stdout, r.Stderr)
+	}
+	if r := mustCLI(t, bs, "", "cluster", "reassignments"); !strings.Contains(r.Stdout, "no reassignments in progress") {
+		t.Errorf("reassignments: %s", r.Stdout)
+	}
+	if r := runCLI(t, bs, "", "cluster", "decommission", "1"); r.Err == nil || !strings.Contains(r.Err.Error(), "no other live node") {
+		t.Errorf("decommission the only node: %v", r.Err)
+	}
+	if r := runCLI(t, bs, "", "cluster", "decommission", "9"); r.Err == nil || !strings.Contains(r.Err.Error(), "not registered") {
+		t.Errorf("decommission an unknown node: %v", r.Err)
+	}
+}
