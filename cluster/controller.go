@@ -3,11 +3,13 @@ package cluster
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/stratalog/strata/controller"
+	"github.com/stratalog/strata/membership"
 	"github.com/stratalog/strata/meta"
 )
 
@@ -75,6 +77,29 @@ func (c *controllerState) lead() {
 	for _, b := range brokers {
 		if b.Fenced {
 			leases.Fence(b.ID)
+		}
+	}
+	// The raft leader whose loss made this node leader stopped answering
+	// when raft last heard from it, a heartbeat timeout and an election
+	// ago: its lease runs from then (a live one heartbeats again at once).
+	// Only a recent loss counts: this is the election it caused.
+	if id, at, ok := c.r.store.LostLeader(); ok && id != c.r.cfg.NodeID && slices.Contains(ids, id) &&
+		time.Since(at) < 5*c.r.cfg.SessionTimeout {
+		leases.Backdate(id, at)
+		c.r.log.Info("lease of the lost raft leader runs from its last raft contact", "broker", id, "last_contact", time.Since(at).Round(time.Millisecond))
+	}
+	// A broker gossip already reports failed or gone (typically the raft
+	// leader whose death made this node leader: its failure event came
+	// while this node could not act on it) is fenced now, not a whole
+	// session later.
+	for _, m := range c.r.member.Members() {
+		id := m.Tags.NodeID
+		if id == c.r.cfg.NodeID || !slices.Contains(ids, id) || (m.Status != membership.StatusFailed && m.Status != membership.StatusLeft) {
+			continue
+		}
+		if !leases.Fenced(id, time.Now()) {
+			leases.Fence(id)
+			c.r.log.Info("fencing broker gossip reports down, on taking over as controller", "broker", id, "status", m.Status)
 		}
 	}
 	c.mu.leading = true

@@ -55,6 +55,15 @@ func NewLeaseTable(sessionTimeout time.Duration) (*LeaseTable, error) {
 // SessionTimeout is the lease length.
 func (t *LeaseTable) SessionTimeout() time.Duration { return t.timeout }
 
+// Backdate moves a broker's last heartbeat back to at (never forward), as
+// when a new controller knows the broker stopped answering earlier than
+// the controller took over.
+func (t *LeaseTable) Backdate(id int32, at time.Time) {
+	if l, ok := t.leases[id]; ok && at.Before(l.lastBeat) {
+		l.lastBeat = at
+	}
+}
+
 // Register starts (or restarts) a broker's lease at now and returns its
 // new broker epoch; heartbeats must carry it. A re-registration (a broker
 // process restarted) supersedes the old epoch.

@@ -138,3 +138,17 @@ func TestLeaseUnreachable(t *testing.T) {
 		t.Fatal("reachable again: the full session does not apply")
 	}
 }
+
+func TestLeaseBackdate(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	lt, _ := NewLeaseTable(800 * time.Millisecond)
+	lt.Seed([]int32{1, 2}, t0)
+	lt.Backdate(1, t0.Add(-time.Second))
+	lt.Backdate(2, t0.Add(time.Second)) // never forward
+	if !lt.Fenced(1, t0) {
+		t.Fatal("a lease backdated past the session is live")
+	}
+	if lt.Fenced(2, t0.Add(700*time.Millisecond)) || !lt.Fenced(2, t0.Add(900*time.Millisecond)) {
+		t.Fatal("Backdate moved a lease forward")
+	}
+}

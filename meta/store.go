@@ -368,6 +368,7 @@ func (s *Store) runObserve() {
 			switch d := o.Data.(type) {
 			case raft.LeaderObservation:
 				s.log.Debug("metadata leader changed", "leader", d.LeaderID)
+				s.peers.noteLeader(d.LeaderID, s.raft.LastContact())
 				s.peers.reset()
 				s.subs.notify()
 			case raft.FailedHeartbeatObservation:
