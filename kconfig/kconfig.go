@@ -182,6 +182,8 @@ var defs = []*Def{
 	{Broker: "producer.id.expiration.ms", Type: Int, Default: "86400000", Min: 1, Max: math.MaxInt32, Doc: "forget a producer's sequence state on a partition after this long without a write from it"},
 	{Broker: "transaction.max.timeout.ms", Type: Int, Default: "900000", Min: 1, Max: math.MaxInt32, Doc: "largest transaction timeout a producer may ask for; an open transaction older than its timeout is aborted"},
 	{Broker: "transaction.state.log.num.partitions", Type: Int, Default: "50", Min: 1, Max: 10000, Doc: "partitions of the internal __transaction_state topic, fixed when it is created"},
+	{Broker: "transaction.state.log.replication.factor", Type: Short, Default: "3", Min: 1, Max: 32767, Doc: "replication factor of __transaction_state, capped at the number of registered brokers when it is created"},
+	{Broker: "transaction.state.log.min.isr", Type: Int, Default: "2", Min: 1, Max: 32767, Doc: "min.insync.replicas of __transaction_state (capped at its replication factor)"},
 	{Broker: "transaction.abort.timed.out.transaction.cleanup.interval.ms", Type: Int, Default: "10000", Min: 1, Max: math.MaxInt32, Doc: "how often open transactions are checked against their timeouts"},
 
 	{Topic: "segment.bytes", Broker: "log.segment.bytes", Type: Int, Default: "1073741824", Min: 1024, Max: math.MaxInt32, Doc: "roll the active segment at this size"},

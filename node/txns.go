@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strconv"
 	"sync"
 	"time"
 
@@ -231,11 +232,19 @@ func (s *txnService) ensureTopic(ctx context.Context) (meta.Topic, error) {
 	if t, ok := n.meta.Topic(txnStateTopic); ok {
 		return t, nil
 	}
+	b := n.brokerCfg()
+	// Replicated like Kafka's (RF 3, min.insync 2 by default), so the
+	// transaction state outlives its coordinator's node.
+	rf := int16(b.Int64("transaction.state.log.replication.factor"))
+	if nb := int16(len(n.meta.Brokers())); rf > nb {
+		rf = nb
+	}
 	t, err := n.meta.CreateTopic(ctx, meta.TopicSpec{
 		Name:              txnStateTopic,
-		NumPartitions:     int32(n.brokerCfg().Int64("transaction.state.log.num.partitions")),
-		ReplicationFactor: 1,
+		NumPartitions:     int32(b.Int64("transaction.state.log.num.partitions")),
+		ReplicationFactor: rf,
 		Configs: map[string]string{
+			"min.insync.replicas": strconv.FormatInt(min(b.Int64("transaction.state.log.min.isr"), int64(rf)), 10),
 			// Kafka compacts this topic; Strata keeps it whole until
 			// compaction exists.
 			"cleanup.policy": "compact",
@@ -255,7 +264,7 @@ func (s *txnService) ensureTopic(ctx context.Context) (meta.Topic, error) {
 	if err != nil {
 		return meta.Topic{}, err
 	}
-	n.log.Info("created internal topic", "topic", txnStateTopic, "partitions", len(t.Partitions))
+	n.log.Info("created internal topic", "topic", txnStateTopic, "partitions", len(t.Partitions), "replication_factor", rf)
 	n.awaitOwnWrite(ctx, "__transaction_state")
 	// Its partitions led here are empty: hold them now rather than
 	// answer COORDINATOR_LOAD_IN_PROGRESS until the next metadata change.
