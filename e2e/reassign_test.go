@@ -9,13 +9,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // awaitReassigned waits until topic/part has no reassignment in progress
@@ -76,17 +74,8 @@ func TestReassignment(t *testing.T) {
 		t.Fatal(err)
 	}
 	all := nodes[0].kafka + "," + nodes[1].kafka + "," + nodes[2].kafka
-	acked := &ackedAt{at: map[string]kgo.Record{}}
-	stop := make(chan struct{})
-	var producing sync.WaitGroup
-	produceUntilPadded(t, all, topic, 512, acked, stop, &producing)
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-	}()
+	prod := startProducing(t, all, topic, 512)
+	acked := prod.acked
 	deadline := time.Now().Add(90 * time.Second)
 	for partMetric(t, from, "strata_tier_local_log_start_offset", topic, 0) < 2000 {
 		if time.Now().After(deadline) {
@@ -141,8 +130,7 @@ func TestReassignment(t *testing.T) {
 		t.Fatalf("the new replica's local log starts at %.0f: it copied the cold tier", s)
 	}
 	time.Sleep(time.Second) // more acks on the new leader
-	close(stop)
-	producing.Wait()
+	prod.Stop()
 	deadline = time.Now().Add(30 * time.Second)
 	dir := filepath.Join(from.dir, "kafka", fmt.Sprintf("%s-%d", topic, 0))
 	for {
@@ -186,17 +174,8 @@ func TestRebalanceAndDecommission(t *testing.T) {
 		return []int32{nodes[p%2].id, nodes[(p+1)%2].id}
 	})
 	all := nodes[0].kafka + "," + nodes[1].kafka + "," + nodes[2].kafka
-	acked := &ackedAt{at: map[string]kgo.Record{}}
-	stop := make(chan struct{})
-	var producing sync.WaitGroup
-	produceUntil(t, all, topic, acked, stop, &producing)
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-	}()
+	prod := startProducing(t, all, topic, 0)
+	acked := prod.acked
 	time.Sleep(time.Second)
 	cli := func(args ...string) string {
 		t.Helper()
@@ -239,8 +218,7 @@ func TestRebalanceAndDecommission(t *testing.T) {
 		t.Fatalf("node %d still holds replicas after decommission: %v", nodes[2].id, replicas)
 	}
 	time.Sleep(time.Second)
-	close(stop)
-	producing.Wait()
+	prod.Stop()
 	read := checkAcked(t, nodes[0].kafka, topic, acked)
 	t.Logf("%d records acknowledged (%d produce failures), %d read back", acked.count(), acked.fails, read)
 }

@@ -75,6 +75,30 @@ func produceUntilPadded(t *testing.T, addr, topic string, pad int, acked *ackedA
 	}()
 }
 
+// producer is a background acks=all producer (produceUntilPadded) and the
+// acknowledgements it collected.
+type producer struct {
+	acked *ackedAt
+	stop  chan struct{}
+	once  sync.Once
+	wg    sync.WaitGroup
+}
+
+// startProducing starts a producer of pad-byte values to topic through
+// addr; it is stopped at the end of the test if Stop was not called.
+func startProducing(t *testing.T, addr, topic string, pad int) *producer {
+	p := &producer{acked: &ackedAt{at: map[string]kgo.Record{}}, stop: make(chan struct{})}
+	produceUntilPadded(t, addr, topic, pad, p.acked, p.stop, &p.wg)
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// Stop ends the producer and waits until its last records are answered.
+func (p *producer) Stop() {
+	p.once.Do(func() { close(p.stop) })
+	p.wg.Wait()
+}
+
 // checkAcked reads every partition of topic through addr and checks that
 // each acknowledged value is there exactly once, at the partition and
 // offset its acknowledgement named, and that offsets only grow.

@@ -6,12 +6,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stratalog/strata/objectstore"
 	"github.com/stratalog/strata/objectstore/open"
@@ -96,17 +93,8 @@ func TestReplicationTieredFailover(t *testing.T) {
 		t.Fatalf("create: %v %v", err, r.Err)
 	}
 	all := nodes[0].kafka + "," + nodes[1].kafka + "," + nodes[2].kafka
-	acked := &ackedAt{at: map[string]kgo.Record{}}
-	stop := make(chan struct{})
-	var producing sync.WaitGroup
-	produceUntilPadded(t, all, topic, 512, acked, stop, &producing)
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-	}()
+	prod := startProducing(t, all, topic, 512)
+	acked := prod.acked
 	await := func(what string, cond func() bool) {
 		t.Helper()
 		deadline := time.Now().Add(90 * time.Second)
@@ -164,8 +152,7 @@ func TestReplicationTieredFailover(t *testing.T) {
 	victim.start(t, bin, 3, joinList(nodes))
 	victim.waitReady(t, 60*time.Second)
 	awaitFullISR(t, survivor.kafka, topic, 3, 60*time.Second)
-	close(stop)
-	producing.Wait()
+	prod.Stop()
 
 	chain := remoteChain(t, victim.store, topic, 0)
 	prev, byNew := int64(0), 0

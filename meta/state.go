@@ -198,15 +198,24 @@ func (s *state) applySetClusterConfigs(c *setClusterConfigs) (bool, error) {
 	return true, nil
 }
 
-func (s *state) applyUpdatePartition(c *updatePartition) (bool, error) {
-	t, ok := s.topics[c.Topic]
+// partition finds a partition to change, or the error naming what is
+// missing.
+func (s *state) partition(topic string, part int32) (*Partition, error) {
+	t, ok := s.topics[topic]
 	if !ok {
-		return false, fmt.Errorf("%w: %q", ErrUnknownTopic, c.Topic)
+		return nil, fmt.Errorf("%w: %q", ErrUnknownTopic, topic)
 	}
-	if c.Partition < 0 || int(c.Partition) >= len(t.Partitions) {
-		return false, fmt.Errorf("%w: %q partition %d", ErrUnknownPartition, c.Topic, c.Partition)
+	if part < 0 || int(part) >= len(t.Partitions) {
+		return nil, fmt.Errorf("%w: %q partition %d", ErrUnknownPartition, topic, part)
 	}
-	p := &t.Partitions[c.Partition]
+	return &t.Partitions[part], nil
+}
+
+func (s *state) applyUpdatePartition(c *updatePartition) (bool, error) {
+	p, err := s.partition(c.Topic, c.Partition)
+	if err != nil {
+		return false, err
+	}
 	if c.ExpectedLeaderEpoch != p.LeaderEpoch {
 		return false, fmt.Errorf("%w: %q partition %d is at epoch %d, update expected %d", ErrStaleEpoch, c.Topic, c.Partition, p.LeaderEpoch, c.ExpectedLeaderEpoch)
 	}
@@ -258,14 +267,10 @@ func (s *state) applyUpdatePartitionIf(c *updatePartitionIf) (bool, error) {
 // controller elects one). The controller completes a reassignment with an
 // update that sets Replicas once every target replica is in the ISR.
 func (s *state) applyReassignPartition(c *reassignPartition) (bool, error) {
-	t, ok := s.topics[c.Topic]
-	if !ok {
-		return false, fmt.Errorf("%w: %q", ErrUnknownTopic, c.Topic)
+	p, err := s.partition(c.Topic, c.Partition)
+	if err != nil {
+		return false, err
 	}
-	if c.Partition < 0 || int(c.Partition) >= len(t.Partitions) {
-		return false, fmt.Errorf("%w: %q partition %d", ErrUnknownPartition, c.Topic, c.Partition)
-	}
-	p := &t.Partitions[c.Partition]
 	orig := p.Original()
 	var replicas, adding, removing []int32
 	if c.Cancel {
