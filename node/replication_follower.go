@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/meta"
 	"github.com/stratalog/strata/record"
 	"github.com/stratalog/strata/replica"
 	"github.com/stratalog/strata/storage"
@@ -477,6 +479,9 @@ func (f *replicaFetcher) fetch(cl *kgo.Client, ps []*partition, sts []*followSta
 				if !errors.Is(err, errStaleFollow) {
 					n.log.Warn("appending replicated batches", "topic", p.topic, "partition", p.index, "leader", f.leader, "err", err)
 					f.backoff(st)
+					if storageFailure(err) {
+						p.leaveISR(st, err)
+					}
 				}
 				continue
 			}
@@ -490,6 +495,7 @@ func (f *replicaFetcher) fetch(cl *kgo.Client, ps []*partition, sts []*followSta
 				defer syncs.Done()
 				if err != nil {
 					p.syncFailed(err)
+					p.leaveISR(st, err)
 					return
 				}
 				p.advanceHW(min(leaderHW, p.log.SyncedOffset()))
@@ -561,4 +567,61 @@ func (p *partition) outOfRange(st *followState, offset, leaderStart int64) {
 	if tp := p.tier.Load(); tp != nil {
 		tp.RequestSync() // what lies below the new local start is in the store
 	}
+}
+
+// storageFailure reports whether err says the local disk failed (full,
+// read-only, an I/O error), as opposed to a bad batch or a moved leader.
+func storageFailure(err error) bool {
+	return storage.IsStorageErrno(err) || errors.Is(err, storage.ErrStorage) || errors.Is(err, storage.ErrLogFailed)
+}
+
+// storageRetry is how long a follower whose disk failed waits before it
+// fetches that partition again: long enough that its leader does not see
+// it caught up (an idle partition) and take it back into the ISR while
+// the disk still cannot take a write.
+const storageRetry = 5 * time.Second
+
+// leaveISR takes this follower out of the partition's ISR after its disk
+// failed to take the leader's records (full, read-only, failing): it asks
+// the controller itself, guarded by the leader epoch and the ISR it saw,
+// so the leader's acks=all writes do not wait replica.lag.time.max.ms for
+// a replica that cannot store them. It fetches the partition again after
+// storageRetry and rejoins as any follower does once it has caught up.
+func (p *partition) leaveISR(st *followState, cause error) {
+	st.retryAt.Store(time.Now().Add(storageRetry).UnixNano())
+	l := p.leadership()
+	self := p.n.cfg.NodeID
+	if l.isLeader() || l.leader < 0 || !slices.Contains(l.isr, self) || p.n.draining() {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := p.repl.leftISRAt.Load()
+	if last != 0 && now-last < int64(time.Second) || !p.repl.leftISRAt.CompareAndSwap(last, now) {
+		return
+	}
+	p.n.isrChanges.Add(1)
+	go p.runLeaveISR(l, cause)
+}
+
+// runLeaveISR is leaveISR's request to the controller. Owned by the
+// partition (Node.isrChanges); it ends when the controller answers or
+// after isrRetryAfter.
+func (p *partition) runLeaveISR(l *leadership, cause error) {
+	defer p.n.isrChanges.Done()
+	self := p.n.cfg.NodeID
+	isr := slices.DeleteFunc(slices.Clone(l.isr), func(id int32) bool { return id == self })
+	ctx, cancel := context.WithTimeout(context.Background(), isrRetryAfter)
+	defer cancel()
+	err := p.n.meta.UpdatePartition(ctx, meta.PartitionUpdate{
+		Topic: p.topic, Partition: p.index, Leader: l.leader, ISR: isr,
+		ExpectedLeaderEpoch: l.epoch, ExpectedISR: slices.Clone(l.isr),
+	})
+	if err != nil {
+		p.n.log.Warn("leaving the ISR after a storage failure", "topic", p.topic, "partition", p.index, "cause", cause, "err", err)
+		p.repl.leftISRAt.Store(0)
+		return
+	}
+	p.n.metrics.isrChanges.WithLabelValues("shrink").Inc()
+	p.n.log.Warn("left the ISR: this follower's disk cannot take the leader's records", "topic", p.topic, "partition", p.index,
+		"leader", l.leader, "leader_epoch", l.epoch, "isr", isr, "cause", cause)
 }

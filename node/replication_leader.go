@@ -39,6 +39,7 @@ type replState struct {
 	ckptHW     int64            // high watermark last checkpointed
 	ckptAt     time.Time
 	follow     atomic.Pointer[followState] // while follower (replication_follower.go)
+	leftISRAt  atomic.Int64                // unix ns this follower last asked to leave the ISR (leaveISR)
 }
 
 // ackWaiter is an acks=all produce waiting for the high watermark.
