@@ -4,7 +4,7 @@ BIN      := bin/strata
 TOOLS    := $(CURDIR)/bin/tools
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: build run run-cluster stop-cluster bench-failover bench-reassign test test-short deps vet fmt fuzz soak bench bench-load bench-load-ceiling compat compat-cluster clean
+.PHONY: build run run-cluster stop-cluster bench-failover bench-reassign test test-short deps vet fmt fuzz soak bench bench-load bench-load-ceiling compat compat-cluster compat-sarama clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/strata
@@ -66,6 +66,11 @@ compat:
 # topic it creates at replication factor 3 (KGO_TEST_RF=3).
 compat-cluster:
 	COMPAT_NODES=3 ./scripts/compat.sh
+
+# compat-sarama runs IBM/sarama's functional suite (-tags functional)
+# against five clustered nodes behind toxiproxy, topics at RF 3.
+compat-sarama:
+	./scripts/sarama.sh
 
 # bench-load runs the bundled max-throughput workload against a throwaway
 # local node, and against franz-go's in-memory kfake (the client ceiling).
