@@ -153,6 +153,7 @@ var defs = []*Def{
 	{Broker: "fetch.max.bytes", Type: Int, Default: "57671680", Min: 1024, Max: math.MaxInt32, Doc: "cap on a Fetch response's total bytes"},
 	{Broker: "auto.leader.rebalance.enable", Type: Bool, Default: "true", Doc: "cluster mode: the controller moves leadership back to each partition's first replica once it is live and in sync, up to 10 partitions per reconcile step; ElectLeaders does it on request either way"},
 	{Broker: "broker.rack", Type: String, Default: "", Nullable: true, Doc: "rack reported in Metadata and used by rack-aware replica placement (--rack sets it)"},
+	{Broker: "replica.selector.class", Type: String, Default: "", Nullable: true, Enum: []string{"", rackAwareSelector}, Doc: "which replica a consumer reads from (KIP-392): empty, the leader; " + rackAwareSelector + ", an in-sync replica in the consumer's client.rack when there is one"},
 	{Broker: "broker.session.timeout.ms", Type: Int, Default: "800", Min: 10, Max: math.MaxInt32, Doc: "cluster mode: a broker whose last heartbeat to the controller is older than this is fenced and its leaderships move (Kafka's default is 9000); read at start by the controller"},
 	{Broker: "broker.heartbeat.interval.ms", Type: Int, Default: "200", Min: 1, Max: math.MaxInt32, Doc: "cluster mode: how often a broker renews its lease with the controller; must be below broker.session.timeout.ms; read at start"},
 	{Broker: "remote.fetch.chunk.bytes", Type: Long, Default: "8388608", Min: 65536, Max: 1 << 30, Doc: "bytes of one ranged GET of a remote segment and of one chunk-cache file"},
@@ -375,6 +376,10 @@ func (t Topic) Int64(name string) int64 { n, _ := strconv.ParseInt(t.Get(name), 
 
 // LogAppendTime reports whether the topic stamps batches with the broker's clock.
 func (t Topic) LogAppendTime() bool { return t.Get("message.timestamp.type") == "LogAppendTime" }
+
+// rackAwareSelector is Kafka's rack-aware replica selector, accepted by
+// its class name so Kafka configurations carry over.
+const rackAwareSelector = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
 
 // CheckRetentions refuses a topic whose local retention exceeds its total
 // retention (the hot tail cannot outlive the log).

@@ -73,6 +73,7 @@ func (n *Node) readFetch(r *request, req *kmsg.FetchRequest) (*kmsg.FetchRespons
 	}
 	var total int64
 	hasErr := false
+	sel := n.readReplicaSelector(r, req)
 	for _, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
@@ -91,7 +92,7 @@ func (n *Node) readFetch(r *request, req *kmsg.FetchRequest) (*kmsg.FetchRespons
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
-			p, code := n.lookupPartition(name, rp.Partition)
+			p, asFollower, code := n.fetchPartition(r, name, rp.Partition)
 			if code == 0 {
 				code = checkLeaderEpoch(p, rp.CurrentLeaderEpoch)
 			}
@@ -100,6 +101,19 @@ func (n *Node) readFetch(r *request, req *kmsg.FetchRequest) (*kmsg.FetchRespons
 				hasErr = true
 				st.Partitions = append(st.Partitions, sp)
 				continue
+			}
+			if !asFollower {
+				// KIP-392: a consumer in another replica's rack is sent
+				// there, with no records from here.
+				if id := sel.preferred(p, rp.FetchOffset); id >= 0 {
+					sp.PreferredReadReplica = id
+					sp.HighWatermark = p.highWatermark()
+					sp.LastStableOffset = p.lastStable(sp.HighWatermark)
+					sp.LogStartOffset = p.logStartOffset()
+					st.Partitions = append(st.Partitions, sp)
+					hasErr = true // answered now, not after a long poll
+					continue
+				}
 			}
 			hw := p.highWatermark()
 			sp.HighWatermark = hw
@@ -112,6 +126,14 @@ func (n *Node) readFetch(r *request, req *kmsg.FetchRequest) (*kmsg.FetchRespons
 				continue
 			}
 			if rp.FetchOffset < sp.LogStartOffset || rp.FetchOffset > p.log.EndOffset() {
+				if asFollower && rp.FetchOffset > p.log.EndOffset() && rp.CurrentLeaderEpoch < 0 {
+					// A follower behind the offset a client without
+					// leader epochs asks for: empty, and the client
+					// retries (KAFKA-14246); with epochs it goes back to
+					// the leader on OFFSET_OUT_OF_RANGE.
+					st.Partitions = append(st.Partitions, sp)
+					continue
+				}
 				sp.ErrorCode = kerr.OffsetOutOfRange.Code
 				hasErr = true
 				st.Partitions = append(st.Partitions, sp)
@@ -178,8 +200,9 @@ func (n *Node) fetchTopicName(r *request, rt kmsg.FetchRequestTopic) (string, bo
 	return "", false
 }
 
-// eachFetchPartition calls fn for every requested partition led here,
-// resolving topic IDs on the versions that use them, until fn returns false.
+// eachFetchPartition calls fn for every requested partition a consumer
+// fetch reads here (fetchPartition), resolving topic IDs on the versions
+// that use them, until fn returns false.
 func (n *Node) eachFetchPartition(r *request, req *kmsg.FetchRequest, fn func(*partition, kmsg.FetchRequestTopicPartition) bool) {
 	for _, rt := range req.Topics {
 		name, ok := n.fetchTopicName(r, rt)
@@ -187,11 +210,70 @@ func (n *Node) eachFetchPartition(r *request, req *kmsg.FetchRequest, fn func(*p
 			continue
 		}
 		for _, rp := range rt.Partitions {
-			if p := n.parts.get(name, rp.Partition); p != nil && p.leadership().isLeader() && !fn(p, rp) {
+			if p, _, code := n.fetchPartition(r, name, rp.Partition); code == 0 && !fn(p, rp) {
 				return
 			}
 		}
 	}
+}
+
+// fetchPartition finds a partition a consumer fetch reads here: one this
+// node leads, or, from Fetch v11 on (KIP-392, where a client is sent to a
+// follower by its leader's PreferredReadReplica), one it follows — read up
+// to this replica's own high watermark, which trails the leader's by at
+// most one fetch round. Otherwise the Kafka error: NOT_LEADER_OR_FOLLOWER
+// or UNKNOWN_TOPIC_OR_PARTITION.
+func (n *Node) fetchPartition(r *request, topic string, part int32) (*partition, bool, int16) {
+	if p := n.parts.get(topic, part); p != nil {
+		if l := p.leadership(); l.isLeader() {
+			return p, false, 0
+		} else if r.version >= 11 && l.leader >= 0 && p.repl.follow.Load() != nil {
+			return p, true, 0
+		}
+	}
+	_, code := n.lookupPartition(topic, part)
+	return nil, false, code
+}
+
+// replicaSelector picks the replica a consumer should read from when the
+// broker's replica.selector.class is rack-aware (KIP-392): an in-sync,
+// unfenced follower on the consumer's rack (Fetch v11+ client.rack) that
+// holds the offset asked for, unless the leader is on that rack itself.
+// A nil selector sends everyone to the leader.
+type replicaSelector struct {
+	n    *Node
+	rack string
+	self bool           // the leader is on the consumer's rack
+	in   map[int32]bool // unfenced brokers on the consumer's rack
+}
+
+func (n *Node) readReplicaSelector(r *request, req *kmsg.FetchRequest) *replicaSelector {
+	if r.version < 11 || req.Rack == "" || n.brokerCfg().Get("replica.selector.class") == "" {
+		return nil
+	}
+	s := &replicaSelector{n: n, rack: req.Rack, in: map[int32]bool{}}
+	for _, b := range n.meta.Brokers() {
+		if b.Rack == req.Rack && !b.Fenced {
+			s.in[b.ID] = true
+		}
+	}
+	s.self = s.in[n.cfg.NodeID]
+	return s
+}
+
+// preferred returns the replica to send the consumer of p at offset to,
+// or -1 to serve it here.
+func (s *replicaSelector) preferred(p *partition, offset int64) int32 {
+	if s == nil || s.self || len(s.in) == 0 {
+		return -1
+	}
+	l := p.leadership()
+	for _, id := range l.isr {
+		if id != s.n.cfg.NodeID && s.in[id] && p.followerHas(id, offset) {
+			return id
+		}
+	}
+	return -1
 }
 
 // fetchWaiter parks a long-polling fetch until enough bytes become visible

@@ -374,6 +374,15 @@ func (p *partition) truncateLocked(off int64, why string, leaderEpoch int32, lea
 	if p.hw.Load() > end {
 		p.hw.Store(end)
 	}
+	p.mu.Lock()
+	kept := p.mu.pending[:0]
+	for _, pb := range p.mu.pending {
+		if pb.end <= end {
+			kept = append(kept, pb)
+		}
+	}
+	p.mu.pending = kept
+	p.mu.Unlock()
 	p.n.metrics.truncations.Inc()
 	p.n.log.Warn("follower log truncated", "topic", p.topic, "partition", p.index, "reason", why,
 		"from", was, "to", end, "leader_epoch", leaderEpoch, "leader_end", leaderEnd)
@@ -542,6 +551,12 @@ func (p *partition) appendFromLeader(st *followState, batches []byte) (int64, er
 	}
 	p.prod.firstOpen.Store(p.prod.state.FirstOpenTxnOffset())
 	p.n.metrics.replicationIn.Add(float64(len(batches)))
+	// Consumers reading this follower (KIP-392) wait on visible bytes,
+	// which the high watermark releases as on a leader.
+	p.mu.Lock()
+	p.mu.appendBytes += int64(len(batches))
+	p.mu.pending = append(p.mu.pending, pendingBytes{end: info.LastOffset + 1, total: p.mu.appendBytes})
+	p.mu.Unlock()
 	return info.LastOffset + 1, nil
 }
 

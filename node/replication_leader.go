@@ -251,6 +251,19 @@ func (p *partition) onFollowerFetch(id int32, offset int64) bool {
 	return true
 }
 
+// followerHas reports whether follower id has fetched past offset, as this
+// leader last heard (the replica a consumer may be sent to must hold what
+// it asks for).
+func (p *partition) followerHas(id int32, offset int64) bool {
+	p.repl.mu.Lock()
+	defer p.repl.mu.Unlock()
+	if p.repl.tracker == nil {
+		return false
+	}
+	f := p.repl.tracker.Follower(id)
+	return f != nil && f.LEO >= offset
+}
+
 // maybeChangeISR asks the controller for the ISR the tracker wants, unless
 // it equals the current one or a change is already on its way.
 func (p *partition) maybeChangeISR(now time.Time) {

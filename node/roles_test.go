@@ -87,6 +87,11 @@ func produceCode(t *testing.T, n *Node, topic string, part int32) int16 {
 
 func fetchCode(t *testing.T, n *Node, topic string, part int32) int16 {
 	t.Helper()
+	return fetchCodeV(t, n, topic, part, 11)
+}
+
+func fetchCodeV(t *testing.T, n *Node, topic string, part int32, version int16) int16 {
+	t.Helper()
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = -1
 	req.MaxBytes = 1 << 20
@@ -98,7 +103,7 @@ func fetchCode(t *testing.T, n *Node, topic string, part int32) int16 {
 	rp.PartitionMaxBytes = 1 << 20
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp := call(t, n, req, 11).(*kmsg.FetchResponse)
+	resp := call(t, n, req, version).(*kmsg.FetchResponse)
 	return resp.Topics[0].Partitions[0].ErrorCode
 }
 
@@ -176,20 +181,24 @@ func TestLeadershipRouting(t *testing.T) {
 		topic string
 		part  int32
 		want  int16
+		fetch int16 // Fetch v11+: a follower serves consumers (KIP-392)
 	}{
-		{"follower", "roles", 0, notLeader},
-		{"leader", "roles", 1, 0},
-		{"not hosted", "away", 0, notLeader},
-		{"no such partition", "roles", 5, unknown},
-		{"no such topic", "nope", 0, unknown},
+		{"follower", "roles", 0, notLeader, 0},
+		{"leader", "roles", 1, 0, 0},
+		{"not hosted", "away", 0, notLeader, notLeader},
+		{"no such partition", "roles", 5, unknown, unknown},
+		{"no such topic", "nope", 0, unknown, unknown},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if got := produceCode(t, n, c.topic, c.part); got != c.want {
 				t.Errorf("produce: code %d, want %d", got, c.want)
 			}
-			if got := fetchCode(t, n, c.topic, c.part); got != c.want {
-				t.Errorf("fetch: code %d, want %d", got, c.want)
+			if got := fetchCode(t, n, c.topic, c.part); got != c.fetch {
+				t.Errorf("fetch: code %d, want %d", got, c.fetch)
+			}
+			if got := fetchCodeV(t, n, c.topic, c.part, 10); got != c.want {
+				t.Errorf("fetch v10: code %d, want %d", got, c.want)
 			}
 			if got := listOffsetsCode(t, n, c.topic, c.part); got != c.want {
 				t.Errorf("list offsets: code %d, want %d", got, c.want)
