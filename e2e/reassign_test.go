@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -161,8 +162,9 @@ func TestReassignment(t *testing.T) {
 // TestRebalanceAndDecommission drives the CLI against three nodes under
 // an acks=all producer: `strata cluster rebalance` spreads a topic that
 // lives on two nodes over all three (replicas and preferred leaders even),
-// then `strata cluster decommission` empties the third again; nothing
-// acknowledged is lost, duplicated or moved.
+// then `strata cluster decommission` empties the third again, and once it
+// is stopped `strata cluster remove` drops its registration (refused while
+// it is live); nothing acknowledged is lost, duplicated or moved.
 func TestRebalanceAndDecommission(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process cluster")
@@ -217,6 +219,23 @@ func TestRebalanceAndDecommission(t *testing.T) {
 	if replicas, _ = layout(); replicas[nodes[2].id] != 0 {
 		t.Fatalf("node %d still holds replicas after decommission: %v", nodes[2].id, replicas)
 	}
+	// A live node, or one holding replicas, is not removed; a stopped,
+	// empty one is.
+	cliFails := func(want string, args ...string) {
+		t.Helper()
+		out, err := exec.Command(strataBinary(t), append(args, "--bootstrap", nodes[1].kafka)...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), want) {
+			t.Fatalf("strata %v: err %v, want an error naming %q:\n%s", args, err, want, out)
+		}
+	}
+	cliFails("is live", "cluster", "remove", fmt.Sprint(nodes[2].id))
+	nodes[2].signal(t, syscall.SIGTERM)
+	nodes[2].waitExit(t, 60*time.Second)
+	cli("cluster", "remove", fmt.Sprint(nodes[2].id))
+	if out := cli("cluster", "nodes"); strings.Contains(out, fmt.Sprintf("\n%d ", nodes[2].id)) {
+		t.Fatalf("node %d still listed after remove", nodes[2].id)
+	}
+	cliFails("BROKER_ID_NOT_REGISTERED", "cluster", "remove", fmt.Sprint(nodes[2].id))
 	time.Sleep(time.Second)
 	prod.Stop()
 	read := checkAcked(t, nodes[0].kafka, topic, acked)

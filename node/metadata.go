@@ -33,6 +33,7 @@ type Metadata interface {
 	SetClusterConfigs(ctx context.Context, configs map[string]string) error
 	UpdatePartition(ctx context.Context, u meta.PartitionUpdate) error
 	ReassignPartition(ctx context.Context, topic string, partition int32, target []int32) error
+	UnregisterBroker(ctx context.Context, id int32) error
 	Close() error
 }
 

@@ -36,7 +36,7 @@ type reassignPlan struct {
 }
 
 func addReassignCmds(cmd *cobra.Command, o *topicCmdOptions) {
-	cmd.AddCommand(newReassignCmd(o), newReassignmentsCmd(o), newRebalanceCmd(o), newDecommissionCmd(o))
+	cmd.AddCommand(newReassignCmd(o), newReassignmentsCmd(o), newRebalanceCmd(o), newDecommissionCmd(o), newRemoveCmd(o))
 }
 
 // waitTimeout is the command deadline of a command that waits for moves,
@@ -183,7 +183,8 @@ func newDecommissionCmd(o *topicCmdOptions) *cobra.Command {
 		Short: "Move every replica off a node, so it can be stopped for good",
 		Long: `Move every replica off a node (live or down) to the live nodes, evening
 out the load as rebalance does, and wait until it holds none. Then stop
-the node (SIGTERM): it hands off its metadata quorum seat as it leaves.`,
+the node (SIGTERM): it hands off its metadata quorum seat as it leaves;
+` + "`strata cluster remove NODE`" + ` then drops its registration.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseInt(args[0], 10, 32)
@@ -198,6 +199,36 @@ the node (SIGTERM): it hands off its metadata quorum seat as it leaves.`,
 	}
 	opts.bind(c, true)
 	return c
+}
+
+func newRemoveCmd(o *topicCmdOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "remove NODE",
+		Short: "Drop a stopped, decommissioned node's registration (Kafka's UnregisterBroker)",
+		Long: `Drop the registration of a node that is down and holds no replicas (after
+decommission and a SIGTERM), so it no longer shows as fenced. A node that
+starts again registers again.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseInt(args[0], 10, 32)
+			if err != nil {
+				return fmt.Errorf("node %q: not a node ID", args[0])
+			}
+			return o.withClient(cmd, func(ctx context.Context, cl *kgo.Client) error {
+				req := kmsg.NewPtrUnregisterBrokerRequest()
+				req.BrokerID = int32(id)
+				resp, err := req.RequestWith(ctx, cl)
+				if err != nil {
+					return fmt.Errorf("unregister broker: %w", err)
+				}
+				if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+					return newBrokerError(err, derefStr(resp.ErrorMessage))
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "node %d removed from the cluster\n", id)
+				return nil
+			})
+		},
+	}
 }
 
 // moveOptions are rebalance's and decommission's flags.
@@ -290,7 +321,7 @@ func planAndMove(ctx context.Context, cl *kgo.Client, drain []int32, opts moveOp
 	if opts.wait {
 		fmt.Fprintf(out, "%d partitions moved in %v\n", len(plan), time.Since(began).Round(time.Millisecond))
 		if len(drain) > 0 {
-			fmt.Fprintf(out, "node %d holds no replicas; stop it (SIGTERM) to take it out of the cluster\n", drain[0])
+			fmt.Fprintf(out, "node %d holds no replicas; stop it (SIGTERM), then `strata cluster remove %d` drops its registration\n", drain[0], drain[0])
 		}
 	}
 	return nil
