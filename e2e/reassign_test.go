@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // awaitReassigned waits until topic/part has no reassignment in progress
@@ -240,4 +241,74 @@ func TestRebalanceAndDecommission(t *testing.T) {
 	prod.Stop()
 	read := checkAcked(t, nodes[0].kafka, topic, acked)
 	t.Logf("%d records acknowledged (%d produce failures), %d read back", acked.count(), acked.fails, read)
+}
+
+// TestDecommissionThrottled moves a partition holding 4 MiB (none of it
+// in the store yet) off its node with `strata cluster decommission
+// --throttle 1048576`: the new replica's copy waits on
+// follower.replication.throttled.rate (its throttle counter moves), every
+// record arrives, and the throttle is lifted when the move is done.
+func TestDecommissionThrottled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process cluster")
+	}
+	nodes := startTestCluster(t, 3)
+	t.Cleanup(func() { dumpLogsOnFailure(t, nodes) })
+	const topic = "slowmove"
+	createAssigned(t, nodes[0].kafka, topic, 1, func(int32) []int32 { return []int32{nodes[0].id} })
+	cl := newClient(t, nodes[0].kafka, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	ctx := context.Background()
+	const n = 4096
+	for i := range n {
+		v := fmt.Sprintf("%06d", i) + strings.Repeat("z", 1018)
+		cl.Produce(ctx, &kgo.Record{Value: []byte(v)}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				t.Errorf("produce: %v", err)
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	out, err := exec.Command(strataBinary(t), "cluster", "decommission", fmt.Sprint(nodes[0].id), "--throttle", "1048576",
+		"--bootstrap", nodes[1].kafka).CombinedOutput()
+	if err != nil {
+		t.Fatalf("decommission: %v\n%s", err, out)
+	}
+	took := time.Since(began)
+	waits := 0.0
+	for _, c := range nodes[1:] {
+		waits += max(0, metricValue(t, c.http, "strata_replication_throttled_total"))
+	}
+	t.Logf("4 MiB moved at 1 MiB/s in %v (%.0f throttled fetch rounds):\n%s", took.Round(time.Millisecond), waits, out)
+	if waits == 0 {
+		t.Fatal("the copy never waited for the throttle")
+	}
+	cfgs, err := newAdmin(t, nodes[1].kafka).DescribeBrokerConfigs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rc := range cfgs {
+		for _, c := range rc.Configs {
+			if c.Key == "follower.replication.throttled.rate" && c.MaybeValue() != "9223372036854775807" {
+				t.Fatalf("throttle left at %s after the move", c.MaybeValue())
+			}
+		}
+	}
+	rd := newClient(t, nodes[1].kafka, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().At(0)}}))
+	rctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for next := 0; next < n; {
+		fs := rd.PollFetches(rctx)
+		if rctx.Err() != nil {
+			t.Fatalf("read %d of %d after the move", next, n)
+		}
+		for _, r := range fs.Records() {
+			if string(r.Value[:6]) != fmt.Sprintf("%06d", next) {
+				t.Fatalf("record %d is %q", next, r.Value[:6])
+			}
+			next++
+		}
+	}
 }

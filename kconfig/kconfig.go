@@ -149,6 +149,7 @@ var defs = []*Def{
 	{Broker: "replica.fetch.wait.max.ms", Type: Int, Default: "500", Min: 0, Max: math.MaxInt32, Doc: "how long a follower's fetch waits at its leader for new records"},
 	{Broker: "replica.fetch.max.bytes", Type: Int, Default: "1048576", Min: 1024, Max: math.MaxInt32, Doc: "bytes a follower fetches per partition per request (at least one batch)"},
 	{Broker: "replica.fetch.response.max.bytes", Type: Int, Default: "10485760", Min: 1024, Max: math.MaxInt32, Doc: "bytes a follower fetches per request across partitions"},
+	{Broker: "follower.replication.throttled.rate", Type: Long, Default: "9223372036854775807", Min: 1, Max: math.MaxInt64, Doc: "bytes per second a follower copies, over all the partitions a reassignment is adding it to (Kafka's throttle of moving replicas; strata cluster rebalance --throttle sets it for the move)"},
 	{Broker: "replica.fetch.backoff.ms", Type: Int, Default: "100", Min: 0, Max: math.MaxInt32, Doc: "how long a follower waits after a failed fetch before the next"},
 	{Broker: "fetch.max.bytes", Type: Int, Default: "57671680", Min: 1024, Max: math.MaxInt32, Doc: "cap on a Fetch response's total bytes"},
 	{Broker: "auto.leader.rebalance.enable", Type: Bool, Default: "true", Doc: "cluster mode: the controller moves leadership back to each partition's first replica once it is live and in sync, up to 10 partitions per reconcile step; ElectLeaders does it on request either way"},

@@ -34,6 +34,9 @@ type metrics struct {
 	// reassignments counts AlterPartitionReassignments changes carried
 	// out (starts, retargets, cancels).
 	reassignments prometheus.Counter
+	// throttleWaits counts fetch rounds that left a reassignment's copy
+	// out for follower.replication.throttled.rate.
+	throttleWaits prometheus.Counter
 	stranded      prometheus.Counter
 }
 
@@ -97,11 +100,14 @@ func newMetrics(n *Node) *metrics {
 	m.reassignments = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "strata_partition_reassignments_requested_total", Help: "Partition reassignments started, retargeted or cancelled by AlterPartitionReassignments requests this node carried out.",
 	})
+	m.throttleWaits = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "strata_replication_throttled_total", Help: "Fetch rounds in which a partition this node is being added to by a reassignment waited for follower.replication.throttled.rate.",
+	})
 	m.stranded = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "strata_replication_stranded_total", Help: "Times a partition this node led became stranded: no controller lease and no fetch from any in-sync follower, so it refused writes.",
 	})
 	m.reg.MustRegister(m.acceptErrors, m.acceptWaits, m.connClosed, m.budgetWaits, queued,
-		m.isrChanges, m.replicationOut, m.replicationIn, m.truncations, m.elections, m.stranded, m.reassignments)
+		m.isrChanges, m.replicationOut, m.replicationIn, m.truncations, m.elections, m.stranded, m.reassignments, m.throttleWaits)
 	m.reg.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.openConns, m.produced, m.fetched,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&partitionCollector{n: n})

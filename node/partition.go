@@ -58,6 +58,7 @@ type leadership struct {
 	epoch    int32
 	replicas []int32
 	isr      []int32
+	adding   bool // this node is a replica a reassignment is adding
 }
 
 func (l *leadership) isLeader() bool { return l.role == roleLeader }
@@ -69,6 +70,7 @@ func leadershipOf(self int32, mp meta.Partition) *leadership {
 	if mp.Leader == self {
 		l.role = roleLeader
 	}
+	l.adding = containsID(mp.Adding, self)
 	return l
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -52,6 +53,46 @@ type fetcherSet struct {
 
 	clientMu sync.Mutex
 	client   *kgo.Client
+
+	throttle copyThrottle // follower.replication.throttled.rate, over every fetch loop
+}
+
+// copyThrottle is a token bucket of follower.replication.throttled.rate
+// bytes per second (one second of burst) for the partitions a
+// reassignment is adding this node to. A fetch loop leaves those
+// partitions out while the bucket is empty and charges it with what their
+// fetches returned.
+type copyThrottle struct {
+	mu     sync.Mutex
+	tokens float64
+	at     time.Time
+}
+
+// wait is how long until the bucket holds a byte again at rate (0: now).
+func (c *copyThrottle) wait(rate int64, now time.Time) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.refillLocked(rate, now)
+	if c.tokens > 0 {
+		return 0
+	}
+	return time.Duration((1 - c.tokens) / float64(rate) * float64(time.Second))
+}
+
+func (c *copyThrottle) take(rate int64, n int, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.refillLocked(rate, now)
+	c.tokens -= float64(n)
+}
+
+func (c *copyThrottle) refillLocked(rate int64, now time.Time) {
+	if c.at.IsZero() {
+		c.tokens, c.at = float64(rate), now
+		return
+	}
+	c.tokens = min(float64(rate), c.tokens+now.Sub(c.at).Seconds()*float64(rate))
+	c.at = now
 }
 
 // replicaFetcher is the fetch loop for one leader broker.
@@ -205,8 +246,18 @@ func (f *replicaFetcher) runReplicaFetcher() {
 		var truncSt, fetchSt []*followState
 		now := time.Now().UnixNano()
 		nextRetry := int64(0) // earliest end of a partition's backoff
+		rate := n.brokerCfg().Int64("follower.replication.throttled.rate")
+		throttled := time.Duration(0) // the copy throttle's wait, if a partition is held by it
+		if rate < math.MaxInt64 {
+			throttled = f.set.throttle.wait(rate, time.Unix(0, now))
+		}
 		for i, p := range ps {
 			switch {
+			case throttled > 0 && sts[i].truncated.Load() && p.leadership().adding:
+				n.metrics.throttleWaits.Inc()
+				if r := now + int64(throttled); nextRetry == 0 || r < nextRetry {
+					nextRetry = r
+				}
 			case sts[i].retryAt.Load() > now:
 				if r := sts[i].retryAt.Load(); nextRetry == 0 || r < nextRetry {
 					nextRetry = r
@@ -495,6 +546,9 @@ func (f *replicaFetcher) fetch(cl *kgo.Client, ps []*partition, sts []*followSta
 				continue
 			}
 			appended = true
+			if rate := b.Int64("follower.replication.throttled.rate"); rate < math.MaxInt64 && p.leadership().adding {
+				f.set.throttle.take(rate, len(rp.RecordBatches), time.Now())
+			}
 			if !p.cfg.Load().syncEveryAppend() {
 				p.advanceHW(leaderHW)
 				continue

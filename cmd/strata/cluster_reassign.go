@@ -233,15 +233,17 @@ starts again registers again.`,
 
 // moveOptions are rebalance's and decommission's flags.
 type moveOptions struct {
-	dryRun bool
-	wait   bool
-	batch  int
+	dryRun   bool
+	wait     bool
+	batch    int
+	throttle int64
 }
 
 func (m *moveOptions) bind(c *cobra.Command, wait bool) {
 	c.Flags().BoolVar(&m.dryRun, "dry-run", false, "print the plan (and its JSON for reassign --plan) without moving anything")
 	c.Flags().BoolVar(&m.wait, "wait", wait, "wait until every move has finished")
 	c.Flags().IntVar(&m.batch, "batch", 0, "move at most this many partitions at a time, waiting for each batch (0: all at once); bounds the copy traffic")
+	c.Flags().Int64Var(&m.throttle, "throttle", 0, "bytes per second each new replica may copy, for the duration of the move (follower.replication.throttled.rate; needs --wait)")
 }
 
 // planAndMove plans a rebalance draining drain, prints it, and unless a
@@ -306,6 +308,23 @@ func planAndMove(ctx context.Context, cl *kgo.Client, drain []int32, opts moveOp
 	if batch <= 0 {
 		batch = len(plan)
 	}
+	if opts.throttle > 0 {
+		if !opts.wait {
+			return errors.New("--throttle needs --wait: the throttle is lifted when the moves are done")
+		}
+		if err := setThrottle(ctx, cl, opts.throttle); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "copies throttled to %d bytes/s per node\n", opts.throttle)
+		defer func() {
+			// Lifted even when the command's deadline passed.
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+			defer cancel()
+			if err := setThrottle(lctx, cl, 0); err != nil {
+				fmt.Fprintf(out, "lifting the throttle failed: %v (unset follower.replication.throttled.rate by hand)\n", err)
+			}
+		}()
+	}
 	began := time.Now()
 	for i := 0; i < len(plan); i += batch {
 		moves := plan[i:min(i+batch, len(plan))]
@@ -322,6 +341,34 @@ func planAndMove(ctx context.Context, cl *kgo.Client, drain []int32, opts moveOp
 		fmt.Fprintf(out, "%d partitions moved in %v\n", len(plan), time.Since(began).Round(time.Millisecond))
 		if len(drain) > 0 {
 			fmt.Fprintf(out, "node %d holds no replicas; stop it (SIGTERM), then `strata cluster remove %d` drops its registration\n", drain[0], drain[0])
+		}
+	}
+	return nil
+}
+
+// setThrottle sets the cluster-wide follower.replication.throttled.rate
+// to rate, or removes it for 0.
+func setThrottle(ctx context.Context, cl *kgo.Client, rate int64) error {
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	res := kmsg.NewIncrementalAlterConfigsRequestResource()
+	res.ResourceType = kmsg.ConfigResourceTypeBroker
+	c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	c.Name = "follower.replication.throttled.rate"
+	if rate > 0 {
+		v := strconv.FormatInt(rate, 10)
+		c.Op, c.Value = kmsg.IncrementalAlterConfigOpSet, &v
+	} else {
+		c.Op = kmsg.IncrementalAlterConfigOpDelete
+	}
+	res.Configs = append(res.Configs, c)
+	req.Resources = append(req.Resources, res)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("setting the copy throttle: %w", err)
+	}
+	for _, r := range resp.Resources {
+		if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
+			return fmt.Errorf("setting the copy throttle: %w", newBrokerError(err, derefStr(r.ErrorMessage)))
 		}
 	}
 	return nil
