@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stratalog/strata/meta"
@@ -23,6 +24,9 @@ type heartbeatState struct {
 	lastErr      error
 	lastOK       time.Time     // last answered heartbeat
 	changed      chan struct{} // closed and replaced after every answer
+	// lastOKNanos is lastOK in unix nanoseconds (0: none yet), read
+	// without mu on every produce by LeaseLapsed.
+	lastOKNanos atomic.Int64
 }
 
 func (h *heartbeatState) init() { h.changed = make(chan struct{}) }
@@ -49,9 +53,8 @@ func (r *Runtime) Fenced() bool { return !r.Ready() }
 // still reach it, has fenced this broker and moved its leaderships. False
 // before the first answer (the broker is not serving yet).
 func (r *Runtime) LeaseLapsed(now time.Time) bool {
-	r.hb.mu.Lock()
-	defer r.hb.mu.Unlock()
-	return r.hb.acked && now.Sub(r.hb.lastOK) > r.cfg.SessionTimeout
+	ok := r.hb.lastOKNanos.Load()
+	return ok != 0 && now.UnixNano()-ok > int64(r.cfg.SessionTimeout)
 }
 
 // WaitApplied waits until every live broker has applied metadata version
@@ -176,6 +179,7 @@ func (r *Runtime) heartbeatOnce() error {
 	r.hb.epoch = resp.BrokerEpoch
 	r.hb.acked = true
 	r.hb.lastOK = time.Now()
+	r.hb.lastOKNanos.Store(r.hb.lastOK.UnixNano())
 	r.hb.fenced = resp.Fenced
 	r.hb.minApplied = resp.MinAppliedVersion
 	r.hb.shouldStop = resp.ShouldShutdown
