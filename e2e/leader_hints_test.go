@@ -24,8 +24,10 @@ func TestLeaderHints(t *testing.T) {
 	t.Cleanup(func() { dumpLogsOnFailure(t, nodes) })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	createAssigned(t, nodes[0].kafka, "hinted", 1, func(int32) []int32 { return []int32{nodes[1].id, nodes[2].id, nodes[0].id} })
-	awaitFullISR(t, nodes[0].kafka, "hinted", 3, 30*time.Second)
+	// Node 1 is no replica: a follower would serve the Fetch itself (Fetch
+	// v11+, KIP-392), so the refusal is asked of a broker outside the set.
+	createAssigned(t, nodes[0].kafka, "hinted", 1, func(int32) []int32 { return []int32{nodes[1].id, nodes[2].id} })
+	awaitFullISR(t, nodes[0].kafka, "hinted", 2, 30*time.Second)
 	md, err := newAdmin(t, nodes[0].kafka).Metadata(ctx, "hinted")
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +37,7 @@ func TestLeaderHints(t *testing.T) {
 	if leader != nodes[1].id {
 		t.Fatalf("leader %d, want %d", leader, nodes[1].id)
 	}
-	// Ask a follower, as a client with stale metadata would.
+	// Ask another broker, as a client with stale metadata would.
 	follower := newClient(t, nodes[0].kafka).Broker(int(nodes[0].id))
 
 	produce := kmsg.NewPtrProduceRequest()
@@ -54,7 +56,7 @@ func TestLeaderHints(t *testing.T) {
 	pr := resp.(*kmsg.ProduceResponse)
 	sp := pr.Topics[0].Partitions[0]
 	if sp.ErrorCode != kerr.NotLeaderForPartition.Code || sp.CurrentLeader.LeaderID != leader || sp.CurrentLeader.LeaderEpoch != epoch {
-		t.Fatalf("produce to a follower: %v, hint %+v, want leader %d epoch %d", kerr.ErrorForCode(sp.ErrorCode), sp.CurrentLeader, leader, epoch)
+		t.Fatalf("produce to a non-leader: %v, hint %+v, want leader %d epoch %d", kerr.ErrorForCode(sp.ErrorCode), sp.CurrentLeader, leader, epoch)
 	}
 	if len(pr.Brokers) != 1 || pr.Brokers[0].NodeID != leader || net.JoinHostPort(pr.Brokers[0].Host, strconv.Itoa(int(pr.Brokers[0].Port))) != nodes[1].kafka {
 		t.Fatalf("produce hint endpoints %+v, want broker %d at %s", pr.Brokers, leader, nodes[1].kafka)
@@ -77,7 +79,7 @@ func TestLeaderHints(t *testing.T) {
 	fr := fresp.(*kmsg.FetchResponse)
 	fsp := fr.Topics[0].Partitions[0]
 	if fsp.ErrorCode != kerr.NotLeaderForPartition.Code || fsp.CurrentLeader.LeaderID != leader || fsp.CurrentLeader.LeaderEpoch != epoch {
-		t.Fatalf("fetch from a follower: %v, hint %+v, want leader %d epoch %d", kerr.ErrorForCode(fsp.ErrorCode), fsp.CurrentLeader, leader, epoch)
+		t.Fatalf("fetch from a non-replica: %v, hint %+v, want leader %d epoch %d", kerr.ErrorForCode(fsp.ErrorCode), fsp.CurrentLeader, leader, epoch)
 	}
 	if len(fr.Brokers) != 1 || fr.Brokers[0].NodeID != leader {
 		t.Fatalf("fetch hint endpoints %+v, want broker %d", fr.Brokers, leader)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -155,6 +156,18 @@ func TestReassignment(t *testing.T) {
 	if len(chain) == 0 || prev < hotStart {
 		t.Fatalf("remote chain ends at %d, below the old leader's local start %d", prev, hotStart)
 	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, c := range nodes {
+			for _, l := range strings.Split(c.log(t), "\n") {
+				if strings.Contains(l, "topic="+topic) && regexp.MustCompile(`truncat|role changed|leadership changed|ISR changed|restarted|reset|deleting partition|restored`).MatchString(l) {
+					t.Log("TDBG", l)
+				}
+			}
+		}
+	})
 	read := checkAcked(t, nodes[1].kafka, topic, acked)
 	t.Logf("%d records acknowledged (%d produce failures), %d read back from offset 0; the store holds [0, %d) in %d segments",
 		acked.count(), acked.fails, read, prev, len(chain))

@@ -635,6 +635,8 @@ func (p *partition) outOfRange(st *followState, offset, leaderStart int64) {
 	}
 	if tp := p.tier.Load(); tp != nil {
 		tp.RequestSync() // what lies below the new local start is in the store
+		p.n.parts.recovers.Add(1)
+		go p.runRestoreAfterReset(st, leaderStart)
 	}
 }
 

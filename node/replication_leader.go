@@ -35,11 +35,19 @@ type replState struct {
 	epoch      int32            // the leader epoch tracker belongs to
 	epochStart int64            // log end offset when that leadership began
 	isrSentAt  time.Time        // an ISR change was asked for and not yet applied
-	stranded   bool             // last housekeeping found this leader stranded
-	ckptHW     int64            // high watermark last checkpointed
-	ckptAt     time.Time
-	follow     atomic.Pointer[followState] // while follower (replication_follower.go)
-	leftISRAt  atomic.Int64                // unix ns this follower last asked to leave the ISR (leaveISR)
+	// pendingISR is the ISR this leader asked for (at pendingEpoch) until
+	// its leadership shows the members it adds: the high watermark counts
+	// them from the moment of asking (Kafka's "maximal ISR"), so a record
+	// acknowledged meanwhile is on every replica the committed ISR names,
+	// and an election or a reassignment that picks a new member cannot
+	// lose it.
+	pendingISR   []int32
+	pendingEpoch int32
+	stranded     bool  // last housekeeping found this leader stranded
+	ckptHW       int64 // high watermark last checkpointed
+	ckptAt       time.Time
+	follow       atomic.Pointer[followState] // while follower (replication_follower.go)
+	leftISRAt    atomic.Int64                // unix ns this follower last asked to leave the ISR (leaveISR)
 }
 
 // ackWaiter is an acks=all produce waiting for the high watermark.
@@ -168,12 +176,36 @@ func (p *partition) updateHW() {
 	tr := p.repl.tracker
 	hw, ok := int64(0), false
 	if tr != nil && p.repl.epoch == l.epoch {
-		hw, ok = tr.HighWatermark(l.isr, durable, hwMinISR(cfg, l))
+		hw, ok = tr.HighWatermark(p.hwISRLocked(l), durable, hwMinISR(cfg, l))
 	}
 	p.repl.mu.Unlock()
 	if ok {
 		p.advanceHW(hw)
 	}
+}
+
+// hwISRLocked is the ISR the high watermark is computed over: the applied
+// one, with the members of an ISR change this leader asked for added from
+// the moment it asked until its leadership shows them. repl.mu is held.
+func (p *partition) hwISRLocked(l *leadership) []int32 {
+	pend := p.repl.pendingISR
+	if pend == nil || p.repl.pendingEpoch != l.epoch {
+		p.repl.pendingISR = nil
+		return l.isr
+	}
+	isr := l.isr
+	for _, id := range pend {
+		if !slices.Contains(isr, id) {
+			if len(isr) == len(l.isr) {
+				isr = slices.Clone(l.isr)
+			}
+			isr = append(isr, id)
+		}
+	}
+	if len(isr) == len(l.isr) {
+		p.repl.pendingISR = nil // applied (or it only removed members)
+	}
+	return isr
 }
 
 // applyRole acts on a leadership change (old is nil when the partition
@@ -293,6 +325,7 @@ func (p *partition) maybeChangeISR(now time.Time) {
 		return
 	}
 	p.repl.isrSentAt = now
+	p.repl.pendingISR, p.repl.pendingEpoch = slices.Clone(isr), l.epoch
 	p.repl.mu.Unlock()
 	p.n.isrChanges.Add(1)
 	go p.runAlterISR(l, isr)
@@ -327,6 +360,12 @@ func (p *partition) runAlterISR(l *leadership, isr []int32) {
 	if err != nil {
 		p.repl.mu.Lock()
 		p.repl.isrSentAt = time.Time{}
+		if errors.Is(err, meta.ErrStaleEpoch) || errors.Is(err, meta.ErrIneligibleReplica) {
+			// Refused: nothing was committed. Any other failure may have
+			// committed, so the added members keep counting until the
+			// next decision replaces the request.
+			p.repl.pendingISR = nil
+		}
 		p.repl.mu.Unlock()
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"time"
 
@@ -156,13 +157,24 @@ func (n *Node) attachTier(p *partition) error {
 // restored log's start: the remote batches in between are replayed on top
 // of it, so loadProducers then starts from exactly the remote end.
 func (p *partition) restoreProducerSnapshot(ctx context.Context, tp *tiering.Partition, snap tiering.RestoredSnapshot) error {
-	st, at, aborted, err := producer.UnmarshalWithAborted(snap.Data)
+	end := p.log.StartOffset() // the restored local log is empty and starts here
+	data, err := replayProducerSnapshot(ctx, tp, snap, end, p.n.log.With("topic", p.topic, "partition", p.index))
 	if err != nil {
 		return err
 	}
-	end := p.log.StartOffset() // the restored local log is empty and starts here
+	return p.log.WriteProducerSnapshot(end, data)
+}
+
+// replayProducerSnapshot is the producer state as of end: the snapshot
+// from the store with the store's batches in [snapshot, end) replayed on
+// top, encoded as a local snapshot at end.
+func replayProducerSnapshot(ctx context.Context, tp *tiering.Partition, snap tiering.RestoredSnapshot, end int64, log *slog.Logger) ([]byte, error) {
+	st, at, aborted, err := producer.UnmarshalWithAborted(snap.Data)
+	if err != nil {
+		return nil, err
+	}
 	if at > end {
-		return fmt.Errorf("snapshot at %d is past the restored log start %d", at, end)
+		return nil, fmt.Errorf("snapshot at %d is past the restored log start %d", at, end)
 	}
 	now := time.Now().UnixMilli()
 	replayed := 0
@@ -182,18 +194,70 @@ func (p *partition) restoreProducerSnapshot(ctx context.Context, tp *tiering.Par
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("replaying remote batches: %w", err)
+		return nil, fmt.Errorf("replaying remote batches: %w", err)
 	}
 	data, err := st.MarshalWithAborted(end, aborted)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := p.log.WriteProducerSnapshot(end, data); err != nil {
-		return err
+	log.Info("restored producer state from the cold tier", "snapshot_offset", at, "replayed_batches", replayed, "producers", st.Len(), "at", end)
+	return data, nil
+}
+
+// runRestoreAfterReset gives a follower whose log was just restarted at
+// its leader's local log start (outOfRange: it had fallen behind what the
+// leader keeps on disk) the producer state of everything below it, from
+// the newest snapshot in the store at or below that start and the store's
+// batches after it (KIP-1023's producer snapshots from the remote tier),
+// so that if it becomes leader it still deduplicates idempotent producers'
+// retries and knows their sequences. Owned by the partition set
+// (recovers); it ends when the state is rebuilt, when there is nothing to
+// restore, or when the partition moved on meanwhile.
+func (p *partition) runRestoreAfterReset(st *followState, start int64) {
+	defer p.n.parts.recovers.Done()
+	tp := p.tier.Load()
+	if tp == nil {
+		return
 	}
-	p.n.log.Info("restored producer state from the cold tier", "topic", p.topic, "partition", p.index,
-		"snapshot_offset", at, "replayed_batches", replayed, "producers", st.Len(), "at", end)
-	return nil
+	ctx, cancel := context.WithTimeout(p.n.drainCtx, 2*coldReadTimeout)
+	defer cancel()
+	log := p.n.log.With("topic", p.topic, "partition", p.index)
+	if _, err := tp.Sync(ctx); err != nil {
+		log.Warn("restoring producer state after a reset: reading the store's manifest", "err", err)
+		return
+	}
+	snap, err := tp.SnapshotAtOrBelow(ctx, start)
+	if err != nil || snap == nil {
+		if err != nil {
+			log.Warn("restoring producer state after a reset: no snapshot read from the store", "at", start, "err", err)
+		}
+		return
+	}
+	data, err := replayProducerSnapshot(ctx, tp, *snap, start, log)
+	if err != nil {
+		log.Warn("restoring producer state after a reset", "at", start, "err", err)
+		return
+	}
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	if p.repl.follow.Load() != st || p.log.StartOffset() != start {
+		return // reset or moved again meanwhile
+	}
+	if err := p.log.WriteProducerSnapshot(start, data); err != nil {
+		log.Warn("restoring producer state after a reset: writing the snapshot", "err", err)
+		return
+	}
+	// Snapshots taken since the reset lack what is below it: the state
+	// is rebuilt from this one and the local log after it.
+	if offs, err := p.log.ProducerSnapshotOffsets(); err == nil {
+		for _, off := range offs {
+			if off > start {
+				_ = p.log.RemoveProducerSnapshot(off)
+			}
+		}
+	}
+	p.prod.resetAborted()
+	p.loadProducersLocked()
 }
 
 // deleteRecordsBefore moves the log start of both tiers to off (Kafka's

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 )
 
@@ -84,8 +85,19 @@ func (p *Partition) TakeRestoredSnapshot() (RestoredSnapshot, bool) {
 // findRemoteSnapshot returns the snapshot of the newest of the last few
 // remote segments that carries one.
 func (p *Partition) findRemoteSnapshot(ctx context.Context) (*RestoredSnapshot, error) {
+	return p.SnapshotAtOrBelow(ctx, math.MaxInt64)
+}
+
+// SnapshotAtOrBelow returns the producer snapshot of the newest remote
+// segment, among the last few that end at or below offset, that carries
+// one taken at or below offset (nil when none does): the state a replica
+// whose log now starts at offset replays the store's batches onto.
+func (p *Partition) SnapshotAtOrBelow(ctx context.Context, offset int64) (*RestoredSnapshot, error) {
 	var tail []Segment
 	if err := p.man.Scan(func(s Segment) bool {
+		if s.NextOffset > offset {
+			return false
+		}
 		if len(tail) == restoreSnapshotDepth {
 			tail = tail[1:]
 		}
@@ -102,7 +114,7 @@ func (p *Partition) findRemoteSnapshot(ctx context.Context) (*RestoredSnapshot, 
 		if err != nil {
 			return nil, err
 		}
-		if e.SnapshotSize == 0 || e.UploadID != tail[i].UploadID {
+		if e.SnapshotSize == 0 || e.UploadID != tail[i].UploadID || e.SnapshotOffset > offset {
 			continue
 		}
 		rc, err := p.m.store.GetRange(ctx, segmentKey(p.root, e.BaseOffset, e.UploadID), e.Size+e.IndexSize+e.TimeIndexSize, e.SnapshotSize)
