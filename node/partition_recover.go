@@ -88,6 +88,14 @@ func (p *partition) resetAfterRecover() {
 		}
 	}
 	p.mu.Lock()
+	p.dropPendingPastLocked(end)
+	p.mu.unflushed = 0
+	p.mu.Unlock()
+}
+
+// dropPendingPastLocked forgets the appended-bytes bookkeeping of records
+// at or past end, which a truncation or recovery cut. p.mu is held.
+func (p *partition) dropPendingPastLocked(end int64) {
 	kept := p.mu.pending[:0]
 	for _, pb := range p.mu.pending {
 		if pb.end <= end {
@@ -95,6 +103,4 @@ func (p *partition) resetAfterRecover() {
 		}
 	}
 	p.mu.pending = kept
-	p.mu.unflushed = 0
-	p.mu.Unlock()
 }

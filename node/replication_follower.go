@@ -426,13 +426,7 @@ func (p *partition) truncateLocked(off int64, why string, leaderEpoch int32, lea
 		p.hw.Store(end)
 	}
 	p.mu.Lock()
-	kept := p.mu.pending[:0]
-	for _, pb := range p.mu.pending {
-		if pb.end <= end {
-			kept = append(kept, pb)
-		}
-	}
-	p.mu.pending = kept
+	p.dropPendingPastLocked(end)
 	p.mu.Unlock()
 	p.n.metrics.truncations.Inc()
 	p.n.log.Warn("follower log truncated", "topic", p.topic, "partition", p.index, "reason", why,
