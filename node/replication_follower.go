@@ -627,10 +627,11 @@ func (p *partition) outOfRange(st *followState, offset, leaderStart int64) {
 		st.retryAt.Store(time.Now().Add(time.Second).UnixNano())
 		return
 	}
-	if tp := p.tier.Load(); tp != nil {
+	gen := p.repl.resets.Add(1)
+	if tp := p.tier.Load(); tp != nil && !p.n.draining() {
 		tp.RequestSync() // what lies below the new local start is in the store
 		p.n.parts.recovers.Add(1)
-		go p.runRestoreAfterReset(st, leaderStart)
+		go p.runRestoreAfterReset(st, gen)
 	}
 }
 

@@ -48,6 +48,7 @@ type replState struct {
 	ckptAt       time.Time
 	follow       atomic.Pointer[followState] // while follower (replication_follower.go)
 	leftISRAt    atomic.Int64                // unix ns this follower last asked to leave the ISR (leaveISR)
+	resets       atomic.Uint64               // follower log restarts at the leader's log start (outOfRange)
 }
 
 // ackWaiter is an acks=all produce waiting for the high watermark.

@@ -213,7 +213,7 @@ func replayProducerSnapshot(ctx context.Context, tp *tiering.Partition, snap tie
 // retries and knows their sequences. Owned by the partition set
 // (recovers); it ends when the state is rebuilt, when there is nothing to
 // restore, or when the partition moved on meanwhile.
-func (p *partition) runRestoreAfterReset(st *followState, start int64) {
+func (p *partition) runRestoreAfterReset(st *followState, gen uint64) {
 	defer p.n.parts.recovers.Done()
 	tp := p.tier.Load()
 	if tp == nil {
@@ -226,38 +226,60 @@ func (p *partition) runRestoreAfterReset(st *followState, start int64) {
 		log.Warn("restoring producer state after a reset: reading the store's manifest", "err", err)
 		return
 	}
-	snap, err := tp.SnapshotAtOrBelow(ctx, start)
-	if err != nil || snap == nil {
-		if err != nil {
-			log.Warn("restoring producer state after a reset: no snapshot read from the store", "at", start, "err", err)
+	// The state is built up to the local log start; local retention may
+	// move that start on meanwhile (the store holds what it drops), so a
+	// few tries rebuild it up to where the log starts by then.
+	for range 3 {
+		if ctx.Err() != nil || p.repl.follow.Load() != st || p.repl.resets.Load() != gen {
+			return // moved, or reset again: a newer restore runs
 		}
-		return
+		end := p.log.StartOffset()
+		snap, err := tp.SnapshotAtOrBelow(ctx, end)
+		if err != nil || snap == nil {
+			if err != nil {
+				log.Warn("restoring producer state after a reset: no snapshot read from the store", "at", end, "err", err)
+			}
+			return
+		}
+		data, err := replayProducerSnapshot(ctx, tp, *snap, end, log)
+		if err != nil {
+			log.Warn("restoring producer state after a reset", "at", end, "err", err)
+			return
+		}
+		if p.installRestored(st, gen, end, data, log) {
+			return
+		}
 	}
-	data, err := replayProducerSnapshot(ctx, tp, *snap, start, log)
-	if err != nil {
-		log.Warn("restoring producer state after a reset", "at", start, "err", err)
-		return
-	}
+}
+
+// installRestored writes the rebuilt producer state as the log's snapshot
+// at end and reloads the producer state from it, if the partition still
+// follows st, was not reset again, and its log still starts at end.
+func (p *partition) installRestored(st *followState, gen uint64, end int64, data []byte, log *slog.Logger) bool {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
-	if p.repl.follow.Load() != st || p.log.StartOffset() != start {
-		return // reset or moved again meanwhile
+	if p.repl.follow.Load() != st || p.repl.resets.Load() != gen {
+		return true // nothing more to do here
 	}
-	if err := p.log.WriteProducerSnapshot(start, data); err != nil {
+	if p.log.StartOffset() != end {
+		return false // trimmed meanwhile: build again
+	}
+	if err := p.log.WriteProducerSnapshot(end, data); err != nil {
 		log.Warn("restoring producer state after a reset: writing the snapshot", "err", err)
-		return
+		return true
 	}
 	// Snapshots taken since the reset lack what is below it: the state
 	// is rebuilt from this one and the local log after it.
 	if offs, err := p.log.ProducerSnapshotOffsets(); err == nil {
 		for _, off := range offs {
-			if off > start {
+			if off > end {
 				_ = p.log.RemoveProducerSnapshot(off)
 			}
 		}
 	}
 	p.prod.resetAborted()
 	p.loadProducersLocked()
+	return true
 }
 
 // deleteRecordsBefore moves the log start of both tiers to off (Kafka's
