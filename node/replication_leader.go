@@ -43,6 +43,7 @@ type replState struct {
 	// lose it.
 	pendingISR   []int32
 	pendingEpoch int32
+	pendingAt    time.Time
 	stranded     bool  // last housekeeping found this leader stranded
 	ckptHW       int64 // high watermark last checkpointed
 	ckptAt       time.Time
@@ -190,7 +191,11 @@ func (p *partition) updateHW() {
 // the moment it asked until its leadership shows them. repl.mu is held.
 func (p *partition) hwISRLocked(l *leadership) []int32 {
 	pend := p.repl.pendingISR
-	if pend == nil || p.repl.pendingEpoch != l.epoch {
+	// A change whose outcome was unknown and that the leadership still
+	// does not show after pendingISRWait did not commit (metadata applies
+	// within milliseconds): the members stop counting, so a follower that
+	// died meanwhile cannot hold the high watermark for good.
+	if pend == nil || p.repl.pendingEpoch != l.epoch || time.Since(p.repl.pendingAt) > pendingISRWait {
 		p.repl.pendingISR = nil
 		return l.isr
 	}
@@ -208,6 +213,10 @@ func (p *partition) hwISRLocked(l *leadership) []int32 {
 	}
 	return isr
 }
+
+// pendingISRWait is how long members of an ISR change a leader asked for
+// count toward its high watermark before its leadership shows them.
+const pendingISRWait = 3 * isrRetryAfter
 
 // applyRole acts on a leadership change (old is nil when the partition
 // opens): a new leader starts tracking its followers and records its epoch
@@ -326,7 +335,7 @@ func (p *partition) maybeChangeISR(now time.Time) {
 		return
 	}
 	p.repl.isrSentAt = now
-	p.repl.pendingISR, p.repl.pendingEpoch = slices.Clone(isr), l.epoch
+	p.repl.pendingISR, p.repl.pendingEpoch, p.repl.pendingAt = slices.Clone(isr), l.epoch, now
 	p.repl.mu.Unlock()
 	p.n.isrChanges.Add(1)
 	go p.runAlterISR(l, isr)
