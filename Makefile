@@ -4,7 +4,7 @@ BIN      := bin/strata
 TOOLS    := $(CURDIR)/bin/tools
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: build run run-cluster stop-cluster bench-failover bench-reassign test test-short deps vet fmt fuzz soak bench bench-load bench-load-ceiling compat compat-cluster compat-sarama clean
+.PHONY: clean-store build run run-cluster stop-cluster bench-failover bench-reassign test test-short deps vet fmt fuzz soak bench bench-load bench-load-ceiling compat compat-cluster compat-sarama clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/strata
@@ -90,5 +90,16 @@ vet:
 fmt:
 	gofmt -l -w .
 
+# clean removes the binaries and the nodes' data directories, but not the
+# embedded object stores beside them (data-objectstore,
+# data-cluster-objectstore): they hold the cold tier and the cluster's
+# metadata, from which `strata restore` rebuilds the nodes. clean-store
+# removes those too.
 clean:
 	rm -rf bin data
+	@for d in data-objectstore data-cluster-objectstore; do \
+		if [ -d $$d ]; then echo "kept $$d (the cold tier and the cluster's metadata copy; make clean-store deletes it)"; fi; \
+	done
+
+clean-store:
+	rm -rf data-objectstore data-cluster-objectstore

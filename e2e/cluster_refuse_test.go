@@ -84,7 +84,9 @@ func TestClusterRefusesBadJoins(t *testing.T) {
 		// list pointing at the first cluster.
 		b := nodes[1]
 		b.id = 5
-		b.args = []string{"--gossip-key-file", key}
+		// Its own store too: the shared one belongs to the first cluster,
+		// and a node of another cluster is refused there first.
+		b.args = []string{"--gossip-key-file", key, "--object-store", "file://" + t.TempDir()}
 		b.start(t, bin, 1, b.gossip)
 		waitAllReady(t, []*clusterNode{b}, 60*time.Second)
 		b.signal(t, 15)

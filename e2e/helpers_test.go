@@ -212,7 +212,14 @@ func startProcNode(t testing.TB, bin, dir, kafkaAddr, httpAddr string, settings 
 // the binary and its arguments), e.g. prlimit to lower its fd limit.
 func startProcNodeWrapped(t testing.TB, wrap []string, bin, dir, kafkaAddr, httpAddr string, settings ...string) *procNode {
 	t.Helper()
+	return startProcNodeArgs(t, wrap, nil, bin, dir, kafkaAddr, httpAddr, settings...)
+}
+
+// startProcNodeArgs is startProcNodeWrapped with extra node flags (args).
+func startProcNodeArgs(t testing.TB, wrap, extra []string, bin, dir, kafkaAddr, httpAddr string, settings ...string) *procNode {
+	t.Helper()
 	args := []string{"node", "--node-id", "1", "--data-dir", dir, "--kafka-addr", kafkaAddr, "--http-addr", httpAddr}
+	args = append(args, extra...)
 	for _, s := range settings {
 		args = append(args, "--set", s)
 	}

@@ -79,7 +79,11 @@ func topicTierID(t *testing.T, addr, topic string) tiering.ID {
 // objectPath is the file of a remote segment's data object in the node's
 // embedded store.
 func objectPath(dir string, id tiering.ID, seg tiering.Segment) string {
-	return filepath.Join(dir, node.DefaultObjectStoreDir, filepath.FromSlash(tiering.SegmentObjectKey(tiering.Default().Prefix, id, seg)))
+	root, err := node.DefaultObjectStorePath(dir)
+	if err != nil {
+		panic(err)
+	}
+	return filepath.Join(root, filepath.FromSlash(tiering.SegmentObjectKey(tiering.Default().Prefix, id, seg)))
 }
 
 func flipByte(t *testing.T, path string, off int64) {

@@ -41,7 +41,7 @@ func startTierNode(t testing.TB, dir string, settings map[string]string, wrap fu
 }
 
 // remoteManifest reads a partition's manifest entries straight from the
-// node's embedded store (under dir/objectstore).
+// node's embedded store (beside dir, node.DefaultObjectStorePath).
 func remoteManifest(t testing.TB, dir, addr, topic string) ([]tiering.Segment, int64) {
 	t.Helper()
 	segs, start, err := tryRemoteManifest(t, dir, addr, topic)
@@ -62,7 +62,11 @@ func tryRemoteManifest(t testing.TB, dir, addr, topic string) ([]tiering.Segment
 	if err != nil || td[topic].Err != nil {
 		t.Fatalf("listing %s: %v %v", topic, err, td[topic].Err)
 	}
-	store, err := open.Open(ctx, "file://"+filepath.Join(dir, node.DefaultObjectStoreDir), open.Default())
+	path, err := node.DefaultObjectStorePath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := open.Open(ctx, "file://"+path, open.Default())
 	if err != nil {
 		t.Fatal(err)
 	}

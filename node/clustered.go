@@ -161,11 +161,17 @@ func (n *Node) awaitClusterWrite(ctx context.Context, version uint64) error {
 	return n.cluster.WaitApplied(ctx, version)
 }
 
-// Fatal delivers an error that must stop the node (the cluster refused
-// it); nil channel on a single node, which never receives.
-func (n *Node) Fatal() <-chan error {
-	if n.cluster == nil {
-		return nil
+// Fatal delivers an error that must stop the node: the cluster refused
+// it, or the object store it came back to belongs to another cluster.
+func (n *Node) Fatal() <-chan error { return n.fatal }
+
+// runForwardFatal passes the cluster runtime's fatal error on to Fatal; it
+// stops when the node drains.
+func (n *Node) runForwardFatal() {
+	defer n.loops.Done()
+	select {
+	case err := <-n.cluster.Fatal():
+		n.fail(err)
+	case <-n.drain:
 	}
-	return n.cluster.Fatal()
 }

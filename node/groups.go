@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/stratalog/strata/kconfig"
 	"github.com/stratalog/strata/meta"
 	"github.com/stratalog/strata/node/group"
 	"github.com/stratalog/strata/record"
@@ -92,11 +91,12 @@ func (n *Node) ensureOffsetsTopic(ctx context.Context) (meta.Topic, error) {
 		"cleanup.policy": "compact",
 		"retention.ms":   "-1",
 		"segment.bytes":  b.Get("offsets.topic.segment.bytes"),
-	}
-	// As in Kafka, an internal topic is never tiered: the coordinator
-	// loads it from local disk.
-	if kconfig.CheckTopic("remote.storage.enable", "false") == nil {
-		configs["remote.storage.enable"] = "false"
+		// Unlike Kafka, the offsets reach the object store like any
+		// topic's (a restore from the bucket brings the groups back),
+		// and stay on local disk too: the coordinator loads them from it.
+		"remote.storage.enable": "true",
+		"local.retention.ms":    "-1",
+		"local.retention.bytes": "-1",
 	}
 	t, err := n.meta.CreateTopic(ctx, meta.TopicSpec{
 		Name:              offsetsTopic,

@@ -31,7 +31,7 @@ func (n *Node) startHTTP() error {
 			http.Error(w, "not ready: accepting Kafka connections fails", http.StatusServiceUnavailable)
 			return
 		}
-		fmt.Fprintln(w, "ready")
+		fmt.Fprintln(w, "ready"+n.readyDetail())
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
 	// Profiles for diagnosing a running broker (CPU, heap, goroutines).

@@ -24,6 +24,13 @@ type Metadata interface {
 	TopicByID(id [16]byte) (meta.Topic, bool)
 	ClusterConfigs() map[string]string
 	Subscribe() (<-chan struct{}, func())
+	// KnownClusterID is the cluster ID, or the one this node recorded
+	// before, while the metadata log has not delivered it yet.
+	KnownClusterID() string
+	// IsLeader reports whether this node is the metadata raft leader.
+	IsLeader() bool
+	// ExportSnapshot encodes the whole state (the copy kept in the bucket).
+	ExportSnapshot() (version uint64, data []byte, err error)
 
 	RegisterBroker(ctx context.Context, b meta.Broker) error
 	CreateTopic(ctx context.Context, spec meta.TopicSpec) (meta.Topic, error)

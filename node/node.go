@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stratalog/strata/bucket"
 	"github.com/stratalog/strata/cluster"
 	"github.com/stratalog/strata/kconfig"
 	"github.com/stratalog/strata/meta"
@@ -43,6 +44,9 @@ type Config struct {
 	// opened (tests inject faults with objectstore/faultstore); nil in
 	// production.
 	WrapObjectStore func(objectstore.Store) objectstore.Store
+	// ClaimBucket takes over an object store another cluster has claimed
+	// (--claim-bucket); without it such a store is refused at start.
+	ClaimBucket bool
 	// Cluster holds the cluster flags; all empty means a single node.
 	Cluster ClusterConfig
 	// Fdatasync, when set, replaces the fdatasync system call of every
@@ -127,6 +131,11 @@ type Node struct {
 	// tier moves sealed segments to the object store (tiering.go).
 	tier      *tiering.Manager
 	tierStore objectstore.Store
+	metaUp    *bucket.Uploader // the metadata snapshots' uploader (runMetaUpload)
+	// storeHealth is whether the object store answers (runStoreProbe).
+	storeHealth storeHealth
+	// fatal delivers an error that must stop the node (Fatal).
+	fatal chan error
 
 	broker atomic.Pointer[kconfig.Broker]
 	static kconfig.Broker
@@ -183,6 +192,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		log:      cfg.Logger.With("node", cfg.NodeID),
 		static:   static,
 		drain:    make(chan struct{}),
+		fatal:    make(chan error, 1),
 		healKick: make(chan struct{}, 1),
 		stopped:  make(chan struct{}),
 	}
@@ -234,7 +244,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			}
 		}
 	} else {
-		ms, err = openMeta(ctx, cfg, n.log)
+		if err = checkFreshBucket(ctx, cfg); err == nil {
+			ms, err = openMeta(ctx, cfg, n.log)
+		}
 	}
 	if err != nil {
 		ln.Close()
@@ -261,8 +273,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	took("tiering")
 	if err := n.applyMetadata(); err != nil {
-		n.closeEarly()
-		return nil, err
+		if down, _, _ := n.storeHealth.state(); !down || !onlyStoreDown(err) {
+			n.closeEarly()
+			return nil, err
+		}
+		n.log.Warn("partitions wait for the object store", "err", err)
 	}
 	took("partitions") // logs, tiering attach and producer state: "opened partitions" breaks it down
 	if err := n.startGroups(); err != nil {
@@ -276,7 +291,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	took("transactions")
 	n.log.Info("start-up phases", phases...)
-	n.loops.Add(5)
+	n.loops.Add(7)
+	if n.cluster != nil {
+		n.loops.Add(1)
+		go n.runForwardFatal()
+	}
+	go n.runStoreProbe()
+	go n.runMetaUpload()
 	go n.runMetaWatch()
 	go n.runHousekeeping()
 	go n.runAccept()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -30,21 +31,42 @@ const coldReadTimeout = 30 * time.Second
 
 func msDuration(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
 
-// DefaultObjectStoreDir is where the embedded object store lives under the
-// data dir when no --object-store is given.
-const DefaultObjectStoreDir = "objectstore"
+// LegacyObjectStoreDir is where the embedded object store lived, under
+// the data dir, before it moved beside it; a data dir that still holds one
+// keeps using it.
+const LegacyObjectStoreDir = "objectstore"
+
+// DefaultObjectStorePath is the embedded object store's directory when no
+// --object-store is given: beside the data dir, <data-dir>-objectstore,
+// so that deleting the data dir (make clean, a replaced disk mounted
+// there) leaves the cold tier and the cluster's metadata copy to restore
+// from — or <data-dir>/objectstore where an earlier version put it.
+func DefaultObjectStorePath(dataDir string) (string, error) {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return "", err
+	}
+	legacy := filepath.Join(abs, LegacyObjectStoreDir)
+	if entries, err := os.ReadDir(legacy); err == nil && len(entries) > 0 {
+		return legacy, nil
+	}
+	return filepath.Clean(abs) + "-objectstore", nil
+}
 
 // objectStoreURL is the store the node tiers to.
 func (c Config) objectStoreURL() (string, error) {
 	if c.ObjectStore != "" {
 		return c.ObjectStore, nil
 	}
-	dir, err := filepath.Abs(filepath.Join(c.DataDir, DefaultObjectStoreDir))
+	dir, err := DefaultObjectStorePath(c.DataDir)
 	if err != nil {
 		return "", fmt.Errorf("object-store: %w", err)
 	}
 	return "file://" + dir, nil
 }
+
+// storeStartTimeout bounds the object-store probe at start.
+const storeStartTimeout = 15 * time.Second
 
 // startTiering opens the store and starts the tiering manager.
 func (n *Node) startTiering(ctx context.Context) error {
@@ -52,15 +74,44 @@ func (n *Node) startTiering(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Probe first: a misconfigured store refuses the start, an
+	// unreachable one starts the node degraded.
+	pctx, cancel := context.WithTimeout(ctx, storeStartTimeout)
+	probe, err := open.Open(pctx, u, open.Default())
+	cancel()
+	if err == nil {
+		probe.Close()
+	} else if !storeUnreachable(err) {
+		return fmt.Errorf("object-store: %w", err)
+	}
 	opts := open.Default()
 	opts.Registerer = n.metrics.reg
-	store, err := open.Open(ctx, u, opts)
-	if err != nil {
-		return fmt.Errorf("object-store: %w", err)
+	opts.SkipStartupCheck = true
+	store, oerr := open.Open(ctx, u, opts)
+	if oerr != nil {
+		return fmt.Errorf("object-store: %w", oerr)
 	}
 	if n.cfg.WrapObjectStore != nil {
 		store = n.cfg.WrapObjectStore(store)
 	}
+	n.tierStore = store
+	if err == nil {
+		err = probeStore(ctx, store)
+	}
+	if err != nil {
+		n.storeHealth.setDown(err)
+		n.log.Warn("object store unreachable at start: serving local data degraded; partitions that need the store wait for it, uploads resume when it answers",
+			"url", redactURL(u), "err", err)
+	} else if err := n.claimOnce(ctx); err != nil {
+		store.Close()
+		return err
+	}
+	up, err := n.newMetaUploader(store)
+	if err != nil {
+		store.Close()
+		return err
+	}
+	n.metaUp = up
 	tc := tiering.Default()
 	tc.CacheDir = filepath.Join(n.cfg.DataDir, "tier-cache")
 	tc.NodeID = n.cfg.NodeID
@@ -75,6 +126,7 @@ func (n *Node) startTiering(ctx context.Context) error {
 	tc.UploadStallTimeout = msDuration(b.Int64("remote.upload.stall.timeout.ms"))
 	tc.Interval = msDuration(b.Int64("remote.log.manager.task.interval.ms"))
 	tc.SyncInterval = msDuration(b.Int64("remote.log.manifest.sync.interval.ms"))
+	tc.UploadMaxInterval = msDuration(b.Int64("remote.log.segment.upload.max.interval.ms"))
 	tc.RetryBackoff = msDuration(b.Int64("remote.log.manager.task.retry.backoff.ms"))
 	tc.MaxRetryBackoff = max(tc.RetryBackoff, msDuration(b.Int64("remote.log.manager.task.retry.backoff.max.ms")))
 	m, err := tiering.New(tc, store, n.log)
@@ -86,7 +138,7 @@ func (n *Node) startTiering(ctx context.Context) error {
 		store.Close()
 		return err
 	}
-	n.tier, n.tierStore = m, store
+	n.tier = m
 	m.Start()
 	n.log.Info("tiering to object store", "url", redactURL(u))
 	return nil
@@ -137,10 +189,20 @@ func (n *Node) attachTier(p *partition) error {
 	if n.tier == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*n.cfg.ShutdownTimeout+time.Minute)
+	timeout := 2*n.cfg.ShutdownTimeout + time.Minute
+	down, _, _ := n.storeHealth.state()
+	if down {
+		// Only a partition whose local state needs the store's waits on
+		// it; the others attach from their local manifest at once.
+		timeout = 3 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	tp, err := n.tier.Attach(ctx, p.tierID(), p.log.Dir(), tierSource{p})
 	if err != nil {
+		if down, _, _ := n.storeHealth.state(); down {
+			return fmt.Errorf("%w: %w", errStoreDown, err)
+		}
 		return err
 	}
 	p.tier.Store(tp)

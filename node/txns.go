@@ -250,9 +250,12 @@ func (s *txnService) ensureTopic(ctx context.Context) (meta.Topic, error) {
 			"cleanup.policy": "compact",
 			"retention.ms":   "-1",
 			"segment.bytes":  "104857600",
-			// As in Kafka, an internal topic is never tiered: the
-			// coordinator loads it from local disk.
-			"remote.storage.enable": "false",
+			// Tiered, unlike Kafka's, so a restore from the bucket
+			// brings transactions back; kept locally as well, where
+			// the coordinator loads it from.
+			"remote.storage.enable": "true",
+			"local.retention.ms":    "-1",
+			"local.retention.bytes": "-1",
 		},
 		Internal: true,
 	})

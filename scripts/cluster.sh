@@ -2,8 +2,8 @@
 # cluster.sh start|stop: three local nodes for trying the cluster.
 # Data under ./data/node-N, Kafka on 127.0.0.1:9092/9192/9292, HTTP on
 # 9644/9645/9646, gossip on 7946/8046/8146, raft on 7947/8047/8147; the
-# three share one object store, the directory data/objectstore (a stand-in
-# for the bucket a real cluster shares).
+# three share one object store, the directory data-cluster-objectstore (a
+# stand-in for the bucket a real cluster shares; kept by make clean).
 set -euo pipefail
 bin=${BIN:-bin/strata}
 cmd=${1:-start}
@@ -18,7 +18,7 @@ start)
 			echo "node $i already running (pid $(cat "$dir/node.pid"))"
 			continue
 		fi
-		nohup "$bin" node --node-id "$i" --data-dir "$dir" --object-store "file://$PWD/data/objectstore" \
+		nohup "$bin" node --node-id "$i" --data-dir "$dir" --object-store "file://$PWD/data-cluster-objectstore" \
 			--kafka-addr "127.0.0.1:$((9092 + off))" --http-addr "127.0.0.1:$((9644 + i - 1))" \
 			--gossip-addr "127.0.0.1:$((7946 + off))" --raft-addr "127.0.0.1:$((7947 + off))" \
 			--bootstrap-expect 3 --join "$join" >"$dir/node.log" 2>&1 &

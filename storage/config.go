@@ -15,6 +15,12 @@ type Config struct {
 	// SegmentMs: roll when the active segment's first batch was appended
 	// longer ago than this; 0 never rolls on time.
 	SegmentMs time.Duration
+	// RollInterval, when positive, rolls the active segment at every
+	// multiple of it in wall-clock time (Unix epoch based) if it holds
+	// records appended before that instant, and remembers the offset at
+	// which each such instant fell (TickBoundary): the cold tier's copy is
+	// then complete up to a known instant, the same across partitions.
+	RollInterval time.Duration
 	// RetentionMs: delete whole segments whose newest timestamp is older
 	// than this; negative keeps them forever.
 	RetentionMs time.Duration
@@ -52,6 +58,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: SegmentBytes %d not in [%d, %d]", ErrInvalidConfig, c.SegmentBytes, minSegmentBytes, math.MaxInt32)
 	case c.SegmentMs < 0:
 		return fmt.Errorf("%w: SegmentMs %v is negative", ErrInvalidConfig, c.SegmentMs)
+	case c.RollInterval < 0:
+		return fmt.Errorf("%w: RollInterval %v is negative", ErrInvalidConfig, c.RollInterval)
 	case c.IndexIntervalBytes < 0:
 		return fmt.Errorf("%w: IndexIntervalBytes %d is negative", ErrInvalidConfig, c.IndexIntervalBytes)
 	}

@@ -32,6 +32,13 @@ type Log struct {
 	closed   bool
 	failed   error
 
+	// tick is the last RollInterval instant the log has seen (unix ms)
+	// and the log end offset at it: every record appended before the
+	// instant is below offset, every later one at or above it. offset is
+	// -1 when unknown (the log opened, was truncated or reset since).
+	// Guarded by appendMu.
+	tick struct{ at, offset int64 }
+
 	synced    atomic.Int64
 	fdatasync func(fd int) error // Config.Fdatasync as of Open
 	files     *fileCache         // bounds the open .log files of sealed segments
@@ -62,7 +69,12 @@ type SegmentInfo struct {
 	Size         int64
 	MaxTimestamp int64
 	Sealed       bool
-	Path         string // the .log file; the indexes sit beside it
+	// SealTick is the RollInterval instant (unix ms) the segment was
+	// rolled at: it holds exactly the records appended before that
+	// instant and after the previous segment's. 0 when it was rolled for
+	// another reason, or before the log was opened.
+	SealTick int64
+	Path     string // the .log file; the indexes sit beside it
 }
 
 // Append writes batches (one or more whole v2 batches whose headers hdrs
@@ -118,6 +130,9 @@ func (l *Log) Append(batches []byte, hdrs []record.Header, leaderEpoch int32, lo
 func (l *Log) writeLocked(batches []byte, hdrs []record.Header, first, off int64) (AppendInfo, error) {
 	last := off - 1
 
+	if err := l.tickLocked(time.Now()); err != nil {
+		return AppendInfo{}, err
+	}
 	active := l.segs[len(l.segs)-1]
 	if active.size > 0 && (active.size+int64(len(batches)) > l.cfg.SegmentBytes || last-active.base > math.MaxUint32) {
 		if err := l.rollLocked(); err != nil {
@@ -308,6 +323,79 @@ func (l *Log) MaybeRoll(now time.Time) error {
 		return nil
 	}
 	return l.rollLocked()
+}
+
+// TickBoundary moves the log to the latest RollInterval instant at or
+// before now (rolling a segment that holds records appended before it)
+// and returns that instant and the log end offset at it, or offset -1
+// when the log cannot tell (it was opened, truncated or reset since the
+// instant before). It returns (0, -1) without RollInterval.
+func (l *Log) TickBoundary(now time.Time) (tick, offset int64, err error) {
+	l.appendMu.Lock()
+	defer l.appendMu.Unlock()
+	if err := l.usable(); err != nil {
+		return 0, -1, err
+	}
+	if err := l.tickLocked(now); err != nil {
+		return 0, -1, err
+	}
+	if l.tick.at == 0 {
+		return 0, -1, nil
+	}
+	return l.tick.at, l.tick.offset, nil
+}
+
+// tickLocked needs appendMu: on the first call after a RollInterval
+// instant, it rolls the active segment if it holds records (all appended
+// before the instant) and records the instant's offset.
+func (l *Log) tickLocked(now time.Time) error {
+	l.mu.RLock()
+	iv := l.cfg.RollInterval.Milliseconds()
+	l.mu.RUnlock()
+	if iv <= 0 {
+		l.tick.at, l.tick.offset = 0, -1
+		return nil
+	}
+	ms := now.UnixMilli()
+	t := ms - ms%iv
+	if t <= l.tick.at {
+		return nil
+	}
+	if l.tick.at == 0 {
+		// The first instant seen: what was appended before it, and
+		// when, is not known.
+		l.tick.at, l.tick.offset = t, -1
+		return nil
+	}
+	if err := l.rollTickLocked(t); err != nil {
+		return err
+	}
+	l.tick.at, l.tick.offset = t, l.end
+	return nil
+}
+
+// forgetTickLocked needs appendMu: the records the tick's offset counted
+// are gone (truncation or reset), so the offset no longer says anything.
+func (l *Log) forgetTickLocked(end int64) {
+	if l.tick.offset > end {
+		l.tick.offset = -1
+	}
+}
+
+// rollTickLocked rolls the active segment for the instant t, if it holds
+// records.
+func (l *Log) rollTickLocked(t int64) error {
+	active := l.segs[len(l.segs)-1]
+	if active.size == 0 {
+		return nil
+	}
+	if err := l.rollLocked(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	active.sealTick = t
+	l.mu.Unlock()
+	return nil
 }
 
 // rollLocked needs appendMu.
@@ -505,6 +593,7 @@ func (l *Log) Segments() []SegmentInfo {
 		out[i] = SegmentInfo{
 			BaseOffset: s.base, NextOffset: s.next, Size: s.size,
 			MaxTimestamp: s.maxTs, Sealed: s.sealed, Path: s.path(logSuffix),
+			SealTick: s.sealTick,
 		}
 	}
 	return out

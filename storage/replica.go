@@ -107,6 +107,7 @@ func (l *Log) TruncateTo(offset int64) (int64, error) {
 	l.mu.Lock()
 	old := l.segs
 	l.segs, l.start, l.end, l.epochs = fresh.segs, fresh.start, fresh.end, fresh.epochs
+	l.forgetTickLocked(fresh.end)
 	l.unsynced = nil
 	l.synced.Store(fresh.end)
 	l.damageMarked.Add(fresh.damageMarked.Load())
@@ -146,6 +147,7 @@ func (l *Log) ResetTo(offset int64) error {
 	if err := l.resetTo(offset); err != nil {
 		return l.failLocked(fmt.Errorf("reset log to %d: %w", offset, err))
 	}
+	l.tick.offset = -1
 	l.unsynced = nil
 	l.epochs = nil
 	l.synced.Store(offset)

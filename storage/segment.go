@@ -49,6 +49,7 @@ type segment struct {
 	times       []timeEntry
 	sealed      bool
 	firstAppend int64   // unix ms the first batch arrived, for SegmentMs
+	sealTick    int64   // the RollInterval instant it was rolled at, 0 if none
 	damage      *damage // nil while the segment is believed good
 	unverified  bool    // sealed, opened after an unclean stop, CRCs not yet checked
 	idxMissing  bool    // an index file did not exist at open: rebuild it

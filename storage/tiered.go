@@ -64,6 +64,7 @@ func (l *Log) ResetEmpty(offset int64) error {
 	if err := l.resetTo(offset); err != nil {
 		return fmt.Errorf("reset log to %d: %w", offset, err)
 	}
+	l.tick.offset = -1
 	l.unsynced = nil
 	l.synced.Store(offset)
 	if err := writeOffsetCheckpoint(l.dir, startOffsetName, offset); err != nil {

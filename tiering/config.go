@@ -54,6 +54,11 @@ type Config struct {
 	UploadStallTimeout time.Duration
 	// NodeID is recorded in manifest entries as their uploader.
 	NodeID int32
+	// UploadMaxInterval, when positive, is the roll interval of tiered
+	// logs (storage.Config.RollInterval, set by the node): leaders record
+	// each instant's offset once uploaded, write a progress object once
+	// per interval and report the copy lag. 0 turns it off.
+	UploadMaxInterval time.Duration
 }
 
 // Default returns the defaults: 8 MiB chunks with 4 chunks of read-ahead,
@@ -102,6 +107,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: UploadWorkers and FetchWorkers must be >= 1", ErrInvalidConfig)
 	case c.UploadBytesPerSec < 0 || c.FetchBytesPerSec < 0:
 		return fmt.Errorf("%w: negative rate limit", ErrInvalidConfig)
+	case c.UploadMaxInterval < 0:
+		return fmt.Errorf("%w: negative UploadMaxInterval", ErrInvalidConfig)
 	case c.SyncInterval <= 0:
 		return fmt.Errorf("%w: SyncInterval must be positive", ErrInvalidConfig)
 	case c.Interval <= 0 || c.RetryBackoff <= 0 || c.MaxRetryBackoff < c.RetryBackoff:

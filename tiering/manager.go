@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/stratalog/strata/objectstore"
+	"github.com/stratalog/strata/record"
 	"github.com/stratalog/strata/storage"
 )
 
@@ -34,6 +35,9 @@ type LocalLog interface {
 	DeleteRecordsBefore(offset int64) error
 	LeaderEpochs() []storage.EpochStart
 	ResetEmpty(offset int64) error
+	TickBoundary(now time.Time) (tick, offset int64, err error)
+	AppendReplica(batches []byte, hdrs []record.Header) (storage.AppendInfo, error)
+	Sync() error
 }
 
 var _ LocalLog = (*storage.Log)(nil)
@@ -116,6 +120,10 @@ func New(cfg Config, store objectstore.Store, logger *slog.Logger) (*Manager, er
 func (m *Manager) Start() {
 	m.wg.Add(1)
 	go m.runPlanner()
+	if m.cfg.UploadMaxInterval > 0 {
+		m.wg.Add(1)
+		go m.runProgress()
+	}
 }
 
 // Close stops every loop and in-flight transfer and closes the manifests.
@@ -164,6 +172,7 @@ func (m *Manager) Attach(ctx context.Context, id ID, dir string, src Source) (*P
 	p := &Partition{m: m, id: id, root: partitionRoot(m.cfg.Prefix, id), dir: dir, src: src}
 	p.mu.published = -1
 	p.mu.syncedEpoch = noSync
+	p.mu.factEpoch = noSync
 	logStart, err := readLogStartFile(dir)
 	if err != nil {
 		return nil, err
@@ -210,8 +219,17 @@ func (m *Manager) Attach(ctx context.Context, id ID, dir string, src Source) (*P
 			p.logStart.Store(stored)
 		}
 	}
-	if _, end, _, ok := man.Bounds(); ok {
+	if rstart, end, _, ok := man.Bounds(); ok {
 		l := src.Log()
+		if l.EndOffset() == l.StartOffset() && l.EndOffset() < end && keepsAllLocal(src.Policy()) && l.StartOffset() <= max(rstart, p.logStart.Load()) {
+			// The topic keeps everything locally: bring it all back.
+			n, err := p.hydrate(ctx, l, max(rstart, p.logStart.Load()))
+			if err != nil {
+				man.Close()
+				return nil, fmt.Errorf("copying the remote log of %s to local disk: %w", id, err)
+			}
+			m.log.Info("local log copied from the remote log", "partition", id, "bytes", n, "end", l.EndOffset())
+		}
 		if l.EndOffset() == l.StartOffset() && l.EndOffset() < end {
 			at := max(end, p.logStart.Load())
 			if err := l.ResetEmpty(at); err != nil {
@@ -369,6 +387,14 @@ type Partition struct {
 		followed    bool // seen as a follower in this process
 		restored    *RestoredSnapshot
 		repairing   bool
+		// factEpoch is the leader epoch the roll instants below were
+		// observed under (noSync when not leading), leaderSince when this
+		// broker started leading under it (unix ms); pending are instants
+		// whose records are not all uploaded yet, spans the ones that are.
+		factEpoch   int32
+		leaderSince int64
+		pending     []fact
+		spans       []Span
 		// lost are remote ranges found corrupt or missing with no intact
 		// local copy, by base offset; reportedLost and localCorrupt are
 		// what was reported (once each).
@@ -472,13 +498,26 @@ func (p *Partition) state(now time.Time) (State, error) {
 
 // step plans and starts the partition's next actions.
 func (p *Partition) step(now time.Time) {
+	leader, epoch := p.src.IsLeader(), p.src.LeaderEpoch()
+	remote := p.src.Policy().RemoteEnabled
+	if leader && remote && p.m.cfg.UploadMaxInterval > 0 {
+		p.observeInstant(now, epoch)
+	} else {
+		p.forgetInstants()
+	}
 	st, err := p.state(now)
 	if err != nil {
 		p.m.log.Error("reading tiering state", "partition", p.id, "err", err)
 		return
 	}
+	if leader && remote {
+		uploaded := p.LogStartOffset()
+		if !st.RemoteEmpty {
+			uploaded = st.RemoteEnd
+		}
+		p.certifyInstants(uploaded)
+	}
 	plan := PlanPartition(st)
-	leader, epoch := p.src.IsLeader(), p.src.LeaderEpoch()
 	p.mu.Lock()
 	p.mu.plan = plan
 	p.mu.followed = p.mu.followed || !leader
@@ -721,7 +760,7 @@ func (p *Partition) putSegment(ctx context.Context, seg storage.SegmentInfo, fro
 		Size: sizes[0], IndexSize: sizes[1], TimeIndexSize: sizes[2],
 		LeaderEpoch: p.src.LeaderEpoch(), Epochs: epochRanges(p.src.Log().LeaderEpochs(), seg.BaseOffset, seg.NextOffset),
 		UploadID: id, UploadedBy: p.m.cfg.NodeID, UploadedAt: time.Now().UnixMilli(),
-		Checksums: sum.result(),
+		Checksums: sum.result(), SealTick: p.sealTickFor(seg.SealTick),
 	}
 	if len(snap) > 0 {
 		entry.SnapshotOffset, entry.SnapshotSize = snapAt, int64(len(snap))

@@ -44,6 +44,10 @@ type Segment struct {
 	// Repair is the generation of a repaired entry (0 for the original):
 	// the entry of a re-upload after the first object was found corrupt.
 	Repair int `json:"repair,omitempty"`
+	// SealTick is the roll instant (unix ms) the segment was sealed at by
+	// its uploader while it led the partition: the partition's log end at
+	// that instant was NextOffset (0 when not known). See cut.go.
+	SealTick int64 `json:"sealed_tick_ms,omitempty"`
 }
 
 // EpochRange is a leader epoch and the first offset written under it.

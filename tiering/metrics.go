@@ -1,6 +1,10 @@
 package tiering
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // metrics carry Kafka's remote-storage metric names where they exist
 // (RemoteCopyBytesPerSec becomes strata_tier_remote_copy_bytes_total: a
@@ -23,6 +27,7 @@ type metrics struct {
 	repairs            prometheus.Counter
 	localCorrupt       prometheus.Counter
 	heals              prometheus.Counter
+	progressWrites     prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -48,6 +53,7 @@ func newMetrics() *metrics {
 		repairs:            c("remote_repairs_total", "Corrupt remote segments re-uploaded from an intact local copy."),
 		localCorrupt:       c("local_corrupt_segments_total", "Local segments that failed verification on their way to the store (not uploaded, marked damaged)."),
 		heals:              c("local_heals_total", "Damaged local segments replaced with their verified remote copy."),
+		progressWrites:     c("progress_writes_total", "Progress objects written (the roll instants each led partition's store copy covers)."),
 	}
 }
 
@@ -69,6 +75,7 @@ var (
 	descRemoteSegs   = prometheus.NewDesc("strata_tier_remote_segments", "Remote segments in the manifest.", partLabels, nil)
 	descUploadFailed = prometheus.NewDesc("strata_tier_upload_failing", "1 while the partition's uploads are failing or stalled (the store is unreachable or hung): local data is kept.", partLabels, nil)
 	descStalled      = prometheus.NewDesc("strata_tier_upload_stalled_seconds", "Seconds the running upload has sent no bytes, once past the stall timeout (0 otherwise).", partLabels, nil)
+	descCopyLagSecs  = prometheus.NewDesc("strata_tier_remote_copy_lag_seconds", "Seconds since the latest roll instant up to which the store holds everything the partition had: the cold copy's loss window (leaders, with remote.log.segment.upload.max.interval.ms).", partLabels, nil)
 	descCorrupt      = prometheus.NewDesc("strata_tier_corrupt_segments", "Remote segments corrupt or missing in the store with no intact local copy: their records are not served.", partLabels, nil)
 )
 
@@ -76,9 +83,11 @@ func (m *Manager) Collect(ch chan<- prometheus.Metric) {
 	for _, c := range []prometheus.Collector{m.metrics.copyBytes, m.metrics.copyRequests, m.metrics.copyErrors,
 		m.metrics.fetchBytes, m.metrics.fetchRequests, m.metrics.fetchErrors, m.metrics.deleteRequests,
 		m.metrics.deleteErrors, m.metrics.cacheHits, m.metrics.cacheMisses, m.metrics.cacheBytes,
-		m.metrics.verifiedBytes, m.metrics.checksumMismatches, m.metrics.repairs, m.metrics.localCorrupt, m.metrics.heals} {
+		m.metrics.verifiedBytes, m.metrics.checksumMismatches, m.metrics.repairs, m.metrics.localCorrupt, m.metrics.heals,
+		m.metrics.progressWrites} {
 		c.Collect(ch)
 	}
+	now := time.Now()
 	for _, p := range m.partitions() {
 		st := p.Status()
 		lv := []string{st.Topic, itoa(st.Partition)}
@@ -101,5 +110,8 @@ func (m *Manager) Collect(ch chan<- prometheus.Metric) {
 		g(descUploadFailed, failing)
 		ch <- prometheus.MustNewConstMetric(descStalled, prometheus.GaugeValue, st.UploadStalledSeconds, lv...)
 		g(descCorrupt, int64(st.CorruptSegments))
+		if lag, ok := p.CopyLag(now); ok {
+			ch <- prometheus.MustNewConstMetric(descCopyLagSecs, prometheus.GaugeValue, lag.Seconds(), lv...)
+		}
 	}
 }

@@ -42,6 +42,8 @@ type nodeFile struct {
 	Rack                *string           `yaml:"rack"`
 	Region              *string           `yaml:"region"`
 	GossipKeyFile       *string           `yaml:"gossip-key-file"`
+	ClaimBucket         *bool             `yaml:"claim-bucket"`
+	RestoreFromBucket   *bool             `yaml:"restore-from-bucket"`
 }
 
 type nodeFlags struct {
@@ -59,6 +61,7 @@ type nodeFlags struct {
 	gossipAddr, raftAddr, rack, region, gossipKeyFile string
 	join                                              []string
 	bootstrapExpect                                   int
+	claimBucket, restoreFromBucket                    bool
 }
 
 func newNodeCmd() *cobra.Command {
@@ -80,11 +83,16 @@ Broker settings use Kafka's names, e.g.
 Unknown names and invalid values are refused at start.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, level, format, err := resolveNodeConfig(cmd.Flags(), f, os.Getenv)
+			cfg, level, format, restore, err := resolveNodeConfig(cmd.Flags(), f, os.Getenv)
 			if err != nil {
 				return err
 			}
 			cfg.Logger = newLogger(level, format)
+			if restore {
+				if err := restoreBeforeStart(cmd.Context(), cmd.ErrOrStderr(), cfg); err != nil {
+					return err
+				}
+			}
 			return runNode(cmd.Context(), cfg)
 		},
 	}
@@ -95,7 +103,7 @@ Unknown names and invalid values are refused at start.`,
 	fl.StringVar(&f.kafkaAddr, "kafka-addr", def.KafkaAddr, "Kafka protocol listen address")
 	fl.StringVar(&f.advAddr, "advertised-kafka-addr", "", "address clients are told to connect to (default: the listen address)")
 	fl.StringVar(&f.httpAddr, "http-addr", def.HTTPAddr, "HTTP address for /healthz, /readyz and /metrics (empty disables)")
-	fl.StringVar(&f.objStore, "object-store", "", "cold tier URL: file:///dir, s3://bucket/prefix?..., gs://bucket/prefix, minio://host/bucket (default: <data-dir>/objectstore)")
+	fl.StringVar(&f.objStore, "object-store", "", "cold tier URL: file:///dir, s3://bucket/prefix?..., gs://bucket/prefix, minio://host/bucket (default: the directory <data-dir>-objectstore beside the data dir)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fl.StringArrayVar(&f.set, "set", nil, "broker setting key=value under Kafka's name (repeatable)")
@@ -106,25 +114,28 @@ Unknown names and invalid values are refused at start.`,
 	fl.StringVar(&f.rack, "rack", "", "this node's rack, for rack-aware replica placement (same as --set broker.rack=...)")
 	fl.StringVar(&f.region, "region", "", "this node's region, advertised in gossip")
 	fl.StringVar(&f.gossipKeyFile, "gossip-key-file", "", "file holding a base64 key (16, 24 or 32 bytes) that encrypts gossip")
+	fl.BoolVar(&f.claimBucket, "claim-bucket", false, "take over an object store another cluster has claimed (refused at start without it)")
+	fl.BoolVar(&f.restoreFromBucket, "restore-from-bucket", false, "when the data directory holds no node, first rebuild it from the object store (strata restore), then start")
 	return cmd
 }
 
 // resolveNodeConfig merges defaults, the config file, the environment and
 // flags, in increasing precedence.
-func resolveNodeConfig(fs *pflag.FlagSet, f *nodeFlags, getenv func(string) string) (node.Config, string, string, error) {
+func resolveNodeConfig(fs *pflag.FlagSet, f *nodeFlags, getenv func(string) string) (node.Config, string, string, bool, error) {
 	cfg := node.DefaultConfig()
 	level, format := "info", "text"
+	restore := false
 	settings := map[string]string{}
 	if f.config != "" {
 		raw, err := os.ReadFile(f.config)
 		if err != nil {
-			return cfg, "", "", fmt.Errorf("config: %w", err)
+			return cfg, "", "", false, fmt.Errorf("config: %w", err)
 		}
 		var nf nodeFile
 		dec := yaml.NewDecoder(bytes.NewReader(raw))
 		dec.KnownFields(true)
 		if err := dec.Decode(&nf); err != nil && !errors.Is(err, io.EOF) {
-			return cfg, "", "", fmt.Errorf("config %s: %w", f.config, err)
+			return cfg, "", "", false, fmt.Errorf("config %s: %w", f.config, err)
 		}
 		setIf(&cfg.NodeID, nf.NodeID)
 		setIf(&cfg.DataDir, nf.DataDir)
@@ -140,6 +151,8 @@ func resolveNodeConfig(fs *pflag.FlagSet, f *nodeFlags, getenv func(string) stri
 		setIf(&cfg.Cluster.Rack, nf.Rack)
 		setIf(&cfg.Cluster.Region, nf.Region)
 		setIf(&cfg.Cluster.GossipKeyFile, nf.GossipKeyFile)
+		setIf(&cfg.ClaimBucket, nf.ClaimBucket)
+		setIf(&restore, nf.RestoreFromBucket)
 		if nf.Join != nil {
 			cfg.Cluster.Join = nf.Join
 		}
@@ -154,7 +167,7 @@ func resolveNodeConfig(fs *pflag.FlagSet, f *nodeFlags, getenv func(string) stri
 	if v, ok := env("node-id"); ok {
 		id, err := strconv.ParseInt(v, 10, 32)
 		if err != nil {
-			return cfg, "", "", fmt.Errorf("STRATA_NODE_ID: %q is not an integer", v)
+			return cfg, "", "", false, fmt.Errorf("STRATA_NODE_ID: %q is not an integer", v)
 		}
 		cfg.NodeID = int32(id)
 	}
@@ -166,20 +179,29 @@ func resolveNodeConfig(fs *pflag.FlagSet, f *nodeFlags, getenv func(string) stri
 			*dst = v
 		}
 	}
+	for flag, dst := range map[string]*bool{"claim-bucket": &cfg.ClaimBucket, "restore-from-bucket": &restore} {
+		if v, ok := env(flag); ok {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return cfg, "", "", false, fmt.Errorf("STRATA_%s: %q is not a boolean", strings.ToUpper(strings.ReplaceAll(flag, "-", "_")), v)
+			}
+			*dst = b
+		}
+	}
 	if v, ok := env("join"); ok {
 		cfg.Cluster.Join = splitList(v)
 	}
 	if v, ok := env("bootstrap-expect"); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			return cfg, "", "", fmt.Errorf("STRATA_BOOTSTRAP_EXPECT: %q is not an integer", v)
+			return cfg, "", "", false, fmt.Errorf("STRATA_BOOTSTRAP_EXPECT: %q is not an integer", v)
 		}
 		cfg.Cluster.BootstrapExpect = n
 	}
 	if v, ok := env("set"); ok {
 		for _, kv := range strings.Split(v, ",") {
 			if err := putSetting(settings, kv, "STRATA_SET"); err != nil {
-				return cfg, "", "", err
+				return cfg, "", "", false, err
 			}
 		}
 	}
@@ -199,25 +221,31 @@ func resolveNodeConfig(fs *pflag.FlagSet, f *nodeFlags, getenv func(string) stri
 	if fs.Changed("join") {
 		cfg.Cluster.Join = splitList(strings.Join(f.join, ","))
 	}
+	if fs.Changed("claim-bucket") {
+		cfg.ClaimBucket = f.claimBucket
+	}
+	if fs.Changed("restore-from-bucket") {
+		restore = f.restoreFromBucket
+	}
 	if fs.Changed("bootstrap-expect") {
 		cfg.Cluster.BootstrapExpect = f.bootstrapExpect
 	}
 	for _, kv := range f.set {
 		if err := putSetting(settings, kv, "--set"); err != nil {
-			return cfg, "", "", err
+			return cfg, "", "", false, err
 		}
 	}
 	cfg.Settings = settings
 	if _, err := parseLevel(level); err != nil {
-		return cfg, "", "", err
+		return cfg, "", "", false, err
 	}
 	if format != "text" && format != "json" {
-		return cfg, "", "", fmt.Errorf("log-format: %q must be text or json", format)
+		return cfg, "", "", false, fmt.Errorf("log-format: %q must be text or json", format)
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, "", "", err
+		return cfg, "", "", false, err
 	}
-	return cfg, level, format, nil
+	return cfg, level, format, restore, nil
 }
 
 func setIf[T any](dst *T, v *T) {

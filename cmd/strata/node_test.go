@@ -25,7 +25,7 @@ func resolveFor(t *testing.T, args []string, env map[string]string) (string, err
 	f.logLevel, _ = fs.GetString("log-level")
 	f.logFormat, _ = fs.GetString("log-format")
 	f.set, _ = fs.GetStringArray("set")
-	cfg, level, format, err := resolveNodeConfig(fs, f, func(k string) string { return env[k] })
+	cfg, level, format, _, err := resolveNodeConfig(fs, f, func(k string) string { return env[k] })
 	if err != nil {
 		return "", err
 	}
