@@ -35,13 +35,15 @@ var restoreSettings = []string{
 
 func TestRestoreFromBucket(t *testing.T) {
 	t.Run("file", func(t *testing.T) {
-		testRestoreFromBucket(t, "file://"+filepath.Join(t.TempDir(), "bucket"))
+		testRestoreFromBucket(t, "file://"+filepath.Join(t.TempDir(), "bucket"), false)
 	})
 	t.Run("s3", func(t *testing.T) {
 		srv := testservers.StartVersityGW(t)
 		srv.SetAWSEnv(t)
 		bucket := srv.CreateBucket(t, "")
-		testRestoreFromBucket(t, fmt.Sprintf("s3://%s/cluster?region=%s&endpoint=%s&path_style=true", bucket, srv.Region, srv.Endpoint))
+		// Through `strata node --restore-from-bucket`, after a dry run
+		// that reports the same cut.
+		testRestoreFromBucket(t, fmt.Sprintf("s3://%s/cluster?region=%s&endpoint=%s&path_style=true", bucket, srv.Region, srv.Endpoint), true)
 	})
 }
 
@@ -66,7 +68,7 @@ type restoreReport struct {
 	}
 }
 
-func testRestoreFromBucket(t *testing.T, storeURL string) {
+func testRestoreFromBucket(t *testing.T, storeURL string, viaNode bool) {
 	bin := strataBinary(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	extra := []string{"--object-store", storeURL}
@@ -164,7 +166,11 @@ func testRestoreFromBucket(t *testing.T, storeURL string) {
 	}
 
 	start := time.Now()
-	out, err = exec.CommandContext(ctx, bin, "restore", "--object-store", storeURL, "--data-dir", dir, "--json").CombinedOutput()
+	args := []string{"restore", "--object-store", storeURL, "--data-dir", dir, "--json"}
+	if viaNode {
+		args = append(args, "--dry-run")
+	}
+	out, err = exec.CommandContext(ctx, bin, args...).Output()
 	if err != nil {
 		t.Fatalf("restore: %v\n%s", err, out)
 	}
@@ -178,6 +184,9 @@ func testRestoreFromBucket(t *testing.T, storeURL string) {
 	}
 	t.Logf("restore took %v; cut %v, %v before the SIGKILL", restoreTook, rep.CutTime, killedAt.Sub(rep.CutTime))
 
+	if viaNode {
+		extra = append(extra, "--restore-from-bucket")
+	}
 	n2 := startProcNodeArgs(t, nil, extra, bin, dir, freeAddr(t), freeAddr(t), restoreSettings...)
 	adm2 := newAdmin(t, n2.kafkaAddr)
 	after, err := adm2.ListTopics(ctx, "orders", "audit")

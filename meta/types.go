@@ -105,6 +105,9 @@ type TopicSpec struct {
 	Configs           map[string]string
 	Assignments       map[int32][]int32
 	Internal          bool
+	// ID, when not zero, is the topic ID to use (a read replica mirrors
+	// its primary's topics under their IDs); zero draws a new one.
+	ID [16]byte
 }
 
 // PartitionUpdate changes one partition's leadership, as the controller

@@ -143,6 +143,13 @@ func (s *Store) createTopic(ctx context.Context, spec TopicSpec) (Topic, error) 
 			return
 		}
 		assignments, err = specAssignments(st, spec, s.placerFunc())
+		if spec.ID != ([16]byte{}) {
+			id = spec.ID
+			if _, used := st.topicIDs[id]; used {
+				err = fmt.Errorf("%w: topic id of %q already used", ErrTopicExists, spec.Name)
+			}
+			return
+		}
 		for id = newTopicID(); ; id = newTopicID() {
 			if _, used := st.topicIDs[id]; !used {
 				break

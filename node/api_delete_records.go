@@ -23,6 +23,9 @@ func (n *Node) handleDeleteRecords(r *request, rep *reply) {
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
 			p, code := n.lookupPartition(rt.Topic, rp.Partition)
+			if n.readReplica() && code == 0 && !isInternalTopic(rt.Topic) {
+				code = kerr.TopicAuthorizationFailed.Code
+			}
 			if code != 0 {
 				sp.ErrorCode = code
 				st.Partitions = append(st.Partitions, sp)

@@ -36,7 +36,7 @@ var _ quorumView = (*meta.Store)(nil)
 func (n *Node) handleDescribeQuorum(r *request, rep *reply) {
 	req := r.kreq.(*kmsg.DescribeQuorumRequest)
 	resp := kmsg.NewPtrDescribeQuorumResponse()
-	qv, ok := n.meta.(quorumView)
+	qv, ok := n.mirrorMeta.(quorumView)
 	if !ok {
 		resp.ErrorCode = kerr.UnknownServerError.Code
 		resp.ErrorMessage = kmsg.StringPtr("this node's metadata has no raft quorum to describe")

@@ -42,7 +42,7 @@ func (n *Node) handleMetadata(r *request, rep *reply) {
 		rep.finish(resp)
 		return
 	}
-	autoCreate := n.brokerCfg().Bool("auto.create.topics.enable") && (r.version < 4 || req.AllowAutoTopicCreation)
+	autoCreate := n.brokerCfg().Bool("auto.create.topics.enable") && (r.version < 4 || req.AllowAutoTopicCreation) && !n.readReplica()
 	for _, rt := range req.Topics {
 		var (
 			t  meta.Topic

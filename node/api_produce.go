@@ -67,6 +67,10 @@ func (n *Node) handleProduce(r *request, rep *reply) {
 			*sp = kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			p, code := n.lookupPartition(rt.Topic, rp.Partition)
+			if n.readReplica() {
+				p, code = nil, kerr.TopicAuthorizationFailed.Code
+				sp.ErrorMessage = kmsg.StringPtr(n.errReadOnly(kerr.TopicAuthorizationFailed).Error())
+			}
 			if code == 0 && p.stranded(time.Now()) {
 				code = kerr.NotLeaderForPartition.Code
 				sp.ErrorMessage = kmsg.StringPtr(errStranded.Error())

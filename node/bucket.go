@@ -69,6 +69,9 @@ func (n *Node) newMetaUploader(store objectstore.Store) (*bucket.Uploader, error
 // when the node drains.
 func (n *Node) runMetaUpload() {
 	defer n.loops.Done()
+	if n.metaUp == nil {
+		return // a read replica writes nothing to the bucket
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -85,7 +88,7 @@ func (n *Node) runMetaUpload() {
 // with an empty data dir may be joining the cluster that owns the bucket;
 // claimBucket checks it once the cluster ID is known.
 func checkFreshBucket(ctx context.Context, cfg Config) error {
-	if cfg.ClaimBucket {
+	if cfg.ClaimBucket || cfg.ReadReplicaOf != "" {
 		return nil
 	}
 	if entries, err := os.ReadDir(filepath.Join(cfg.DataDir, "meta")); err == nil && len(entries) > 0 {

@@ -98,6 +98,12 @@ func (n *Node) ensureOffsetsTopic(ctx context.Context) (meta.Topic, error) {
 		"local.retention.ms":    "-1",
 		"local.retention.bytes": "-1",
 	}
+	if n.readReplica() {
+		// A read replica's groups are its own: never in the bucket it
+		// follows.
+		configs = map[string]string{"cleanup.policy": "compact", "retention.ms": "-1",
+			"segment.bytes": b.Get("offsets.topic.segment.bytes"), "remote.storage.enable": "false"}
+	}
 	t, err := n.meta.CreateTopic(ctx, meta.TopicSpec{
 		Name:              offsetsTopic,
 		NumPartitions:     n.groups.numParts,

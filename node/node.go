@@ -44,6 +44,10 @@ type Config struct {
 	// opened (tests inject faults with objectstore/faultstore); nil in
 	// production.
 	WrapObjectStore func(objectstore.Store) objectstore.Store
+	// ReadReplicaOf, when set, makes the node a read replica of the
+	// cluster whose object store it names (--read-replica-of): it serves
+	// that bucket's topics read-only and never writes to it.
+	ReadReplicaOf string
 	// ClaimBucket takes over an object store another cluster has claimed
 	// (--claim-bucket); without it such a store is refused at start.
 	ClaimBucket bool
@@ -136,6 +140,10 @@ type Node struct {
 	storeHealth storeHealth
 	// fatal delivers an error that must stop the node (Fatal).
 	fatal chan error
+	// mirrorMeta is the metadata store itself (n.meta wraps it on a read
+	// replica); mirrorVersion the primary's metadata version mirrored.
+	mirrorMeta    Metadata
+	mirrorVersion atomic.Uint64
 
 	broker atomic.Pointer[kconfig.Broker]
 	static kconfig.Broker
@@ -233,6 +241,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		phase = time.Now()
 	}
 	var ms *meta.Store
+	if cfg.ReadReplicaOf != "" && (cfg.Cluster.Clustered() || cfg.ObjectStore != "") {
+		ln.Close()
+		n.stopHTTP()
+		return nil, fmt.Errorf("read-replica-of: a read replica runs as one node whose store is the bucket it follows (no cluster flags, no --object-store)")
+	}
 	if cfg.Cluster.Clustered() {
 		if cfg.ObjectStore == "" {
 			n.log.Warn("clustered node tiering to a directory of its own: cold data is not shared, so a new leader cannot serve what another node uploaded; give every node the same --object-store")
@@ -253,7 +266,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.stopHTTP()
 		return nil, err
 	}
-	n.meta = ms
+	n.meta, n.mirrorMeta = ms, ms
+	if n.readReplica() {
+		n.meta = readReplicaMeta{Metadata: ms, n: n}
+	}
 	// A clustered broker registers fenced: the controller unfences it on
 	// its first heartbeat, so clients never see a broker without a lease.
 	self := meta.Broker{ID: cfg.NodeID, Host: n.advertise.host, Port: n.advertise.port, Rack: static.Get("broker.rack"), Fenced: n.cluster != nil}
@@ -295,6 +311,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.cluster != nil {
 		n.loops.Add(1)
 		go n.runForwardFatal()
+	}
+	if n.readReplica() {
+		n.loops.Add(1)
+		go n.runMirror()
 	}
 	go n.runStoreProbe()
 	go n.runMetaUpload()

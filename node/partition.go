@@ -343,7 +343,7 @@ func (n *Node) storageConfig(t kconfig.Topic) storage.Config {
 	}
 	c.RetentionBytes = t.Int64("retention.bytes")
 	c.IndexIntervalBytes = int(t.Int64("index.interval.bytes"))
-	if t.Get("remote.storage.enable") == "true" && n.tier != nil {
+	if t.Get("remote.storage.enable") == "true" && n.tier != nil && !n.readReplica() {
 		c.RollInterval = msDuration(n.brokerCfg().Int64("remote.log.segment.upload.max.interval.ms"))
 	}
 	return c

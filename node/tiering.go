@@ -55,6 +55,9 @@ func DefaultObjectStorePath(dataDir string) (string, error) {
 
 // objectStoreURL is the store the node tiers to.
 func (c Config) objectStoreURL() (string, error) {
+	if c.ReadReplicaOf != "" {
+		return c.ReadReplicaOf, nil
+	}
 	if c.ObjectStore != "" {
 		return c.ObjectStore, nil
 	}
@@ -94,6 +97,10 @@ func (n *Node) startTiering(ctx context.Context) error {
 	if n.cfg.WrapObjectStore != nil {
 		store = n.cfg.WrapObjectStore(store)
 	}
+	if n.readReplica() {
+		store = objectstore.ReadOnly(store)
+		n.storeHealth.claimed = true // the bucket is the primary's
+	}
 	n.tierStore = store
 	if err == nil {
 		err = probeStore(ctx, store)
@@ -106,12 +113,14 @@ func (n *Node) startTiering(ctx context.Context) error {
 		store.Close()
 		return err
 	}
-	up, err := n.newMetaUploader(store)
-	if err != nil {
-		store.Close()
-		return err
+	if !n.readReplica() {
+		up, err := n.newMetaUploader(store)
+		if err != nil {
+			store.Close()
+			return err
+		}
+		n.metaUp = up
 	}
-	n.metaUp = up
 	tc := tiering.Default()
 	tc.CacheDir = filepath.Join(n.cfg.DataDir, "tier-cache")
 	tc.NodeID = n.cfg.NodeID
@@ -127,6 +136,11 @@ func (n *Node) startTiering(ctx context.Context) error {
 	tc.Interval = msDuration(b.Int64("remote.log.manager.task.interval.ms"))
 	tc.SyncInterval = msDuration(b.Int64("remote.log.manifest.sync.interval.ms"))
 	tc.UploadMaxInterval = msDuration(b.Int64("remote.log.segment.upload.max.interval.ms"))
+	if n.readReplica() {
+		tc.UploadMaxInterval = 0
+		tc.ReadOnly = true
+		tc.FollowInterval = msDuration(b.Int64("remote.log.read.replica.follow.interval.ms"))
+	}
 	tc.RetryBackoff = msDuration(b.Int64("remote.log.manager.task.retry.backoff.ms"))
 	tc.MaxRetryBackoff = max(tc.RetryBackoff, msDuration(b.Int64("remote.log.manager.task.retry.backoff.max.ms")))
 	m, err := tiering.New(tc, store, n.log)

@@ -167,7 +167,7 @@ func (s *txnService) newProducerID(ctx context.Context) (int64, error) {
 	s.idMu.Lock()
 	defer s.idMu.Unlock()
 	if s.next >= s.end {
-		alloc, ok := s.n.meta.(producerIDAllocator)
+		alloc, ok := s.n.mirrorMeta.(producerIDAllocator)
 		if !ok {
 			return -1, fmt.Errorf("%w: metadata store cannot allocate producer ids", kerr.BrokerNotAvailable)
 		}
@@ -239,25 +239,31 @@ func (s *txnService) ensureTopic(ctx context.Context) (meta.Topic, error) {
 	if nb := int16(len(n.meta.Brokers())); rf > nb {
 		rf = nb
 	}
+	configs := map[string]string{
+		"min.insync.replicas": strconv.FormatInt(min(b.Int64("transaction.state.log.min.isr"), int64(rf)), 10),
+		// Kafka compacts this topic; Strata keeps it whole until
+		// compaction exists.
+		"cleanup.policy": "compact",
+		"retention.ms":   "-1",
+		"segment.bytes":  "104857600",
+		// Tiered, unlike Kafka's, so a restore from the bucket brings
+		// transactions back; kept locally as well, where the coordinator
+		// loads it from.
+		"remote.storage.enable": "true",
+		"local.retention.ms":    "-1",
+		"local.retention.bytes": "-1",
+	}
+	if n.readReplica() {
+		configs["remote.storage.enable"] = "false" // never in the bucket it follows
+		delete(configs, "local.retention.ms")
+		delete(configs, "local.retention.bytes")
+	}
 	t, err := n.meta.CreateTopic(ctx, meta.TopicSpec{
 		Name:              txnStateTopic,
 		NumPartitions:     int32(b.Int64("transaction.state.log.num.partitions")),
 		ReplicationFactor: rf,
-		Configs: map[string]string{
-			"min.insync.replicas": strconv.FormatInt(min(b.Int64("transaction.state.log.min.isr"), int64(rf)), 10),
-			// Kafka compacts this topic; Strata keeps it whole until
-			// compaction exists.
-			"cleanup.policy": "compact",
-			"retention.ms":   "-1",
-			"segment.bytes":  "104857600",
-			// Tiered, unlike Kafka's, so a restore from the bucket
-			// brings transactions back; kept locally as well, where
-			// the coordinator loads it from.
-			"remote.storage.enable": "true",
-			"local.retention.ms":    "-1",
-			"local.retention.bytes": "-1",
-		},
-		Internal: true,
+		Configs:           configs,
+		Internal:          true,
 	})
 	if errors.Is(err, meta.ErrTopicExists) {
 		if t, ok := n.meta.Topic(txnStateTopic); ok {

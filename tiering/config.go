@@ -59,6 +59,14 @@ type Config struct {
 	// each instant's offset once uploaded, write a progress object once
 	// per interval and report the copy lag. 0 turns it off.
 	UploadMaxInterval time.Duration
+	// ReadOnly makes the manager a read replica's: it never uploads,
+	// deletes or collects anything in the store (the node also hands it a
+	// store that refuses writes), syncs every partition's manifest from
+	// the store as a follower does, and follows the primary's progress
+	// objects every FollowInterval to sync the partitions that moved and
+	// to report how far behind it is.
+	ReadOnly       bool
+	FollowInterval time.Duration
 }
 
 // Default returns the defaults: 8 MiB chunks with 4 chunks of read-ahead,
@@ -107,6 +115,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: UploadWorkers and FetchWorkers must be >= 1", ErrInvalidConfig)
 	case c.UploadBytesPerSec < 0 || c.FetchBytesPerSec < 0:
 		return fmt.Errorf("%w: negative rate limit", ErrInvalidConfig)
+	case c.ReadOnly && c.FollowInterval <= 0:
+		return fmt.Errorf("%w: a read-only manager needs a positive FollowInterval", ErrInvalidConfig)
 	case c.UploadMaxInterval < 0:
 		return fmt.Errorf("%w: negative UploadMaxInterval", ErrInvalidConfig)
 	case c.SyncInterval <= 0:

@@ -120,9 +120,13 @@ func New(cfg Config, store objectstore.Store, logger *slog.Logger) (*Manager, er
 func (m *Manager) Start() {
 	m.wg.Add(1)
 	go m.runPlanner()
-	if m.cfg.UploadMaxInterval > 0 {
+	if m.cfg.UploadMaxInterval > 0 && !m.cfg.ReadOnly {
 		m.wg.Add(1)
 		go m.runProgress()
+	}
+	if m.cfg.ReadOnly {
+		m.wg.Add(1)
+		go m.runFollowProgress()
 	}
 }
 
@@ -221,7 +225,7 @@ func (m *Manager) Attach(ctx context.Context, id ID, dir string, src Source) (*P
 	}
 	if rstart, end, _, ok := man.Bounds(); ok {
 		l := src.Log()
-		if l.EndOffset() == l.StartOffset() && l.EndOffset() < end && keepsAllLocal(src.Policy()) && l.StartOffset() <= max(rstart, p.logStart.Load()) {
+		if !m.cfg.ReadOnly && l.EndOffset() == l.StartOffset() && l.EndOffset() < end && keepsAllLocal(src.Policy()) && l.StartOffset() <= max(rstart, p.logStart.Load()) {
 			// The topic keeps everything locally: bring it all back.
 			n, err := p.hydrate(ctx, l, max(rstart, p.logStart.Load()))
 			if err != nil {
@@ -272,7 +276,7 @@ func (m *Manager) Detach(id ID, deleteRemote bool) {
 		p.mu.Unlock()
 		p.man.Close()
 	}
-	if deleteRemote {
+	if deleteRemote && !m.cfg.ReadOnly {
 		m.wg.Add(1)
 		go m.runDeletePartition(id)
 	}
@@ -393,8 +397,15 @@ type Partition struct {
 		// whose records are not all uploaded yet, spans the ones that are.
 		factEpoch   int32
 		leaderSince int64
+		// syncedOnce: a sync has succeeded (a read replica serves the
+		// cold range only after it); covered is the latest roll instant
+		// (unix ms) up to which a read replica holds what its primary's
+		// progress objects tell.
+		syncedOnce  bool
+		covered     int64
 		pending     []fact
 		spans       []Span
+		publishedTo int64 // latest instant of this epoch written in a progress object
 		// lost are remote ranges found corrupt or missing with no intact
 		// local copy, by base offset; reportedLost and localCorrupt are
 		// what was reported (once each).
@@ -499,6 +510,9 @@ func (p *Partition) state(now time.Time) (State, error) {
 // step plans and starts the partition's next actions.
 func (p *Partition) step(now time.Time) {
 	leader, epoch := p.src.IsLeader(), p.src.LeaderEpoch()
+	if p.m.cfg.ReadOnly {
+		leader = false // a read replica changes nothing in the store
+	}
 	remote := p.src.Policy().RemoteEnabled
 	if leader && remote && p.m.cfg.UploadMaxInterval > 0 {
 		p.observeInstant(now, epoch)

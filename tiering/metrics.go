@@ -75,7 +75,8 @@ var (
 	descRemoteSegs   = prometheus.NewDesc("strata_tier_remote_segments", "Remote segments in the manifest.", partLabels, nil)
 	descUploadFailed = prometheus.NewDesc("strata_tier_upload_failing", "1 while the partition's uploads are failing or stalled (the store is unreachable or hung): local data is kept.", partLabels, nil)
 	descStalled      = prometheus.NewDesc("strata_tier_upload_stalled_seconds", "Seconds the running upload has sent no bytes, once past the stall timeout (0 otherwise).", partLabels, nil)
-	descCopyLagSecs  = prometheus.NewDesc("strata_tier_remote_copy_lag_seconds", "Seconds since the latest roll instant up to which the store holds everything the partition had: the cold copy's loss window (leaders, with remote.log.segment.upload.max.interval.ms).", partLabels, nil)
+	descCopyLagSecs  = prometheus.NewDesc("strata_tier_remote_copy_lag_seconds", "Seconds since the latest roll instant up to which the store holds everything the partition had and the leader's progress object says so: the cold copy's loss window for a restore (leaders, with remote.log.segment.upload.max.interval.ms).", partLabels, nil)
+	descReplicaLag   = prometheus.NewDesc("strata_tier_read_replica_lag_seconds", "On a read replica: seconds since the latest roll instant up to which it holds everything its primary had (the primary's progress objects tell the instants).", partLabels, nil)
 	descCorrupt      = prometheus.NewDesc("strata_tier_corrupt_segments", "Remote segments corrupt or missing in the store with no intact local copy: their records are not served.", partLabels, nil)
 )
 
@@ -110,6 +111,9 @@ func (m *Manager) Collect(ch chan<- prometheus.Metric) {
 		g(descUploadFailed, failing)
 		ch <- prometheus.MustNewConstMetric(descStalled, prometheus.GaugeValue, st.UploadStalledSeconds, lv...)
 		g(descCorrupt, int64(st.CorruptSegments))
+		if lag, ok := p.ReplicaLag(now); ok {
+			ch <- prometheus.MustNewConstMetric(descReplicaLag, prometheus.GaugeValue, lag.Seconds(), lv...)
+		}
 		if lag, ok := p.CopyLag(now); ok {
 			ch <- prometheus.MustNewConstMetric(descCopyLagSecs, prometheus.GaugeValue, lag.Seconds(), lv...)
 		}

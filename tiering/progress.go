@@ -36,7 +36,7 @@ func (p *Partition) observeInstant(now time.Time, epoch int32) {
 	if p.mu.factEpoch != epoch {
 		// Instants before this broker led the partition are not its to
 		// tell: its log was a follower's.
-		p.mu.factEpoch, p.mu.leaderSince, p.mu.pending = epoch, nowMs, nil
+		p.mu.factEpoch, p.mu.leaderSince, p.mu.pending, p.mu.publishedTo = epoch, nowMs, nil, 0
 	}
 	since := p.mu.leaderSince
 	p.mu.Unlock()
@@ -61,7 +61,7 @@ func (p *Partition) observeInstant(now time.Time, epoch int32) {
 // forgetInstants is run when the broker no longer leads the partition.
 func (p *Partition) forgetInstants() {
 	p.mu.Lock()
-	p.mu.factEpoch, p.mu.pending = noSync, nil
+	p.mu.factEpoch, p.mu.pending, p.mu.publishedTo = noSync, nil, 0
 	p.mu.Unlock()
 }
 
@@ -114,10 +114,10 @@ func (p *Partition) CopyLag(now time.Time) (lag time.Duration, ok bool) {
 	if p.mu.factEpoch == noSync {
 		return 0, false
 	}
-	from := p.mu.leaderSince
-	if n := len(p.mu.spans); n > 0 && p.mu.spans[n-1].Epoch == p.mu.factEpoch {
-		from = max(from, p.mu.spans[n-1].To)
-	}
+	// What a restore can use: instants certified and written in a
+	// progress object (an idle partition's latest instants are only in
+	// the progress object).
+	from := max(p.mu.leaderSince, p.mu.publishedTo)
 	return max(0, now.Sub(time.UnixMilli(from))), true
 }
 
@@ -154,9 +154,18 @@ func progressKey(prefix string, node int32) string {
 	return ProgressPrefix(prefix) + strconv.Itoa(int(node))
 }
 
+// published is a partition's latest instant in a progress object being
+// written.
+type published struct {
+	p     *Partition
+	epoch int32
+	to    int64
+}
+
 // progress gathers the current progress object.
-func (m *Manager) progress(now time.Time) Progress {
+func (m *Manager) progress(now time.Time) (Progress, []published) {
 	pr := Progress{Version: 1, NodeID: m.cfg.NodeID, WrittenAtMs: now.UnixMilli(), RollIntervalMs: m.cfg.UploadMaxInterval.Milliseconds()}
+	var marks []published
 	for _, p := range m.partitions() {
 		if !p.src.IsLeader() {
 			continue
@@ -165,11 +174,13 @@ func (m *Manager) progress(now time.Time) Progress {
 		if len(spans) == 0 {
 			continue
 		}
+		last := spans[len(spans)-1]
+		marks = append(marks, published{p, last.Epoch, last.To})
 		pr.Partitions = append(pr.Partitions, PartitionProgress{
 			Topic: p.id.Topic, TopicID: hex.EncodeToString(p.id.TopicID[:]), Partition: p.id.Partition, Spans: spans,
 		})
 	}
-	return pr
+	return pr, marks
 }
 
 // runProgress writes the broker's progress object once per roll interval,
@@ -188,7 +199,7 @@ func (m *Manager) runProgress() {
 			return
 		case <-time.After(next.Sub(now)):
 		}
-		pr := m.progress(time.Now())
+		pr, marks := m.progress(time.Now())
 		body, err := json.Marshal(pr)
 		if err != nil {
 			m.log.Error("encoding progress", "err", err)
@@ -211,6 +222,13 @@ func (m *Manager) runProgress() {
 		}
 		m.metrics.progressWrites.Inc()
 		last = body
+		for _, mk := range marks {
+			mk.p.mu.Lock()
+			if mk.p.mu.factEpoch == mk.epoch {
+				mk.p.mu.publishedTo = max(mk.p.mu.publishedTo, mk.to)
+			}
+			mk.p.mu.Unlock()
+		}
 	}
 }
 

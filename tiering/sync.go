@@ -185,7 +185,17 @@ func (p *Partition) runSync(leader bool, epoch int32) {
 	if err == nil && leader {
 		p.mu.syncedEpoch = epoch
 	}
+	if err == nil {
+		p.mu.syncedOnce = true
+	}
 	p.mu.Unlock()
+	if err == nil && p.m.cfg.ReadOnly {
+		if f, ok := p.src.(RemoteFollower); ok {
+			if _, end, _, ok := p.man.Bounds(); ok {
+				f.FollowRemote(end)
+			}
+		}
+	}
 	switch {
 	case err != nil && p.m.ctx.Err() == nil:
 		p.m.log.Warn("reading the store's manifest; will retry", "partition", p.id, "leader", leader, "err", err)
@@ -210,6 +220,11 @@ func (p *Partition) runSync(leader bool, epoch int32) {
 // a retriable OFFSET_NOT_AVAILABLE meanwhile (KIP-207's "new leader not
 // ready"), rather than a wrong log start or OFFSET_OUT_OF_RANGE.
 func (p *Partition) Stale() bool {
+	if p.m.cfg.ReadOnly {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return !p.mu.syncedOnce
+	}
 	if !p.src.IsLeader() {
 		return false
 	}

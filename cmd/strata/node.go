@@ -43,6 +43,7 @@ type nodeFile struct {
 	Region              *string           `yaml:"region"`
 	GossipKeyFile       *string           `yaml:"gossip-key-file"`
 	ClaimBucket         *bool             `yaml:"claim-bucket"`
+	ReadReplicaOf       *string           `yaml:"read-replica-of"`
 	RestoreFromBucket   *bool             `yaml:"restore-from-bucket"`
 }
 
@@ -62,6 +63,7 @@ type nodeFlags struct {
 	join                                              []string
 	bootstrapExpect                                   int
 	claimBucket, restoreFromBucket                    bool
+	readReplicaOf                                     string
 }
 
 func newNodeCmd() *cobra.Command {
@@ -114,6 +116,7 @@ Unknown names and invalid values are refused at start.`,
 	fl.StringVar(&f.rack, "rack", "", "this node's rack, for rack-aware replica placement (same as --set broker.rack=...)")
 	fl.StringVar(&f.region, "region", "", "this node's region, advertised in gossip")
 	fl.StringVar(&f.gossipKeyFile, "gossip-key-file", "", "file holding a base64 key (16, 24 or 32 bytes) that encrypts gossip")
+	fl.StringVar(&f.readReplicaOf, "read-replica-of", "", "serve another cluster's object store (URL) read-only: its topics, following new uploads; produce and admin writes are refused")
 	fl.BoolVar(&f.claimBucket, "claim-bucket", false, "take over an object store another cluster has claimed (refused at start without it)")
 	fl.BoolVar(&f.restoreFromBucket, "restore-from-bucket", false, "when the data directory holds no node, first rebuild it from the object store (strata restore), then start")
 	return cmd
@@ -152,6 +155,7 @@ func resolveNodeConfig(fs *pflag.FlagSet, f *nodeFlags, getenv func(string) stri
 		setIf(&cfg.Cluster.Region, nf.Region)
 		setIf(&cfg.Cluster.GossipKeyFile, nf.GossipKeyFile)
 		setIf(&cfg.ClaimBucket, nf.ClaimBucket)
+		setIf(&cfg.ReadReplicaOf, nf.ReadReplicaOf)
 		setIf(&restore, nf.RestoreFromBucket)
 		if nf.Join != nil {
 			cfg.Cluster.Join = nf.Join
@@ -174,7 +178,8 @@ func resolveNodeConfig(fs *pflag.FlagSet, f *nodeFlags, getenv func(string) stri
 	for flag, dst := range map[string]*string{"data-dir": &cfg.DataDir, "kafka-addr": &cfg.KafkaAddr,
 		"advertised-kafka-addr": &cfg.AdvertisedKafkaAddr, "http-addr": &cfg.HTTPAddr, "log-level": &level, "log-format": &format,
 		"object-store": &cfg.ObjectStore, "gossip-addr": &cfg.Cluster.GossipAddr, "raft-addr": &cfg.Cluster.RaftAddr,
-		"rack": &cfg.Cluster.Rack, "region": &cfg.Cluster.Region, "gossip-key-file": &cfg.Cluster.GossipKeyFile} {
+		"rack": &cfg.Cluster.Rack, "region": &cfg.Cluster.Region, "gossip-key-file": &cfg.Cluster.GossipKeyFile,
+		"read-replica-of": &cfg.ReadReplicaOf} {
 		if v, ok := env(flag); ok {
 			*dst = v
 		}
@@ -213,7 +218,7 @@ func resolveNodeConfig(fs *pflag.FlagSet, f *nodeFlags, getenv func(string) stri
 		"log-level": {&level, &f.logLevel}, "log-format": {&format, &f.logFormat}, "object-store": {&cfg.ObjectStore, &f.objStore},
 		"gossip-addr": {&cfg.Cluster.GossipAddr, &f.gossipAddr}, "raft-addr": {&cfg.Cluster.RaftAddr, &f.raftAddr},
 		"rack": {&cfg.Cluster.Rack, &f.rack}, "region": {&cfg.Cluster.Region, &f.region},
-		"gossip-key-file": {&cfg.Cluster.GossipKeyFile, &f.gossipKeyFile}} {
+		"gossip-key-file": {&cfg.Cluster.GossipKeyFile, &f.gossipKeyFile}, "read-replica-of": {&cfg.ReadReplicaOf, &f.readReplicaOf}} {
 		if fs.Changed(flag) {
 			*pair[0] = *pair[1]
 		}
