@@ -4,7 +4,7 @@ BIN      := bin/strata
 TOOLS    := $(CURDIR)/bin/tools
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: clean-store build run run-cluster stop-cluster bench-failover bench-reassign test test-short deps vet fmt fuzz soak bench bench-load bench-load-ceiling compat compat-cluster compat-sarama clean
+.PHONY: clean-store bench-restore bench-read-replica build run run-cluster stop-cluster bench-failover bench-reassign test test-short deps vet fmt fuzz soak bench bench-load bench-load-ceiling compat compat-cluster compat-sarama clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/strata
@@ -32,6 +32,18 @@ bench-failover:
 # the time and the bytes the new replica copied.
 bench-reassign:
 	STRATA_REASSIGN_GB=$${STRATA_REASSIGN_GB:-10} $(GO) test -count=1 -v -timeout 60m -run 'TestReassignTimes' ./e2e
+
+# bench-restore times `strata restore` and the restored node's start against
+# bucket size (topics x partitions x segments) on the file store and S3
+# (versitygw), with the object-store requests per minute of an idle and a
+# loaded node.
+bench-restore: build
+	STRATA_RESTORE_BENCH=1 $(GO) test -count=1 -v -timeout 60m -run 'TestRestoreTimes' ./e2e
+
+# bench-read-replica measures a read replica's lag behind its primary's
+# acknowledgements with a 5 s upload interval.
+bench-read-replica: build
+	STRATA_RR_INTERVAL_MS=5000 $(GO) test -count=1 -v -timeout 20m -run 'TestReadReplica/' ./e2e
 
 # deps installs the external programs the test suite drives: versitygw (a
 # real S3 server) and kafkajs into bin/tools; kcat, python3-confluent-kafka

@@ -65,6 +65,10 @@ type Restore struct {
 	Unknown int
 }
 
+// maxEntryInstants is how many of a chain's newest entries' instants a
+// restore considers.
+const maxEntryInstants = 256
+
 type partKey struct {
 	topicID   string
 	partition int32
@@ -146,8 +150,9 @@ func PlanRestore(ctx context.Context, opts RestoreOptions) (*Restore, error) {
 				in.RemoteEnd = in.RemoteStart
 			}
 			pr.LogStart = max(in.RemoteStart, logStart)
-			for _, s := range chain {
-				if s.SealTick > 0 {
+			for i, s := range chain {
+				// The newest instants are the ones a cut can use.
+				if s.SealTick > 0 && i >= len(chain)-maxEntryInstants {
 					in.Spans = append(in.Spans, tiering.Span{From: s.SealTick, To: s.SealTick, Offset: s.NextOffset, Epoch: s.LeaderEpoch})
 				}
 				pr.maxEpoch = max(pr.maxEpoch, s.LeaderEpoch)

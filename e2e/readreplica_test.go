@@ -14,6 +14,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/stratalog/strata/objectstore/testservers"
 )
 
 // A read replica in "another region": a second cluster started with
@@ -23,6 +25,18 @@ import (
 // STRATA_RR_INTERVAL_MS sets the primary's upload interval (default 1000;
 // the benchmark in docs/benchmarks.md uses 5000).
 func TestReadReplica(t *testing.T) {
+	t.Run("file", func(t *testing.T) {
+		testReadReplica(t, "file://"+filepath.Join(t.TempDir(), "bucket"))
+	})
+	t.Run("s3", func(t *testing.T) {
+		srv := testservers.StartVersityGW(t)
+		srv.SetAWSEnv(t)
+		b := srv.CreateBucket(t, "")
+		testReadReplica(t, fmt.Sprintf("s3://%s/primary?region=%s&endpoint=%s&path_style=true", b, srv.Region, srv.Endpoint))
+	})
+}
+
+func testReadReplica(t *testing.T, bucket string) {
 	interval := 1000
 	if v, err := strconv.Atoi(os.Getenv("STRATA_RR_INTERVAL_MS")); err == nil && v > 0 {
 		interval = v
@@ -32,7 +46,6 @@ func TestReadReplica(t *testing.T) {
 		produceFor = time.Duration(6*interval) * time.Millisecond
 	}
 	bin := strataBinary(t)
-	bucket := "file://" + filepath.Join(t.TempDir(), "bucket")
 	primary := startProcNodeArgs(t, nil, []string{"--object-store", bucket}, bin, t.TempDir(), freeAddr(t), freeAddr(t),
 		"remote.log.segment.upload.max.interval.ms="+strconv.Itoa(interval), "remote.log.manager.task.interval.ms=100",
 		"offsets.topic.num.partitions=4")

@@ -110,9 +110,15 @@ func ChooseCut(in []CutInput) Cut {
 	sort.Slice(candidates, func(a, b int) bool { return candidates[a] > candidates[b] })
 	out := Cut{}
 	best, bestKnown := int64(0), -1
+	tried := 0
 	for i, t := range candidates {
 		if t > upper || (i > 0 && t == candidates[i-1]) {
 			continue
+		}
+		// The latest instants are the ones worth a cut; an older one
+		// would drop more than it saves.
+		if tried++; tried > maxCutCandidates {
+			break
 		}
 		known := 0
 		for _, p := range parts {
@@ -144,6 +150,9 @@ func ChooseCut(in []CutInput) Cut {
 	}
 	return out
 }
+
+// maxCutCandidates bounds the instants ChooseCut tries, newest first.
+const maxCutCandidates = 4096
 
 type cutPart struct {
 	CutInput

@@ -401,8 +401,11 @@ type Partition struct {
 		// cold range only after it); covered is the latest roll instant
 		// (unix ms) up to which a read replica holds what its primary's
 		// progress objects tell.
-		syncedOnce  bool
-		covered     int64
+		syncedOnce bool
+		covered    int64
+		// syncErr is the last manifest sync's failure (nil once one
+		// succeeds): a leader that cannot read the store acts on nothing.
+		syncErr     error
 		pending     []fact
 		spans       []Span
 		publishedTo int64 // latest instant of this epoch written in a progress object
@@ -479,6 +482,8 @@ func (p *Partition) Status() Status {
 	st.PendingSegments, st.PendingBytes = p.mu.plan.PendingSegments, p.mu.plan.PendingBytes
 	if p.mu.lastErr != nil {
 		st.LastError = p.mu.lastErr.Error()
+	} else if p.mu.syncErr != nil {
+		st.LastError = "reading the store's manifest: " + p.mu.syncErr.Error()
 	}
 	uploading := p.mu.uploading
 	p.mu.Unlock()

@@ -188,6 +188,9 @@ func (p *Partition) runSync(leader bool, epoch int32) {
 	if err == nil {
 		p.mu.syncedOnce = true
 	}
+	if p.m.ctx.Err() == nil {
+		p.mu.syncErr = err
+	}
 	p.mu.Unlock()
 	if err == nil && p.m.cfg.ReadOnly {
 		if f, ok := p.src.(RemoteFollower); ok {
