@@ -57,7 +57,10 @@ func benchRestore(t *testing.T, url string, topics, parts, segs int) {
 	}
 	idle := requestsPerMinute(t, n.httpAddr, 30*time.Second)
 
-	cl := newClient(t, n.kafkaAddr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(5*time.Millisecond))
+	// Batches well under a segment, so segments hold what they are
+	// sized for.
+	cl := newClient(t, n.kafkaAddr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerBatchMaxBytes(4096))
 	val := []byte(strings.Repeat("r", 1000))
 	perPart := 16 * segs
 	start := time.Now()
@@ -93,9 +96,11 @@ func benchRestore(t *testing.T, url string, topics, parts, segs int) {
 		t.Fatal(err)
 	}
 	var dropped int64
+	segments := 0
 	for _, tr := range rep.Topics {
 		for _, p := range tr.Partitions {
 			dropped += p.Dropped
+			segments += p.Segments
 		}
 	}
 	start = time.Now()
@@ -115,7 +120,7 @@ func benchRestore(t *testing.T, url string, topics, parts, segs int) {
 		t.Errorf("restored %d records (dropped %d), want %d", total, dropped, want)
 	}
 	t.Logf("%dx%dx%d (%d remote segments, %d MB): restore %v, node ready %v after; loading took %v with %s; idle node: %s",
-		topics, parts, segs, topics*parts*segs, topics*parts*perPart/1000, restoreTook.Round(time.Millisecond), ready.Round(time.Millisecond),
+		topics, parts, segs, segments, topics*parts*perPart/1000, restoreTook.Round(time.Millisecond), ready.Round(time.Millisecond),
 		loaded.Round(time.Millisecond), diffRequests(before, after, loaded), idle)
 }
 

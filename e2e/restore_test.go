@@ -63,6 +63,7 @@ type restoreReport struct {
 		Partitions []struct {
 			Partition              int32
 			LogStart, End, Dropped int64
+			Segments               int
 			Exact                  bool
 		}
 	}
