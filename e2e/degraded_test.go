@@ -206,7 +206,8 @@ func waitMetric(t *testing.T, httpAddr, name string, ok func(float64) bool, what
 	t.Fatalf("timed out waiting for %s (%s = %v)", what, name, metricSamples(t, httpAddr, name))
 }
 
-func metricSamples(t *testing.T, httpAddr, name string) []float64 {
+// metricsText is a node's /metrics page.
+func metricsText(t *testing.T, httpAddr string) string {
 	t.Helper()
 	resp, err := http.Get("http://" + httpAddr + "/metrics")
 	if err != nil {
@@ -214,8 +215,14 @@ func metricSamples(t *testing.T, httpAddr, name string) []float64 {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// metricSamples returns the values of every sample of a metric.
+func metricSamples(t *testing.T, httpAddr, name string) []float64 {
+	t.Helper()
 	var out []float64
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(metricsText(t, httpAddr), "\n") {
 		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
 			continue
 		}

@@ -6,8 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,13 +110,7 @@ func kcatOffsets(t *testing.T, kcat, addr, topic string, from int64, d time.Dura
 
 func metricValue(t *testing.T, httpAddr, series string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + httpAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(metricsText(t, httpAddr), "\n") {
 		if strings.HasPrefix(line, series+" ") {
 			v, _ := strconv.ParseFloat(strings.TrimPrefix(line, series+" "), 64)
 			return v
