@@ -76,7 +76,12 @@ func TestTieringFaultStormsThroughBroker(t *testing.T) {
 	}})
 	const total, size = 3000, 200
 	produceSeq(t, n.KafkaAddr(), topic, 0, total, size)
-	waitUntil(t, "a failed upload", 10*time.Second, func() bool { return tierStatus(n, topic).LastError != "" })
+	// The failure shows (a failed manifest read, or a failed upload) while
+	// sealed segments wait.
+	waitUntil(t, "a failure with segments waiting", 10*time.Second, func() bool {
+		st := tierStatus(n, topic)
+		return st.LastError != "" && st.PendingSegments > 0
+	})
 	if st := tierStatus(n, topic); st.LocalStartOffset != 0 || st.RemoteEndOffset != -1 || st.PendingSegments == 0 {
 		t.Fatalf("store down: %+v", st)
 	}
