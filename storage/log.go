@@ -38,6 +38,9 @@ type Log struct {
 	// -1 when unknown (the log opened, was truncated or reset since).
 	// Guarded by appendMu.
 	tick struct{ at, offset int64 }
+	// rollEvery is Config.RollInterval in ms, readable without mu: the
+	// append path checks it on every write.
+	rollEvery atomic.Int64
 
 	synced    atomic.Int64
 	fdatasync func(fd int) error // Config.Fdatasync as of Open
@@ -130,8 +133,10 @@ func (l *Log) Append(batches []byte, hdrs []record.Header, leaderEpoch int32, lo
 func (l *Log) writeLocked(batches []byte, hdrs []record.Header, first, off int64) (AppendInfo, error) {
 	last := off - 1
 
-	if err := l.tickLocked(time.Now()); err != nil {
-		return AppendInfo{}, err
+	if l.rollEvery.Load() > 0 {
+		if err := l.tickLocked(time.Now()); err != nil {
+			return AppendInfo{}, err
+		}
 	}
 	active := l.segs[len(l.segs)-1]
 	if active.size > 0 && (active.size+int64(len(batches)) > l.cfg.SegmentBytes || last-active.base > math.MaxUint32) {
@@ -349,9 +354,7 @@ func (l *Log) TickBoundary(now time.Time) (tick, offset int64, err error) {
 // instant, it rolls the active segment if it holds records (all appended
 // before the instant) and records the instant's offset.
 func (l *Log) tickLocked(now time.Time) error {
-	l.mu.RLock()
-	iv := l.cfg.RollInterval.Milliseconds()
-	l.mu.RUnlock()
+	iv := l.rollEvery.Load()
 	if iv <= 0 {
 		l.tick.at, l.tick.offset = 0, -1
 		return nil
@@ -564,6 +567,7 @@ func (l *Log) SetConfig(cfg Config) {
 	l.mu.Lock()
 	l.cfg = cfg
 	l.mu.Unlock()
+	l.rollEvery.Store(cfg.RollInterval.Milliseconds())
 }
 
 // Config returns the current configuration.

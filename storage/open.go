@@ -41,6 +41,7 @@ func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 		return nil, classify("open log", dir, err)
 	}
 	l := &Log{dir: dir, logger: logger.With("log", dir), cfg: cfg, fdatasync: cfg.Fdatasync, files: newFileCache(maxOpenSealed)}
+	l.rollEvery.Store(cfg.RollInterval.Milliseconds())
 	if err := l.load(); err != nil {
 		return nil, err
 	}

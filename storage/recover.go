@@ -43,6 +43,7 @@ func (l *Log) Recover() error {
 	l.mu.Lock()
 	old := l.segs
 	l.segs, l.start, l.end, l.epochs = fresh.segs, fresh.start, fresh.end, fresh.epochs
+	l.forgetTickLocked(fresh.end)
 	l.unsynced, l.failed = nil, nil
 	l.synced.Store(fresh.end)
 	l.damageMarked.Add(fresh.damageMarked.Load())

@@ -208,7 +208,9 @@ func (m *Manager) runProgress() {
 		if len(pr.Partitions) == 0 && last == nil {
 			continue
 		}
-		if bytes.Equal(stripWritten(body), stripWritten(last)) {
+		// The same spans as last time (nothing moved): skip the PUT.
+		spans, _ := json.Marshal(pr.Partitions)
+		if bytes.Equal(spans, last) {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.RequestTimeout)
@@ -221,7 +223,7 @@ func (m *Manager) runProgress() {
 			continue
 		}
 		m.metrics.progressWrites.Inc()
-		last = body
+		last = spans
 		for _, mk := range marks {
 			mk.p.mu.Lock()
 			if mk.p.mu.factEpoch == mk.epoch {
@@ -230,20 +232,6 @@ func (m *Manager) runProgress() {
 			mk.p.mu.Unlock()
 		}
 	}
-}
-
-// stripWritten drops the write time, so two objects telling the same
-// spans compare equal.
-func stripWritten(b []byte) []byte {
-	i := bytes.Index(b, []byte(`"written_at_ms":`))
-	if i < 0 {
-		return b
-	}
-	j := bytes.IndexByte(b[i:], ',')
-	if j < 0 {
-		return b
-	}
-	return append(append([]byte(nil), b[:i]...), b[i+j:]...)
 }
 
 // ReadProgress reads every progress object under prefix.
