@@ -103,9 +103,13 @@ func PlanElection(topic string, p meta.Partition, kind ElectionType, live map[in
 	case ElectPreferred:
 		pref := p.Replicas[0]
 		switch {
+		case !live[pref]:
+			// Even when the metadata still names it leader: a dead leader
+			// serves nothing, whatever the controller has yet to commit.
+			return u, ErrPreferredNotAvailable
 		case p.Leader == pref:
 			return u, ErrElectionNotNeeded
-		case !live[pref] || !slices.Contains(p.ISR, pref):
+		case !slices.Contains(p.ISR, pref):
 			return u, ErrPreferredNotAvailable
 		}
 		u.Leader = pref

@@ -27,6 +27,7 @@ func TestPlanElection(t *testing.T) {
 		{"preferred moves back", part(2, 1, 2, 3), ElectPreferred, all, nil, 1, []int32{1, 2, 3}, false},
 		{"preferred out of sync", part(2, 2, 3), ElectPreferred, all, ErrPreferredNotAvailable, 0, nil, false},
 		{"preferred not live", part(2, 1, 2, 3), ElectPreferred, map[int32]bool{2: true, 3: true}, ErrPreferredNotAvailable, 0, nil, false},
+		{"preferred leads but died", part(1, 1, 2, 3), ElectPreferred, map[int32]bool{2: true, 3: true}, ErrPreferredNotAvailable, 0, nil, false},
 		{"unclean with a live leader", part(2, 2), ElectUnclean, all, ErrElectionNotNeeded, 0, nil, false},
 		{"unclean prefers a live ISR member", part(meta.NoLeader, 1, 3), ElectUnclean, map[int32]bool{2: true, 3: true}, nil, 3, []int32{3}, false},
 		{"unclean takes an out-of-sync replica", part(meta.NoLeader, 1), ElectUnclean, map[int32]bool{2: true, 3: true}, nil, 2, []int32{2}, true},

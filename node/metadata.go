@@ -65,7 +65,7 @@ func openMeta(ctx context.Context, cfg Config, log *slog.Logger) (*meta.Store, e
 }
 
 // appliedVersion is the metadata version the partitions last reflected,
-// published by applyMetadata's callers (Start, runMetaWatch) for
+// published by applyMetadata's callers (Start, runMetaWatch, runStoreProbe) for
 // waitVisible and for subscribers that read the hosted partitions.
 type appliedVersion struct {
 	mu      sync.Mutex
@@ -119,7 +119,8 @@ func (a *appliedVersion) load() (uint64, <-chan struct{}) {
 }
 
 // applyMetadata brings the hosted partitions in step with the metadata and
-// publishes the version applied. Only Start and runMetaWatch call it.
+// publishes the version applied. Start, runMetaWatch and runStoreProbe
+// call it; partitionSet.applyMetadata serializes them.
 func (n *Node) applyMetadata() error {
 	v, err := n.parts.applyMetadata()
 	n.applied.publish(v)

@@ -288,8 +288,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	took("tiering")
+	// Subscribe before the first apply, so a change committed between it
+	// and runMetaWatch's first wait still wakes the watcher.
+	metaCh, metaCancel := n.meta.Subscribe()
 	if err := n.applyMetadata(); err != nil {
 		if down, _, _ := n.storeHealth.state(); !down || !onlyStoreDown(err) {
+			metaCancel()
 			n.closeEarly()
 			return nil, err
 		}
@@ -297,11 +301,13 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	took("partitions") // logs, tiering attach and producer state: "opened partitions" breaks it down
 	if err := n.startGroups(); err != nil {
+		metaCancel()
 		n.closeEarly()
 		return nil, err
 	}
 	took("groups")
 	if err := n.startTxns(ctx); err != nil {
+		metaCancel()
 		n.closeEarly()
 		return nil, err
 	}
@@ -318,7 +324,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	go n.runStoreProbe()
 	go n.runMetaUpload()
-	go n.runMetaWatch()
+	go n.runMetaWatch(metaCh, metaCancel)
 	go n.runHousekeeping()
 	go n.runAccept()
 	go n.runScrub()
@@ -366,12 +372,12 @@ func (n *Node) draining() bool {
 	}
 }
 
-// runMetaWatch applies metadata changes to the local partitions; after
-// Start it is the only caller of applyMetadata. Handlers that write
-// metadata wait for it with waitVisible.
-func (n *Node) runMetaWatch() {
+// runMetaWatch applies metadata changes to the local partitions (ch is
+// subscribed by Start before its first apply; runStoreProbe also applies
+// once the object store is back). Handlers that write metadata wait for it
+// with waitVisible.
+func (n *Node) runMetaWatch(ch <-chan struct{}, cancel func()) {
 	defer n.loops.Done()
-	ch, cancel := n.meta.Subscribe()
 	defer cancel()
 	for {
 		select {
