@@ -4,7 +4,7 @@ BIN      := bin/strata
 TOOLS    := $(CURDIR)/bin/tools
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: clean-store bench-restore bench-read-replica build run run-cluster stop-cluster bench-failover bench-reassign test test-short deps vet fmt fuzz soak bench bench-load bench-load-ceiling compat compat-cluster compat-sarama clean
+.PHONY: clean-store bench-security bench-restore bench-read-replica build run run-cluster stop-cluster bench-failover bench-reassign test test-short deps vet fmt fuzz soak bench bench-load bench-load-ceiling compat compat-cluster compat-sarama clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/strata
@@ -44,6 +44,12 @@ bench-restore: build
 # acknowledgements with a 5 s upload interval.
 bench-read-replica: build
 	STRATA_RR_INTERVAL_MS=5000 $(GO) test -count=1 -v -timeout 20m -run 'TestReadReplica/' ./e2e
+
+# bench-security measures produce and consume over PLAINTEXT, SSL and
+# SASL_SSL (MB/s, broker CPU s/GB), SCRAM authentications per second, and
+# produce with the authorizer off and on with 10,000 ACLs.
+bench-security: build
+	STRATA_SECURITY_BENCH=1 $(GO) test -count=1 -v -timeout 30m -run 'TestSecurityThroughput' ./e2e
 
 # deps installs the external programs the test suite drives: versitygw (a
 # real S3 server) and kafkajs into bin/tools; kcat, python3-confluent-kafka

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -218,7 +219,10 @@ func startProcNodeWrapped(t testing.TB, wrap []string, bin, dir, kafkaAddr, http
 // startProcNodeArgs is startProcNodeWrapped with extra node flags (args).
 func startProcNodeArgs(t testing.TB, wrap, extra []string, bin, dir, kafkaAddr, httpAddr string, settings ...string) *procNode {
 	t.Helper()
-	args := []string{"node", "--node-id", "1", "--data-dir", dir, "--kafka-addr", kafkaAddr, "--http-addr", httpAddr}
+	args := []string{"node", "--node-id", "1", "--data-dir", dir, "--http-addr", httpAddr}
+	if !slices.Contains(extra, "--listeners") {
+		args = append(args, "--kafka-addr", kafkaAddr)
+	}
 	args = append(args, extra...)
 	for _, s := range settings {
 		args = append(args, "--set", s)

@@ -33,6 +33,9 @@ const (
 	cmdSetBrokerFenced     commandType = 11 // setBrokerFenced
 	cmdUpdatePartitionIf   commandType = 12 // updatePartitionIf
 	cmdReassignPartition   commandType = 13 // reassignPartition
+	cmdAlterScram          commandType = 14 // alterScram
+	cmdCreateACLs          commandType = 15 // createACLs
+	cmdDeleteACLs          commandType = 16 // deleteACLs
 )
 
 func (t commandType) String() string {
@@ -63,6 +66,12 @@ func (t commandType) String() string {
 		return "UpdatePartitionIf"
 	case cmdReassignPartition:
 		return "ReassignPartition"
+	case cmdAlterScram:
+		return "AlterScramCredentials"
+	case cmdCreateACLs:
+		return "CreateACLs"
+	case cmdDeleteACLs:
+		return "DeleteACLs"
 	}
 	return fmt.Sprintf("command(%d)", byte(t))
 }
@@ -70,6 +79,10 @@ func (t commandType) String() string {
 // initCluster sets the cluster ID once; later ones are ignored.
 type initCluster struct {
 	ClusterID string `json:"cluster_id"`
+	// Scram are the first credentials (--bootstrap-scram-user), stored
+	// only by the entry that sets the ID: a cluster has them from its
+	// first instant, and later starts with the flag change nothing.
+	Scram []scramJSON `json:"scram,omitempty"`
 }
 
 // registerBroker inserts or replaces a broker registration.
@@ -156,6 +169,16 @@ type brokerJSON struct {
 	Port   int32  `json:"port"`
 	Rack   string `json:"rack,omitempty"`
 	Fenced bool   `json:"fenced,omitempty"`
+	// Endpoints are the advertised listeners; absent in entries written
+	// before listeners existed.
+	Endpoints []endpointJSON `json:"endpoints,omitempty"`
+}
+
+type endpointJSON struct {
+	Name     string `json:"name"`
+	Host     string `json:"host"`
+	Port     int32  `json:"port"`
+	Protocol string `json:"protocol"`
 }
 
 type topicJSON struct {
@@ -177,11 +200,19 @@ type partitionJSON struct {
 }
 
 func brokerToJSON(b Broker) brokerJSON {
-	return brokerJSON{ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack, Fenced: b.Fenced}
+	j := brokerJSON{ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack, Fenced: b.Fenced}
+	for _, e := range b.Endpoints {
+		j.Endpoints = append(j.Endpoints, endpointJSON(e))
+	}
+	return j
 }
 
 func (b brokerJSON) broker() Broker {
-	return Broker{ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack, Fenced: b.Fenced}
+	out := Broker{ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack, Fenced: b.Fenced}
+	for _, e := range b.Endpoints {
+		out.Endpoints = append(out.Endpoints, Endpoint(e))
+	}
+	return out
 }
 
 func topicToJSON(t Topic) topicJSON {
@@ -252,6 +283,12 @@ func decodeCommand(data []byte) (commandType, any, error) {
 		body = new(updatePartitionIf)
 	case cmdReassignPartition:
 		body = new(reassignPartition)
+	case cmdAlterScram:
+		body = new(alterScram)
+	case cmdCreateACLs:
+		body = new(createACLs)
+	case cmdDeleteACLs:
+		body = new(deleteACLs)
 	default:
 		return t, nil, fmt.Errorf("%w: unknown type %d", ErrInvalidCommand, byte(t))
 	}

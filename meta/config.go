@@ -24,6 +24,9 @@ type Config struct {
 	// Bootstrap makes a node with no raft state bootstrap a cluster whose
 	// only voter is itself. DefaultConfig sets it.
 	Bootstrap bool
+	// InitialScram are credentials stored by the entry that gives the
+	// cluster its ID (--bootstrap-scram-user), and by nothing later.
+	InitialScram []ScramUpsert
 	// ApplyTimeout bounds how long a write waits to be enqueued into raft
 	// and committed when the caller's context has no earlier deadline.
 	ApplyTimeout time.Duration

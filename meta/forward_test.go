@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -161,7 +162,7 @@ func TestForwardHeartbeat(t *testing.T) {
 			if st != leader {
 				t.Errorf("heartbeat handled on node %d, not the leader", st.cfg.NodeID)
 			}
-			if got != req {
+			if !reflect.DeepEqual(got, req) {
 				t.Errorf("handler got %+v, want %+v", got, req)
 			}
 			calls.Add(1)

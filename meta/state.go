@@ -20,6 +20,11 @@ type state struct {
 	nextProducerID int64
 	// version is the raft index of the last command that changed the state.
 	version uint64
+	// scram holds SCRAM credentials by user and mechanism; acls the set
+	// of ACLs (security.go).
+	scram  map[string]map[string]scramJSON
+	acls   map[aclJSON]bool
+	aclGen uint64 // aclGens value of the last ACL change
 }
 
 func newState() *state {
@@ -28,6 +33,8 @@ func newState() *state {
 		topics:         make(map[string]*Topic),
 		topicIDs:       make(map[[16]byte]string),
 		clusterConfigs: make(map[string]string),
+		scram:          make(map[string]map[string]scramJSON),
+		acls:           make(map[aclJSON]bool),
 	}
 }
 
@@ -60,6 +67,12 @@ func (s *state) apply(t commandType, body any) (changed bool, err error) {
 		return s.applyReassignPartition(c)
 	case *allocateProducerIDs:
 		return s.applyAllocateProducerIDs(c)
+	case *alterScram:
+		return s.applyAlterScram(c)
+	case *createACLs:
+		return s.applyCreateACLs(c)
+	case *deleteACLs:
+		return s.applyDeleteACLs(c)
 	}
 	return false, fmt.Errorf("%w: no handler for %v", ErrInvalidCommand, t)
 }
@@ -71,7 +84,15 @@ func (s *state) applyInitCluster(c *initCluster) (bool, error) {
 	if s.clusterID != "" {
 		return false, nil
 	}
+	for _, u := range c.Scram {
+		if err := validScram(u); err != nil {
+			return false, err
+		}
+	}
 	s.clusterID = c.ClusterID
+	if len(c.Scram) > 0 {
+		_, _ = s.applyAlterScram(&alterScram{Upserts: c.Scram})
+	}
 	return true, nil
 }
 
@@ -80,7 +101,7 @@ func (s *state) applyRegisterBroker(c *registerBroker) (bool, error) {
 	if err := validBroker(b); err != nil {
 		return false, err
 	}
-	if old, ok := s.brokers[b.ID]; ok && old == b {
+	if old, ok := s.brokers[b.ID]; ok && old.Equal(b) {
 		return false, nil
 	}
 	s.brokers[b.ID] = b
@@ -348,6 +369,8 @@ type snapshotJSON struct {
 	Topics         []topicJSON       `json:"topics"`
 	ClusterConfigs map[string]string `json:"cluster_configs"`
 	NextProducerID int64             `json:"next_producer_id,omitempty"`
+	Scram          []scramJSON       `json:"scram,omitempty"`
+	ACLs           []aclJSON         `json:"acls,omitempty"`
 }
 
 const snapshotFormat = 1
@@ -368,6 +391,7 @@ func (s *state) toSnapshot() snapshotJSON {
 	for _, name := range slices.Sorted(maps.Keys(s.topics)) {
 		out.Topics = append(out.Topics, topicToJSON(*s.topics[name]))
 	}
+	s.snapshotSecurity(&out)
 	return out
 }
 
@@ -408,5 +432,8 @@ func stateFromSnapshot(snap *snapshotJSON) (*state, error) {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
 	s.clusterConfigs = cloneConfigs(snap.ClusterConfigs)
+	if err := s.restoreSecurity(snap); err != nil {
+		return nil, err
+	}
 	return s, nil
 }

@@ -339,8 +339,11 @@ func (s *Store) runEstablishLeadership(ctx context.Context, gen uint64) {
 			continue
 		}
 		if s.ClusterID() == "" {
-			id := newClusterID()
-			if err := s.apply(ctx, cmdInitCluster, &initCluster{ClusterID: id}); err != nil {
+			init := &initCluster{ClusterID: newClusterID()}
+			for _, u := range s.cfg.InitialScram {
+				init.Scram = append(init.Scram, scramToJSON(u))
+			}
+			if err := s.apply(ctx, cmdInitCluster, init); err != nil {
 				s.log.Warn("setting cluster id failed", "err", err)
 				continue
 			}

@@ -35,13 +35,43 @@ const NoLeader int32 = -1
 // Broker is a registered broker's advertised Kafka listener.
 type Broker struct {
 	ID   int32
-	Host string
+	Host string // of the inter-broker listener, as advertised
 	Port int32
 	Rack string
+	// Endpoints are the advertised address of every listener by name
+	// (Kafka's broker endpoints): Metadata answers a client with the
+	// addresses of the listener it connected to. Empty for a broker that
+	// registered only Host and Port.
+	Endpoints []Endpoint
 	// Fenced is set by the controller when the broker's heartbeat lease
 	// runs out (or it shuts down) and cleared when it heartbeats again; a
 	// fenced broker is not listed to clients and leads nothing.
 	Fenced bool
+}
+
+// Equal reports whether two registrations are the same.
+func (b Broker) Equal(o Broker) bool {
+	return b.ID == o.ID && b.Host == o.Host && b.Port == o.Port && b.Rack == o.Rack && b.Fenced == o.Fenced &&
+		slices.Equal(b.Endpoints, o.Endpoints)
+}
+
+// Endpoint is one advertised listener of a broker.
+type Endpoint struct {
+	Name     string
+	Host     string
+	Port     int32
+	Protocol string
+}
+
+// Addr returns the broker's advertised address on the named listener,
+// or Host and Port when it has no such endpoint.
+func (b Broker) Addr(listener string) (string, int32) {
+	for _, e := range b.Endpoints {
+		if e.Name == listener {
+			return e.Host, e.Port
+		}
+	}
+	return b.Host, b.Port
 }
 
 // Topic is a topic with its partitions and per-topic configs.

@@ -45,9 +45,19 @@ func validBroker(b Broker) error {
 		return fmt.Errorf("%w: port %d", ErrInvalidBroker, b.Port)
 	case len(b.Rack) > maxRackLen:
 		return fmt.Errorf("%w: rack of %d bytes", ErrInvalidBroker, len(b.Rack))
+	case len(b.Endpoints) > maxEndpoints:
+		return fmt.Errorf("%w: %d endpoints", ErrInvalidBroker, len(b.Endpoints))
+	}
+	for _, e := range b.Endpoints {
+		if e.Name == "" || e.Host == "" || len(e.Host) > maxHostLen || e.Port <= 0 || e.Port > 65535 {
+			return fmt.Errorf("%w: endpoint %s %s:%d", ErrInvalidBroker, e.Name, e.Host, e.Port)
+		}
 	}
 	return nil
 }
+
+// maxEndpoints bounds a broker's listeners.
+const maxEndpoints = 16
 
 // validReplicas checks a replica list: 1 to maxReplicas distinct,
 // non-negative broker IDs.

@@ -28,7 +28,8 @@ func (n *Node) handleDescribeCluster(r *request, rep *reply) {
 	}
 	for _, b := range brokers {
 		mb := kmsg.NewDescribeClusterResponseBroker()
-		mb.NodeID, mb.Host, mb.Port = b.ID, b.Host, b.Port
+		mb.NodeID = b.ID
+		mb.Host, mb.Port = b.Addr(r.conn.listener.spec.Name)
 		mb.IsFenced = b.Fenced
 		if b.Rack != "" {
 			rack := b.Rack

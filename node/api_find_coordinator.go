@@ -58,7 +58,8 @@ func (n *Node) handleFindCoordinator(r *request, rep *reply) {
 				}
 				c.ErrorMessage = errMsg(err)
 			} else {
-				c.NodeID, c.Host, c.Port = b.ID, b.Host, b.Port
+				c.NodeID = b.ID
+				c.Host, c.Port = b.Addr(r.conn.listener.spec.Name)
 			}
 			resp.Coordinators = append(resp.Coordinators, c)
 		}

@@ -22,8 +22,7 @@ func (n *Node) handleMetadata(r *request, rep *reply) {
 	for _, b := range brokers {
 		mb := kmsg.NewMetadataResponseBroker()
 		mb.NodeID = b.ID
-		mb.Host = b.Host
-		mb.Port = b.Port
+		mb.Host, mb.Port = b.Addr(r.conn.listener.spec.Name)
 		if b.Rack != "" {
 			rack := b.Rack
 			mb.Rack = &rack

@@ -65,8 +65,12 @@ func (c ClusterConfig) validate() error {
 
 // openClusterMeta opens the metadata store of a clustered node on its raft
 // address, without bootstrapping: the cluster runtime decides that.
-func openClusterMeta(cfg Config, log *slog.Logger) (*meta.Store, error) {
+func openClusterMeta(cfg Config, plan *securityPlan, log *slog.Logger) (*meta.Store, error) {
 	mc := meta.DefaultConfig()
+	var err error
+	if mc.InitialScram, err = plan.initialScram(); err != nil {
+		return nil, err
+	}
 	mc.NodeID = cfg.NodeID
 	mc.Dir = filepath.Join(cfg.DataDir, "meta")
 	mc.Logger = log.With("component", "meta")

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/kconfig"
+	"github.com/stratalog/strata/security"
 )
 
 // maxInflightPerConn bounds how many requests of one connection may be
@@ -38,6 +39,8 @@ type request struct {
 	// connection's share and of the broker-wide budget, until its reply
 	// is written.
 	share, held int64
+	// principal is who the connection acted as when the request arrived.
+	principal security.Principal
 }
 
 // reply is the completion of one request. Handlers call exactly one of the
@@ -48,20 +51,43 @@ type reply struct {
 	resp   kmsg.Response // nil: write nothing (acks=0 produce)
 	splice *spliceSet    // file ranges to splice into a fetch response
 	close  bool          // close the connection after this point
-	once   sync.Once
+	raw    []byte        // a bare SASL token to write instead of resp (v0 SaslHandshake)
+	// closeAfter closes the connection once resp is written (a failed
+	// SASL authentication is answered, then the connection closed).
+	closeAfter bool
+	// patches amend the response before it is kept (the authorizer's
+	// answers for entries it cut out of the request; authz.go). Set before
+	// the handler runs.
+	patches []func(kmsg.Response)
+	once    sync.Once
+}
+
+// addPatch registers a change to make to the response when it is given.
+func (r *reply) addPatch(p func(kmsg.Response)) { r.patches = append(r.patches, p) }
+
+func (r *reply) applyPatches(resp kmsg.Response) {
+	for _, p := range r.patches {
+		p(resp)
+	}
 }
 
 func newReply() *reply { return &reply{done: make(chan struct{})} }
 
 // finish completes the request with a response.
 func (r *reply) finish(resp kmsg.Response) {
-	r.once.Do(func() { r.resp = resp; close(r.done) })
+	r.once.Do(func() { r.applyPatches(resp); r.resp = resp; close(r.done) })
 }
 
 // finishSplice completes a fetch with a response whose record fields are
 // placeholders for file ranges.
 func (r *reply) finishSplice(resp kmsg.Response, s *spliceSet) {
-	r.once.Do(func() { r.resp = resp; r.splice = s; close(r.done) })
+	r.once.Do(func() { r.applyPatches(resp); r.resp = resp; r.splice = s; close(r.done) })
+}
+
+// finishThenClose completes the request with a response after which the
+// connection closes.
+func (r *reply) finishThenClose(resp kmsg.Response) {
+	r.once.Do(func() { r.applyPatches(resp); r.resp = resp; r.closeAfter = true; close(r.done) })
 }
 
 // finishNone completes the request without a response.
@@ -104,21 +130,41 @@ type conn struct {
 	// Together they decide idleness (connections.max.idle.ms).
 	pending    atomic.Int32
 	lastActive atomic.Int64
-	// valid is set once the connection has sent a valid request; until
-	// then frames are limited to sasl.server.max.receive.size. When SASL
-	// arrives, set it on successful authentication instead (see
-	// markAuthenticated).
+	// valid is set once the connection has sent a valid request (on a
+	// SASL listener: once it has authenticated); until then frames are
+	// limited to sasl.server.max.receive.size.
 	valid bool
+	// listener is the listener the connection arrived on; principal who
+	// it acts as (Anonymous until TLS or SASL says otherwise).
+	listener  *kafkaListener
+	principal security.Principal
+	sasl      saslState // api_sasl.go; read and written by runRead only
 }
 
-func (n *Node) serveConn(nc net.Conn) {
+func (n *Node) serveConn(nc net.Conn, kl *kafkaListener) {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	principal := security.Anonymous
+	if kl.spec.Protocol.TLS() {
+		tc, p, err := n.handshakeTLS(nc)
+		if err != nil {
+			n.metrics.connClosed.WithLabelValues("tls_handshake").Inc()
+			n.sec.audit.Warn("TLS handshake failed", "listener", kl.spec.Name, "remote", nc.RemoteAddr().String(), "err", err)
+			_ = nc.Close()
+			return
+		}
+		nc, principal = tc, p
+	}
 	c := &conn{
-		n:      n,
-		nc:     nc,
-		log:    n.log.With("remote", nc.RemoteAddr().String()),
-		queue:  make(chan inflight, maxInflightPerConn),
-		closed: make(chan struct{}),
-		share:  newMemBudget(n.brokerCfg().Int64("queued.max.request.bytes.per.connection"), true),
+		n:         n,
+		nc:        nc,
+		listener:  kl,
+		principal: principal,
+		log:       n.log.With("remote", nc.RemoteAddr().String()),
+		queue:     make(chan inflight, maxInflightPerConn),
+		closed:    make(chan struct{}),
+		share:     newMemBudget(n.brokerCfg().Int64("queued.max.request.bytes.per.connection"), true),
 	}
 	c.ctx, c.cancel = context.WithCancel(n.drainCtx)
 	// 16 KiB: enough to batch small pipelined requests per read; large
@@ -127,9 +173,6 @@ func (n *Node) serveConn(nc net.Conn) {
 	c.frames = frameReader{br: c.br, setDeadline: nc.SetReadDeadline, budget: n.reqBudget,
 		onWait: n.metrics.budgetWaits.WithLabelValues("broker").Inc}
 	c.lastActive.Store(time.Now().UnixNano())
-	if tc, ok := nc.(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(true)
-	}
 	n.metrics.openConns.Inc()
 	defer n.metrics.openConns.Dec()
 	var wg sync.WaitGroup
@@ -149,10 +192,34 @@ func (c *conn) close() {
 	})
 }
 
-// markAuthenticated lifts the small pre-authentication frame limit. Today
-// any valid request does so; a SASL handshake must call it only after
-// SaslAuthenticate succeeds.
+// markAuthenticated lifts the small pre-authentication frame limit: on
+// the first valid request of a listener without SASL, on successful
+// authentication of one with it.
 func (c *conn) markAuthenticated() { c.valid = true }
+
+// admit decides whether a decoded request may run on this connection now.
+// A SASL listener serves only ApiVersions, SaslHandshake and
+// SaslAuthenticate until the client has authenticated, and, once a
+// session has expired (connections.max.reauth.ms), nothing but a
+// re-authentication; anything else closes the connection, as Kafka does.
+func (c *conn) admit(req *request) bool {
+	if !c.listener.spec.Protocol.SASL() {
+		c.markAuthenticated()
+		return true
+	}
+	saslAPI := req.key == 17 || req.key == 36
+	switch {
+	case !c.sasl.authenticated && !saslAPI && req.key != 18:
+		c.closing("sasl_required", fmt.Errorf("%s before SASL authentication", kmsg.NameForKey(req.key)))
+		c.n.sec.audit.Warn("request before SASL authentication", "listener", c.listener.spec.Name,
+			"remote", c.nc.RemoteAddr().String(), "api", kmsg.NameForKey(req.key))
+		return false
+	case c.sasl.authenticated && !saslAPI && c.sasl.expired(time.Now()):
+		c.closing("reauth_expired", fmt.Errorf("SASL session of %s expired", c.principal))
+		return false
+	}
+	return true
+}
 
 // maxFrame is the largest frame the connection may send now.
 func (c *conn) maxFrame(cfg kconfig.Broker) int64 {
@@ -215,6 +282,15 @@ func (c *conn) runRead() {
 		}
 		c.lastActive.Store(time.Now().UnixNano())
 		c.n.metrics.bytesIn.Add(float64(size) + 4)
+		if c.sasl.raw {
+			// After a v0 SaslHandshake the client sends bare SASL tokens.
+			err := c.rawSASLToken(body)
+			c.release(int64(size), held)
+			if err != nil {
+				return
+			}
+			continue
+		}
 		req, err := c.decode(body)
 		if err != nil || c.n.draining() {
 			c.release(int64(size), held)
@@ -235,8 +311,9 @@ func (c *conn) runRead() {
 				c.log.Warn("closing connection: unsupported request", "api", kmsg.NameForKey(req.key), "version", req.version)
 				return
 			}
-		} else {
-			c.markAuthenticated()
+		} else if !c.admit(req) {
+			c.release(req.share, req.held)
+			return
 		}
 		c.pending.Add(1)
 		if req.kreq != nil {
@@ -300,12 +377,13 @@ func (c *conn) finished(req *request) {
 func (c *conn) decode(body []byte) (*request, error) {
 	rd := kbin.Reader{Src: body}
 	req := &request{
-		key:      rd.Int16(),
-		version:  rd.Int16(),
-		corr:     rd.Int32(),
-		conn:     c,
-		received: time.Now(),
-		size:     len(body),
+		key:       rd.Int16(),
+		version:   rd.Int16(),
+		corr:      rd.Int32(),
+		conn:      c,
+		received:  time.Now(),
+		size:      len(body),
+		principal: c.principal,
 	}
 	if cid := rd.NullableString(); cid != nil {
 		req.clientID = *cid
@@ -385,6 +463,18 @@ func (c *conn) runWrite() {
 			c.close()
 			continue
 		}
+		if rep.raw != nil {
+			if bw == nil {
+				bw = bufio.NewWriterSize(c.nc, 64<<10)
+			}
+			err := writeRaw(bw, rep.raw)
+			c.finished(inf.req)
+			if err != nil {
+				dead = true
+				c.close()
+			}
+			continue
+		}
 		if rep.resp == nil {
 			c.finished(inf.req)
 			continue
@@ -399,7 +489,10 @@ func (c *conn) runWrite() {
 			err = bw.Flush()
 		}
 		c.finished(inf.req)
-		if err != nil {
+		if err != nil || rep.closeAfter {
+			if err == nil {
+				_ = bw.Flush()
+			}
 			dead = true
 			c.close()
 		}

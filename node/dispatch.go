@@ -37,6 +37,9 @@ func (n *Node) dispatch(r *request, rep *reply) {
 			rep.finishClose()
 		}
 	}()
+	if az := n.sec.authz.Load(); az != nil && !n.authorize(az, r, rep) {
+		return
+	}
 	apis[r.key].handle(n, r, rep)
 }
 

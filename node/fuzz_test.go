@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/security"
 )
 
 var (
@@ -88,7 +90,7 @@ func FuzzRequest(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, body []byte) {
 		n := fuzzTarget(t)
-		c := &conn{n: n, log: n.log, closed: make(chan struct{})}
+		c := &conn{n: n, log: n.log, closed: make(chan struct{}), listener: n.sec.listeners[0], principal: security.Anonymous}
 		req, err := c.decode(body)
 		if err != nil || req.kreq == nil {
 			return

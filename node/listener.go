@@ -133,7 +133,7 @@ func acceptErrKind(err error) string {
 // logs them at most once per 10 s, and reports not ready meanwhile. At
 // max.connections it stops accepting until a connection closes; a
 // connection over max.connections.per.ip is closed at once.
-func (n *Node) runAccept() {
+func (n *Node) runAccept(kl *kafkaListener) {
 	defer n.loops.Done()
 	l := &n.listener
 	var backoff time.Duration
@@ -142,7 +142,7 @@ func (n *Node) runAccept() {
 		if !l.waitSlot(int(cfg.Int64("max.connections")), n.drain, n.metrics.acceptWaits.Inc) {
 			return
 		}
-		nc, err := n.ln.Accept()
+		nc, err := kl.ln.Accept()
 		if err != nil {
 			if n.draining() || errors.Is(err, net.ErrClosed) {
 				return
@@ -175,7 +175,7 @@ func (n *Node) runAccept() {
 		n.conns.Add(1)
 		go func() {
 			defer n.conns.Done()
-			n.serveConn(nc)
+			n.serveConn(nc, kl)
 			n.mu.Lock()
 			delete(n.mu.conns, nc)
 			n.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/security"
 )
 
 // Metadata is the node's view of cluster metadata: reads are local and cheap,
@@ -41,6 +42,15 @@ type Metadata interface {
 	UpdatePartition(ctx context.Context, u meta.PartitionUpdate) error
 	ReassignPartition(ctx context.Context, topic string, partition int32, target []int32) error
 	UnregisterBroker(ctx context.Context, id int32) error
+
+	// Security metadata (meta/security.go).
+	ScramCredential(user, mechanism string) (security.ScramCredential, bool)
+	ScramUsers() map[string][]meta.ScramInfo
+	AlterScramCredentials(ctx context.Context, upserts []meta.ScramUpsert, deletions []meta.ScramKey) error
+	ACLs() []security.ACL
+	ACLGeneration() uint64
+	CreateACLs(ctx context.Context, acls []security.ACL) error
+	DeleteACLs(ctx context.Context, acls []security.ACL) error
 	Close() error
 }
 
@@ -48,11 +58,15 @@ var _ Metadata = (*meta.Store)(nil)
 
 // openMeta starts this node's metadata store under <data-dir>/meta: a
 // single-voter raft quorum of this node.
-func openMeta(ctx context.Context, cfg Config, log *slog.Logger) (*meta.Store, error) {
+func openMeta(ctx context.Context, cfg Config, plan *securityPlan, log *slog.Logger) (*meta.Store, error) {
 	mc := meta.DefaultConfig()
 	mc.NodeID = cfg.NodeID
 	mc.Dir = filepath.Join(cfg.DataDir, "meta")
 	mc.Logger = log.With("component", "meta")
+	var err error
+	if mc.InitialScram, err = plan.initialScram(); err != nil {
+		return nil, err
+	}
 	s, err := meta.Open(mc)
 	if err != nil {
 		return nil, fmt.Errorf("opening metadata store: %w", err)

@@ -23,6 +23,9 @@ type metrics struct {
 	acceptErrors *prometheus.CounterVec
 	acceptWaits  prometheus.Counter
 	connClosed   *prometheus.CounterVec
+	certReloads  *prometheus.CounterVec // by result
+	authResults  *prometheus.CounterVec // by mechanism, result
+	denials      *prometheus.CounterVec // by api
 	budgetWaits  *prometheus.CounterVec
 	// Replication (replication_leader.go, replication_follower.go).
 	isrChanges     *prometheus.CounterVec
@@ -74,7 +77,7 @@ func newMetrics(n *Node) *metrics {
 		Name: "strata_kafka_accept_paused_total", Help: "Times the Kafka listener stopped accepting because max.connections were open.",
 	})
 	m.connClosed = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "strata_kafka_connections_closed_total", Help: "Connections closed by a limit, by reason (idle, frame_timeout, frame_too_large, per_ip_limit).",
+		Name: "strata_kafka_connections_closed_total", Help: "Connections closed by a limit or a security check, by reason (idle, frame_timeout, frame_too_large, per_ip_limit, tls_handshake, sasl_required, sasl_failed, reauth_expired).",
 	}, []string{"reason"})
 	m.budgetWaits = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "strata_kafka_request_budget_waits_total", Help: "Times a connection's reader waited for request bytes, by budget (broker: queued.max.request.bytes; connection: its share).",
@@ -106,6 +109,16 @@ func newMetrics(n *Node) *metrics {
 	m.stranded = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "strata_replication_stranded_total", Help: "Times a partition this node led became stranded: no controller lease and no fetch from any in-sync follower, so it refused writes.",
 	})
+	m.certReloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "strata_tls_certificate_reloads_total", Help: "Reloads of the TLS certificate files that found new contents, by result (ok; error: the previous certificate stays in use).",
+	}, []string{"result"})
+	m.authResults = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "strata_sasl_authentications_total", Help: "SASL authentications (and re-authentications), by mechanism and result (ok, failed).",
+	}, []string{"mechanism", "result"})
+	m.denials = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "strata_authorizer_denied_total", Help: "Operations the authorizer denied, by API.",
+	}, []string{"api"})
+	m.reg.MustRegister(m.certReloads, m.authResults, m.denials)
 	m.reg.MustRegister(m.acceptErrors, m.acceptWaits, m.connClosed, m.budgetWaits, queued,
 		m.isrChanges, m.replicationOut, m.replicationIn, m.truncations, m.elections, m.stranded, m.reassignments, m.throttleWaits)
 	m.reg.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.openConns, m.produced, m.fetched,

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,12 @@ type Config struct {
 	ClaimBucket bool
 	// Cluster holds the cluster flags; all empty means a single node.
 	Cluster ClusterConfig
+	// Security holds the listener, TLS, SASL and authorizer flags; the
+	// zero value is one PLAINTEXT listener on KafkaAddr, open to all.
+	Security SecurityConfig
+	// AuditLogger receives one line per failed authentication and denied
+	// operation; nil means Logger with log=audit.
+	AuditLogger *slog.Logger
 	// Fdatasync, when set, replaces the fdatasync system call of every
 	// partition log (storage.Config.Fdatasync), for fault-injection tests.
 	Fdatasync func(fd int) error
@@ -94,6 +101,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := kconfig.NewBroker(c.Settings); err != nil {
 		return fmt.Errorf("set: %w", err)
+	}
+	if _, err := c.Security.plan(c.KafkaAddr, c.AdvertisedKafkaAddr); err != nil {
+		return err
 	}
 	return c.Cluster.validate()
 }
@@ -148,7 +158,7 @@ type Node struct {
 	broker atomic.Pointer[kconfig.Broker]
 	static kconfig.Broker
 
-	ln        net.Listener
+	sec       *secState // listeners, TLS, SASL, authorizer (security.go)
 	httpSrv   *http.Server
 	httpLn    net.Listener
 	advertise hostPort
@@ -222,17 +232,17 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
-	ln, err := net.Listen("tcp", cfg.KafkaAddr)
+	plan, err := cfg.Security.plan(cfg.KafkaAddr, cfg.AdvertisedKafkaAddr)
+	if err == nil {
+		err = n.bindListeners(plan)
+	}
 	if err != nil {
 		n.stopHTTP()
-		return nil, fmt.Errorf("kafka-addr: %w", err)
+		return nil, err
 	}
-	n.ln = ln
-	adv := cfg.AdvertisedKafkaAddr
-	if adv == "" {
-		adv = ln.Addr().String()
-	}
+	adv := n.sec.inter.adv.Addr()
 	n.advertise, _ = splitAdvertised(adv)
+	ln := n.sec.inter.ln
 
 	phase := time.Now()
 	var phases []any // start-up time per phase, logged at the end
@@ -242,7 +252,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	var ms *meta.Store
 	if cfg.ReadReplicaOf != "" && (cfg.Cluster.Clustered() || cfg.ObjectStore != "") {
-		ln.Close()
+		n.sec.closeListeners()
 		n.stopHTTP()
 		return nil, fmt.Errorf("read-replica-of: a read replica runs as one node whose store is the bucket it follows (no cluster flags, no --object-store)")
 	}
@@ -250,7 +260,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		if cfg.ObjectStore == "" {
 			n.log.Warn("clustered node tiering to a directory of its own: cold data is not shared, so a new leader cannot serve what another node uploaded; give every node the same --object-store")
 		}
-		ms, err = openClusterMeta(cfg, n.log)
+		ms, err = openClusterMeta(cfg, plan, n.log)
 		if err == nil {
 			if err = n.startCluster(ctx, ms); err != nil {
 				ms.Close()
@@ -258,11 +268,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 	} else {
 		if err = checkFreshBucket(ctx, cfg); err == nil {
-			ms, err = openMeta(ctx, cfg, n.log)
+			ms, err = openMeta(ctx, cfg, plan, n.log)
 		}
 	}
 	if err != nil {
-		ln.Close()
+		n.sec.closeListeners()
 		n.stopHTTP()
 		return nil, err
 	}
@@ -272,12 +282,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	// A clustered broker registers fenced: the controller unfences it on
 	// its first heartbeat, so clients never see a broker without a lease.
-	self := meta.Broker{ID: cfg.NodeID, Host: n.advertise.host, Port: n.advertise.port, Rack: static.Get("broker.rack"), Fenced: n.cluster != nil}
+	self := meta.Broker{ID: cfg.NodeID, Host: n.advertise.host, Port: n.advertise.port, Rack: static.Get("broker.rack"), Fenced: n.cluster != nil,
+		Endpoints: n.sec.endpoints()}
 	if err := n.meta.RegisterBroker(ctx, self); err != nil {
 		n.closeEarly()
 		return nil, fmt.Errorf("registering broker: %w", err)
 	}
 	n.refreshBrokerConfig()
+	n.refreshAuthorizer()
 	took("metadata")
 
 	n.syncer = storage.NewSyncer(n.log)
@@ -313,7 +325,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	took("transactions")
 	n.log.Info("start-up phases", phases...)
-	n.loops.Add(7)
+	n.loops.Add(6 + len(n.sec.listeners))
+	if n.sec.certs != nil {
+		n.loops.Add(1)
+		go n.runCertWatch()
+	}
 	if n.cluster != nil {
 		n.loops.Add(1)
 		go n.runForwardFatal()
@@ -326,16 +342,22 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	go n.runMetaUpload()
 	go n.runMetaWatch(metaCh, metaCancel)
 	go n.runHousekeeping()
-	go n.runAccept()
+	for _, l := range n.sec.listeners {
+		go n.runAccept(l)
+	}
 	go n.runScrub()
 	go n.runHeal()
 	n.ready.Store(true)
-	n.log.Info("node ready", "kafka", ln.Addr().String(), "advertised", adv, "http", cfg.HTTPAddr, "data_dir", cfg.DataDir)
+	var lns []string
+	for _, l := range n.sec.listeners {
+		lns = append(lns, l.spec.Name+"://"+l.ln.Addr().String())
+	}
+	n.log.Info("node ready", "kafka", ln.Addr().String(), "listeners", strings.Join(lns, ","), "advertised", adv, "http", cfg.HTTPAddr, "data_dir", cfg.DataDir)
 	return n, nil
 }
 
 func (n *Node) closeEarly() {
-	n.ln.Close()
+	n.sec.closeListeners()
 	if n.cluster != nil {
 		_ = n.cluster.Close(context.Background())
 	}
@@ -345,8 +367,9 @@ func (n *Node) closeEarly() {
 	n.stopHTTP()
 }
 
-// KafkaAddr is the address the Kafka listener is bound to.
-func (n *Node) KafkaAddr() string { return n.ln.Addr().String() }
+// KafkaAddr is the address the inter-broker listener (the only one, with
+// --kafka-addr) is bound to.
+func (n *Node) KafkaAddr() string { return n.sec.inter.ln.Addr().String() }
 
 // HTTPAddr is the address the HTTP listener is bound to ("" if disabled).
 func (n *Node) HTTPAddr() string {
@@ -385,6 +408,7 @@ func (n *Node) runMetaWatch(ch <-chan struct{}, cancel func()) {
 			return
 		case <-ch:
 			n.refreshBrokerConfig()
+			n.refreshAuthorizer()
 			if err := n.applyMetadata(); err != nil {
 				n.log.Error("applying metadata change", "err", err)
 			}
@@ -436,7 +460,7 @@ func (n *Node) Close() error {
 		}
 		n.drainOnce.Do(func() { close(n.drain); n.undrain() })
 		n.drainGroups()
-		n.ln.Close()
+		n.sec.closeListeners()
 		// Wake every connection blocked in a read so it notices the drain.
 		n.mu.Lock()
 		for c := range n.mu.conns {

@@ -184,9 +184,9 @@ func (s *fetcherSet) peerClient() (*kgo.Client, error) {
 	if s.client != nil {
 		return s.client, nil
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.n.ln.Addr().String()),
+	cl, err := kgo.NewClient(append(s.n.internalClientOpts(),
 		kgo.ClientID(fmt.Sprintf("strata-replica-%d", s.n.cfg.NodeID)),
-		kgo.RetryTimeout(time.Second), kgo.RequestRetries(0))
+		kgo.RetryTimeout(time.Second), kgo.RequestRetries(0))...)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/security"
+
 	"github.com/stratalog/strata/meta"
 )
 
@@ -35,7 +37,7 @@ func startTestNode(t *testing.T) *Node {
 // response.
 func call(t *testing.T, n *Node, req kmsg.Request, version int16) kmsg.Response {
 	t.Helper()
-	c := &conn{n: n, log: n.log, closed: make(chan struct{})}
+	c := &conn{n: n, log: n.log, closed: make(chan struct{}), listener: n.sec.listeners[0], principal: security.Anonymous}
 	r, err := c.decode(frameBody(req, version))
 	if err != nil {
 		t.Fatalf("decoding %s: %v", kmsg.NameForKey(req.Key()), err)

@@ -214,8 +214,8 @@ func (s *txnService) peerClient() (*kgo.Client, error) {
 	if s.peers != nil {
 		return s.peers, nil
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.n.ln.Addr().String()), kgo.ClientID(fmt.Sprintf("strata-broker-%d", s.n.cfg.NodeID)),
-		kgo.MetadataMinAge(100*time.Millisecond), kgo.RequestRetries(0))
+	cl, err := kgo.NewClient(append(s.n.internalClientOpts(), kgo.ClientID(fmt.Sprintf("strata-broker-%d", s.n.cfg.NodeID)),
+		kgo.MetadataMinAge(100*time.Millisecond), kgo.RequestRetries(0))...)
 	if err != nil {
 		return nil, err
 	}

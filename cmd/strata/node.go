@@ -45,6 +45,55 @@ type nodeFile struct {
 	ClaimBucket         *bool             `yaml:"claim-bucket"`
 	ReadReplicaOf       *string           `yaml:"read-replica-of"`
 	RestoreFromBucket   *bool             `yaml:"restore-from-bucket"`
+	// The security flags, all strings but --authorizer.
+	Listeners                  *string `yaml:"listeners"`
+	AdvertisedListeners        *string `yaml:"advertised-listeners"`
+	ProtocolMap                *string `yaml:"listener-security-protocol-map"`
+	InterBrokerListener        *string `yaml:"inter-broker-listener-name"`
+	TLSCertFile                *string `yaml:"tls-cert-file"`
+	TLSKeyFile                 *string `yaml:"tls-key-file"`
+	TLSClientCAFile            *string `yaml:"tls-client-ca-file"`
+	TLSClientAuth              *string `yaml:"tls-client-auth"`
+	TLSPrincipalMappingRules   *string `yaml:"tls-principal-mapping-rules"`
+	SASLMechanisms             *string `yaml:"sasl-enabled-mechanisms"`
+	Authorizer                 *bool   `yaml:"authorizer"`
+	SuperUsers                 *string `yaml:"super-users"`
+	BootstrapScramUser         *string `yaml:"bootstrap-scram-user"`
+	BootstrapScramPasswordFile *string `yaml:"bootstrap-scram-password-file"`
+	InterBrokerUser            *string `yaml:"inter-broker-user"`
+	InterBrokerPasswordFile    *string `yaml:"inter-broker-password-file"`
+}
+
+// securityFlags lists the string security flags with where each lands in
+// the node's config, so the file, the environment and the flags agree.
+func securityFlags(sc *node.SecurityConfig, nf *nodeFile) []struct {
+	name string
+	dst  *string
+	file *string
+	help string
+} {
+	return []struct {
+		name string
+		dst  *string
+		file *string
+		help string
+	}{
+		{"listeners", &sc.Listeners, nf.Listeners, "Kafka listeners, NAME://host:port[,...] (names PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL need no protocol map); replaces --kafka-addr"},
+		{"advertised-listeners", &sc.AdvertisedListeners, nf.AdvertisedListeners, "addresses clients are told to use, per listener name (default: the bound ones)"},
+		{"listener-security-protocol-map", &sc.ProtocolMap, nf.ProtocolMap, "NAME:PROTOCOL[,...] for listeners whose name is not a protocol"},
+		{"inter-broker-listener-name", &sc.InterBrokerListener, nf.InterBrokerListener, "listener the nodes' own clients (replication, transaction markers) use (default: the first)"},
+		{"tls-cert-file", &sc.TLSCertFile, nf.TLSCertFile, "PEM certificate (chain) of SSL and SASL_SSL listeners; reloaded on change and on SIGHUP"},
+		{"tls-key-file", &sc.TLSKeyFile, nf.TLSKeyFile, "PEM private key of --tls-cert-file"},
+		{"tls-client-ca-file", &sc.TLSClientCAFile, nf.TLSClientCAFile, "PEM CAs that sign accepted client certificates (and peers' server certificates)"},
+		{"tls-client-auth", &sc.TLSClientAuth, nf.TLSClientAuth, "client certificates on TLS listeners: none, requested or required (mTLS; principal User:<CN>)"},
+		{"tls-principal-mapping-rules", &sc.TLSPrincipalMappingRules, nf.TLSPrincipalMappingRules, "Kafka's ssl.principal.mapping.rules, RULE:pattern/replacement/[LU],...,DEFAULT (default: the certificate's CN)"},
+		{"sasl-enabled-mechanisms", &sc.SASLMechanisms, nf.SASLMechanisms, "SASL mechanisms of SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (default: both SCRAM)"},
+		{"super-users", &sc.SuperUsers, nf.SuperUsers, "principals the authorizer always allows, User:a;User:b"},
+		{"bootstrap-scram-user", &sc.BootstrapScramUser, nf.BootstrapScramUser, "user whose SCRAM credentials are stored when the cluster is first initialised (ignored afterwards)"},
+		{"bootstrap-scram-password-file", &sc.BootstrapScramPasswordFile, nf.BootstrapScramPasswordFile, "file holding --bootstrap-scram-user's password"},
+		{"inter-broker-user", &sc.InterBrokerUser, nf.InterBrokerUser, "user the node's own clients authenticate as on a SASL inter-broker listener (default: --bootstrap-scram-user)"},
+		{"inter-broker-password-file", &sc.InterBrokerPasswordFile, nf.InterBrokerPasswordFile, "file holding --inter-broker-user's password"},
+	}
 }
 
 type nodeFlags struct {
@@ -64,6 +113,7 @@ type nodeFlags struct {
 	bootstrapExpect                                   int
 	claimBucket, restoreFromBucket                    bool
 	readReplicaOf                                     string
+	sec                                               node.SecurityConfig
 }
 
 func newNodeCmd() *cobra.Command {
@@ -119,6 +169,10 @@ Unknown names and invalid values are refused at start.`,
 	fl.StringVar(&f.readReplicaOf, "read-replica-of", "", "serve another cluster's object store (URL) read-only: its topics, following new uploads; produce and admin writes are refused")
 	fl.BoolVar(&f.claimBucket, "claim-bucket", false, "take over an object store another cluster has claimed (refused at start without it)")
 	fl.BoolVar(&f.restoreFromBucket, "restore-from-bucket", false, "when the data directory holds no node, first rebuild it from the object store (strata restore), then start")
+	for _, sf := range securityFlags(&f.sec, &nodeFile{}) {
+		fl.StringVar(sf.dst, sf.name, "", sf.help)
+	}
+	fl.BoolVar(&f.sec.Authorizer, "authorizer", false, "authorize every request with Kafka's ACLs (--super-users bypass them)")
 	return cmd
 }
 
@@ -157,6 +211,10 @@ func resolveNodeConfig(fs *pflag.FlagSet, f *nodeFlags, getenv func(string) stri
 		setIf(&cfg.ClaimBucket, nf.ClaimBucket)
 		setIf(&cfg.ReadReplicaOf, nf.ReadReplicaOf)
 		setIf(&restore, nf.RestoreFromBucket)
+		for _, sf := range securityFlags(&cfg.Security, &nf) {
+			setIf(sf.dst, sf.file)
+		}
+		setIf(&cfg.Security.Authorizer, nf.Authorizer)
 		if nf.Join != nil {
 			cfg.Cluster.Join = nf.Join
 		}
@@ -184,7 +242,12 @@ func resolveNodeConfig(fs *pflag.FlagSet, f *nodeFlags, getenv func(string) stri
 			*dst = v
 		}
 	}
-	for flag, dst := range map[string]*bool{"claim-bucket": &cfg.ClaimBucket, "restore-from-bucket": &restore} {
+	for _, sf := range securityFlags(&cfg.Security, &nodeFile{}) {
+		if v, ok := env(sf.name); ok {
+			*sf.dst = v
+		}
+	}
+	for flag, dst := range map[string]*bool{"claim-bucket": &cfg.ClaimBucket, "restore-from-bucket": &restore, "authorizer": &cfg.Security.Authorizer} {
 		if v, ok := env(flag); ok {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -225,6 +288,18 @@ func resolveNodeConfig(fs *pflag.FlagSet, f *nodeFlags, getenv func(string) stri
 	}
 	if fs.Changed("join") {
 		cfg.Cluster.Join = splitList(strings.Join(f.join, ","))
+	}
+	flagSec := securityFlags(&f.sec, &nodeFile{})
+	for i, sf := range securityFlags(&cfg.Security, &nodeFile{}) {
+		if fs.Changed(sf.name) {
+			*sf.dst = *flagSec[i].dst
+		}
+	}
+	if fs.Changed("authorizer") {
+		cfg.Security.Authorizer = f.sec.Authorizer
+	}
+	if cfg.Security.Listeners != "" && (fs.Changed("kafka-addr") || fs.Changed("advertised-kafka-addr")) {
+		return cfg, "", "", false, errors.New("give --listeners (and --advertised-listeners) or --kafka-addr, not both")
 	}
 	if fs.Changed("claim-bucket") {
 		cfg.ClaimBucket = f.claimBucket
@@ -312,13 +387,22 @@ func runNode(ctx context.Context, cfg node.Config) error {
 	if err != nil {
 		return err
 	}
-	select {
-	case <-ctx.Done():
-		cfg.Logger.Info("shutting down")
-	case err := <-n.Fatal():
-		cfg.Logger.Error("stopping", "err", err)
-		_ = n.Close()
-		return err
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			cfg.Logger.Info("SIGHUP: reloading TLS certificates")
+			_ = n.ReloadCerts()
+			continue
+		case <-ctx.Done():
+			cfg.Logger.Info("shutting down")
+		case err := <-n.Fatal():
+			cfg.Logger.Error("stopping", "err", err)
+			_ = n.Close()
+			return err
+		}
+		return n.Close()
 	}
-	return n.Close()
 }

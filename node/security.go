@@ -1,0 +1,405 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/security"
+)
+
+// SecurityConfig holds the security flags, under their flag names
+// (docs/security.md). The zero value is one PLAINTEXT listener on
+// Config.KafkaAddr with no authentication and no authorizer.
+type SecurityConfig struct {
+	Listeners           string // --listeners NAME://host:port,...
+	AdvertisedListeners string // --advertised-listeners
+	ProtocolMap         string // --listener-security-protocol-map NAME:PROTOCOL,...
+	InterBrokerListener string // --inter-broker-listener-name
+
+	TLSCertFile, TLSKeyFile, TLSClientCAFile string
+	TLSClientAuth                            string // none, requested, required
+	TLSPrincipalMappingRules                 string // ssl.principal.mapping.rules
+
+	SASLMechanisms string // --sasl-enabled-mechanisms
+	Authorizer     bool
+	SuperUsers     string // User:a;User:b
+
+	// BootstrapScramUser's SCRAM-SHA-256 and -512 credentials, with the
+	// password read from BootstrapScramPasswordFile, are stored when the
+	// cluster metadata is first initialised.
+	BootstrapScramUser, BootstrapScramPasswordFile string
+	// InterBrokerUser and InterBrokerPasswordFile are the credentials this
+	// node's own clients (replication, transaction markers) authenticate
+	// with on a SASL inter-broker listener; the bootstrap user's when
+	// empty.
+	InterBrokerUser, InterBrokerPasswordFile string
+}
+
+// securityPlan is a SecurityConfig checked and parsed, before anything
+// is bound.
+type securityPlan struct {
+	listeners, advertised []security.Listener
+	inter                 string // inter-broker listener name
+	tls                   security.TLSFiles
+	rules                 security.MappingRules
+	mechs                 []string
+	superUsers            map[security.Principal]bool
+	authorizer            bool
+	bootUser, bootPass    string
+	interUser, interPass  string
+}
+
+func readSecret(what, file string) (string, error) {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	s := strings.TrimRight(string(raw), "\r\n")
+	if s == "" {
+		return "", fmt.Errorf("%s %s is empty", what, file)
+	}
+	return s, nil
+}
+
+// plan checks the security flags; kafkaAddr and advertisedKafkaAddr are
+// the --kafka-addr shorthand, used when no listener is given.
+func (c SecurityConfig) plan(kafkaAddr, advertisedKafkaAddr string) (*securityPlan, error) {
+	p := &securityPlan{superUsers: map[security.Principal]bool{}, authorizer: c.Authorizer}
+	pm, err := security.ParseProtocolMap(c.ProtocolMap)
+	if err != nil {
+		return nil, err
+	}
+	spec, adv := c.Listeners, c.AdvertisedListeners
+	if spec == "" {
+		spec = "PLAINTEXT://" + kafkaAddr
+		if adv == "" && advertisedKafkaAddr != "" {
+			adv = "PLAINTEXT://" + advertisedKafkaAddr
+		}
+	}
+	if p.listeners, err = security.ParseListeners("listeners", spec, pm); err != nil {
+		return nil, err
+	}
+	if adv != "" {
+		if p.advertised, err = security.ParseListeners("advertised-listeners", adv, pm); err != nil {
+			return nil, err
+		}
+	}
+	p.inter = strings.ToUpper(c.InterBrokerListener)
+	if p.inter == "" {
+		p.inter = p.listeners[0].Name
+	}
+	var interProto security.Protocol
+	needTLS, needSASL := false, false
+	for _, l := range p.listeners {
+		needTLS = needTLS || l.Protocol.TLS()
+		needSASL = needSASL || l.Protocol.SASL()
+		if l.Name == p.inter {
+			interProto = l.Protocol
+		}
+	}
+	if interProto == "" {
+		return nil, fmt.Errorf("inter-broker-listener-name: %s is not one of the listeners", p.inter)
+	}
+	auth, err := security.ParseClientAuth(c.TLSClientAuth)
+	if err != nil {
+		return nil, err
+	}
+	p.tls = security.TLSFiles{CertFile: c.TLSCertFile, KeyFile: c.TLSKeyFile, ClientCAFile: c.TLSClientCAFile, ClientAuth: auth}
+	if needTLS && (c.TLSCertFile == "" || c.TLSKeyFile == "") {
+		return nil, errors.New("an SSL or SASL_SSL listener needs --tls-cert-file and --tls-key-file")
+	}
+	if auth != security.ClientAuthNone && c.TLSClientCAFile == "" {
+		return nil, fmt.Errorf("tls-client-auth %s needs --tls-client-ca-file", auth)
+	}
+	if p.rules, err = security.ParseMappingRules(c.TLSPrincipalMappingRules); err != nil {
+		return nil, err
+	}
+	if p.mechs, err = security.ParseMechanisms(c.SASLMechanisms); err != nil {
+		return nil, err
+	}
+	sus, err := security.ParseSuperUsers(c.SuperUsers)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range sus {
+		p.superUsers[u] = true
+	}
+	if (c.BootstrapScramUser == "") != (c.BootstrapScramPasswordFile == "") {
+		return nil, errors.New("bootstrap-scram-user and bootstrap-scram-password-file go together")
+	}
+	if c.BootstrapScramUser != "" {
+		p.bootUser = c.BootstrapScramUser
+		if p.bootPass, err = readSecret("bootstrap-scram-password-file", c.BootstrapScramPasswordFile); err != nil {
+			return nil, err
+		}
+	}
+	if (c.InterBrokerUser == "") != (c.InterBrokerPasswordFile == "") {
+		return nil, errors.New("inter-broker-user and inter-broker-password-file go together")
+	}
+	p.interUser, p.interPass = p.bootUser, p.bootPass
+	if c.InterBrokerUser != "" {
+		p.interUser = c.InterBrokerUser
+		if p.interPass, err = readSecret("inter-broker-password-file", c.InterBrokerPasswordFile); err != nil {
+			return nil, err
+		}
+	}
+	if interProto.SASL() && p.interUser == "" {
+		return nil, fmt.Errorf("inter-broker listener %s uses SASL: give --inter-broker-user and --inter-broker-password-file (or --bootstrap-scram-user), the node's own clients authenticate with them", p.inter)
+	}
+	_ = needSASL
+	return p, nil
+}
+
+// kafkaListener is one bound Kafka listener.
+type kafkaListener struct {
+	spec security.Listener // as bound (the real port when 0 was asked)
+	adv  security.Listener // as advertised
+	ln   net.Listener
+}
+
+// secState is the node's live security: listeners, TLS identity, SASL
+// mechanisms and the authorizer.
+type secState struct {
+	plan      *securityPlan
+	listeners []*kafkaListener
+	inter     *kafkaListener
+	certs     *security.Certs // nil without TLS listeners
+	serverTLS *tls.Config
+	// authz is the authorizer with the current ACLs; nil when --authorizer
+	// is off (everything allowed).
+	authz atomic.Pointer[security.Authorizer]
+	// aclVersion is the ACL generation authz was built from; authzMu
+	// serialises rebuilds so an older one never replaces a newer.
+	aclVersion atomic.Uint64
+	authzMu    sync.Mutex
+	audit      *slog.Logger
+}
+
+// bindListeners opens every listener and works out what each advertises.
+func (n *Node) bindListeners(p *securityPlan) error {
+	s := &secState{plan: p, audit: n.cfg.AuditLogger}
+	if s.audit == nil {
+		s.audit = n.log.With("log", "audit")
+	}
+	for _, l := range p.listeners {
+		if !l.Protocol.TLS() || s.certs != nil {
+			continue
+		}
+		certs, err := security.LoadCerts(p.tls)
+		if err != nil {
+			return err
+		}
+		s.certs, s.serverTLS = certs, certs.ServerConfig()
+	}
+	var bound []security.Listener
+	for _, l := range p.listeners {
+		ln, err := net.Listen("tcp", l.Addr())
+		if err != nil {
+			s.closeListeners()
+			return fmt.Errorf("listeners: %s: %w", l.Name, err)
+		}
+		b := l
+		b.Port = ln.Addr().(*net.TCPAddr).Port
+		bound = append(bound, b)
+		s.listeners = append(s.listeners, &kafkaListener{spec: b, ln: ln})
+	}
+	host, _ := os.Hostname()
+	adv, err := security.Advertise(bound, p.advertised, host)
+	if err != nil {
+		s.closeListeners()
+		return err
+	}
+	for i, kl := range s.listeners {
+		kl.adv = adv[i]
+		if kl.spec.Name == p.inter {
+			s.inter = kl
+		}
+	}
+	n.sec = s
+	return nil
+}
+
+func (s *secState) closeListeners() {
+	for _, l := range s.listeners {
+		_ = l.ln.Close()
+	}
+}
+
+// endpoints are this broker's advertised listeners, for its registration.
+func (s *secState) endpoints() []meta.Endpoint {
+	var out []meta.Endpoint
+	for _, l := range s.listeners {
+		out = append(out, meta.Endpoint{Name: l.adv.Name, Host: l.adv.Host, Port: int32(l.adv.Port), Protocol: string(l.adv.Protocol)})
+	}
+	return out
+}
+
+// listener finds a bound listener by name.
+func (s *secState) listener(name string) *kafkaListener {
+	for _, l := range s.listeners {
+		if l.spec.Name == name {
+			return l
+		}
+	}
+	return nil
+}
+
+// ListenerAddr is the bound address of the named listener ("" if none).
+func (n *Node) ListenerAddr(name string) string {
+	if l := n.sec.listener(strings.ToUpper(name)); l != nil {
+		return l.ln.Addr().String()
+	}
+	return ""
+}
+
+// scramLookup finds stored credentials for the SASL exchanges.
+func (n *Node) scramLookup(user, mechanism string) (security.ScramCredential, bool) {
+	return n.meta.ScramCredential(user, mechanism)
+}
+
+// initialScram derives the bootstrap user's credentials (stored only when
+// the cluster is first initialised).
+func (p *securityPlan) initialScram() ([]meta.ScramUpsert, error) {
+	if p.bootUser == "" {
+		return nil, nil
+	}
+	var out []meta.ScramUpsert
+	for _, mech := range security.ScramMechanisms {
+		c, err := security.NewScramCredential(mech, p.bootUser, p.bootPass, security.DefaultScramIterations)
+		if err != nil {
+			return nil, fmt.Errorf("bootstrap-scram-user: %w", err)
+		}
+		out = append(out, meta.ScramUpsert{User: p.bootUser, Cred: c})
+	}
+	return out, nil
+}
+
+// internalClientOpts are the kgo options of this node's own clients
+// (replication fetches, transaction markers): they dial the inter-broker
+// listener with its protocol, authenticating with the inter-broker
+// credentials, and learn their peers' inter-broker addresses from it.
+func (n *Node) internalClientOpts() []kgo.Opt {
+	l := n.sec.inter
+	opts := []kgo.Opt{kgo.SeedBrokers(l.ln.Addr().String())}
+	if l.spec.Protocol.TLS() {
+		host, _, _ := net.SplitHostPort(l.adv.Addr())
+		opts = append(opts, kgo.DialTLSConfig(n.sec.certs.ClientConfig(host)))
+	}
+	if l.spec.Protocol.SASL() {
+		opts = append(opts, kgo.SASL(n.sec.interMechanism()))
+	}
+	return opts
+}
+
+// interMechanism is the strongest enabled mechanism, with the
+// inter-broker credentials.
+func (s *secState) interMechanism() sasl.Mechanism {
+	p := s.plan
+	switch {
+	case slices.Contains(p.mechs, security.MechScramSHA512):
+		return scram.Auth{User: p.interUser, Pass: p.interPass}.AsSha512Mechanism()
+	case slices.Contains(p.mechs, security.MechScramSHA256):
+		return scram.Auth{User: p.interUser, Pass: p.interPass}.AsSha256Mechanism()
+	}
+	return plain.Auth{User: p.interUser, Pass: p.interPass}.AsMechanism()
+}
+
+// tlsHandshakeTimeout bounds a TLS handshake of a new connection.
+const tlsHandshakeTimeout = 10 * time.Second
+
+// handshakeTLS wraps a connection of a TLS listener and runs the
+// handshake; the principal is the mapped client certificate subject when
+// the client sent one (verified against the client CAs), else anonymous.
+func (n *Node) handshakeTLS(nc net.Conn) (net.Conn, security.Principal, error) {
+	tc := tls.Server(nc, n.sec.serverTLS)
+	ctx, cancel := context.WithTimeout(n.drainCtx, tlsHandshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, "", err
+	}
+	st := tc.ConnectionState()
+	if len(st.VerifiedChains) > 0 && len(st.PeerCertificates) > 0 {
+		return tc, n.sec.plan.rules.Principal(st.PeerCertificates[0]), nil
+	}
+	return tc, security.Anonymous, nil
+}
+
+// ReloadCerts rereads the TLS files now (SIGHUP): new connections use the
+// new identity, established ones keep theirs. A failed reload keeps the
+// old identity and is returned.
+func (n *Node) ReloadCerts() error {
+	if n.sec.certs == nil {
+		return nil
+	}
+	changed, err := n.sec.certs.Reload()
+	switch {
+	case err != nil:
+		n.metrics.certReloads.WithLabelValues("error").Inc()
+		n.log.Error("reloading TLS certificates; keeping the previous ones", "err", err)
+	case changed:
+		n.metrics.certReloads.WithLabelValues("ok").Inc()
+		leaf := n.sec.certs.Leaf()
+		n.log.Info("reloaded TLS certificates", "subject", leaf.Subject.String(), "not_after", leaf.NotAfter)
+	}
+	return err
+}
+
+// certWatchEvery is how often runCertWatch looks at the TLS files.
+const certWatchEvery = 2 * time.Second
+
+// runCertWatch reloads the TLS files when their contents change.
+func (n *Node) runCertWatch() {
+	defer n.loops.Done()
+	t := time.NewTicker(certWatchEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.drain:
+			return
+		case <-t.C:
+			_ = n.ReloadCerts()
+		}
+	}
+}
+
+// refreshAuthorizer rebuilds the authorizer when the ACLs changed (or on
+// the first call); a no-op with --authorizer off.
+func (n *Node) refreshAuthorizer() {
+	if !n.sec.plan.authorizer {
+		return
+	}
+	n.sec.authzMu.Lock()
+	defer n.sec.authzMu.Unlock()
+	gen := n.meta.ACLGeneration()
+	if cur := n.sec.authz.Load(); cur != nil && n.sec.aclVersion.Load() == gen {
+		return
+	}
+	az := &security.Authorizer{ACLs: security.NewACLIndex(n.meta.ACLs()), SuperUsers: n.sec.plan.superUsers,
+		AllowIfNoACL: n.static.Bool("allow.everyone.if.no.acl.found")}
+	n.sec.authz.Store(az)
+	n.sec.aclVersion.Store(gen)
+}
+
+// awaitACLs waits (bounded by ctx) until this node's authorizer reflects
+// the ACL change just committed, so a client sees its own change at once.
+func (n *Node) awaitACLs(ctx context.Context) {
+	if err := n.waitVisible(ctx, n.meta.Version()); err == nil {
+		n.refreshAuthorizer()
+	}
+}
