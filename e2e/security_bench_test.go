@@ -46,10 +46,14 @@ func TestSecurityThroughput(t *testing.T) {
 	tlsOpt := kgo.DialTLSConfig(clientTLS(t, ca, ca, ""))
 	saslOpt := kgo.SASL(scramMech("admin", "bench-pw", true))
 	const total = 512 << 20
-	value := make([]byte, 1024)
-	if _, err := rand.Read(value); err != nil {
+	// Incompressible: each record a distinct slice of 64 MiB of random
+	// bytes, sent uncompressed.
+	const recSize = 1024
+	bank := make([]byte, 64<<20)
+	if _, err := rand.Read(bank); err != nil {
 		t.Fatal(err)
 	}
+	value := func(i int) []byte { o := (i * recSize) % len(bank); return bank[o : o+recSize] }
 	cpu := func(n *procNode) float64 {
 		s := metricSamples(t, n.httpAddr, "process_cpu_seconds_total")
 		if len(s) == 0 {
@@ -59,14 +63,14 @@ func TestSecurityThroughput(t *testing.T) {
 	}
 	produce := func(t *testing.T, addr, topic string, opts ...kgo.Opt) float64 {
 		cl := newClient(t, addr, append(opts, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(5*time.Millisecond),
-			kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(1<<16))...)
+			kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(1<<16), kgo.ProducerBatchCompression(kgo.NoCompression()))...)
 		start := time.Now()
 		var wg sync.WaitGroup
 		var failed error
 		var mu sync.Mutex
-		for i := 0; i < total/len(value); i++ {
+		for i := 0; i < total/recSize; i++ {
 			wg.Add(1)
-			cl.Produce(context.Background(), &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
+			cl.Produce(context.Background(), &kgo.Record{Value: value(i)}, func(_ *kgo.Record, err error) {
 				if err != nil {
 					mu.Lock()
 					failed = err
@@ -88,7 +92,7 @@ func TestSecurityThroughput(t *testing.T) {
 		got := 0
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		for got < total/len(value) {
+		for got < total/recSize {
 			fs := cl.PollFetches(ctx)
 			if ctx.Err() != nil {
 				t.Fatalf("consumed %d", got)

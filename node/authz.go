@@ -161,7 +161,7 @@ func (n *Node) authorize(az *security.Authorizer, r *request, rep *reply) bool {
 	if !ok {
 		return true
 	}
-	c := &authCheck{n: n, az: az, r: r, rep: rep, host: remoteIP(r.conn.nc)}
+	c := &authCheck{n: n, az: az, r: r, rep: rep, host: r.conn.host}
 	return !rule(c)
 }
 

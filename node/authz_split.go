@@ -30,25 +30,33 @@ func splitEntries(req kmsg.Request, list string, keep func(name string) (ok bool
 	if !v.IsValid() || v.Kind() != reflect.Slice {
 		return nil
 	}
-	var out []denied
-	kept := reflect.MakeSlice(v.Type(), 0, v.Len())
+	// First pass without allocating: usually nothing is denied.
+	var cut []int
+	var codes []int16
 	for i := 0; i < v.Len(); i++ {
+		if ok, code := keep(entryName(v.Index(i))); !ok {
+			cut, codes = append(cut, i), append(codes, code)
+		}
+	}
+	if len(cut) == 0 {
+		return nil
+	}
+	out := make([]denied, 0, len(cut))
+	kept := reflect.MakeSlice(v.Type(), 0, v.Len()-len(cut))
+	for i, j := 0, 0; i < v.Len(); i++ {
 		e := v.Index(i)
-		name := entryName(e)
-		if ok, code := keep(name); ok {
-			kept = reflect.Append(kept, e)
-			continue
-		} else {
-			d := denied{name: name, partitions: entryPartitions(e), code: code}
+		if j < len(cut) && cut[j] == i {
+			d := denied{name: entryName(e), partitions: entryPartitions(e), code: codes[j]}
 			if rt := fieldOf(e, "ResourceType"); rt.IsValid() {
 				d.extra = map[string]any{"ResourceType": rt.Interface()}
 			}
 			out = append(out, d)
+			j++
+			continue
 		}
+		kept = reflect.Append(kept, e)
 	}
-	if len(out) > 0 {
-		v.Set(kept)
-	}
+	v.Set(kept)
 	return out
 }
 

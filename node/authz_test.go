@@ -1,6 +1,9 @@
 package node
 
 import (
+	"fmt"
+
+	"github.com/stratalog/strata/security"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -76,5 +79,33 @@ func TestSplitEntriesAnswersCutTopics(t *testing.T) {
 	answerDenied(tresp, "Topics", ds)
 	if len(dt.TopicNames) != 1 || len(tresp.Topics) != 1 || *tresp.Topics[0].Topic != "b" || tresp.Topics[0].ErrorCode != 29 {
 		t.Fatalf("delete topics: %+v", tresp.Topics)
+	}
+}
+
+// BenchmarkAuthorizeProduce is the authorizer's cost on one produce
+// request (one topic, one partition) with 10,000 ACLs, against the same
+// dispatch step with the authorizer off.
+func BenchmarkAuthorizeProduce(b *testing.B) {
+	var acls []security.ACL
+	for i := range 10000 {
+		acls = append(acls, security.ACL{ResourceType: security.ResourceTopic, ResourceName: fmt.Sprintf("topic-%05d", i),
+			PatternType: security.PatternLiteral, Principal: fmt.Sprintf("User:u%d", i%50), Host: "*",
+			Operation: security.OpWrite, Permission: security.PermissionAllow})
+	}
+	az := &security.Authorizer{ACLs: security.NewACLIndex(acls)}
+	n := &Node{}
+	c := &conn{host: "10.0.0.1"}
+	req := kmsg.NewPtrProduceRequest()
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "topic-04242"
+	rt.Partitions = append(rt.Partitions, kmsg.NewProduceRequestTopicPartition())
+	req.Topics = append(req.Topics, rt)
+	r := &request{key: 0, version: 9, kreq: req, conn: c, principal: "User:u42"}
+	b.ReportAllocs()
+	for b.Loop() {
+		rep := &reply{}
+		if !n.authorize(az, r, rep) || len(rep.patches) != 0 {
+			b.Fatal("denied")
+		}
 	}
 }

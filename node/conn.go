@@ -138,6 +138,7 @@ type conn struct {
 	// it acts as (Anonymous until TLS or SASL says otherwise).
 	listener  *kafkaListener
 	principal security.Principal
+	host      string    // the client's IP, as ACLs name hosts
 	sasl      saslState // api_sasl.go; read and written by runRead only
 }
 
@@ -161,6 +162,7 @@ func (n *Node) serveConn(nc net.Conn, kl *kafkaListener) {
 		nc:        nc,
 		listener:  kl,
 		principal: principal,
+		host:      remoteIP(nc),
 		log:       n.log.With("remote", nc.RemoteAddr().String()),
 		queue:     make(chan inflight, maxInflightPerConn),
 		closed:    make(chan struct{}),
