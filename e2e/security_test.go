@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -355,5 +356,52 @@ func TestKcatSCRAMOverTLS(t *testing.T) {
 	out, err = bad.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "Authentication failed") {
 		t.Fatalf("kcat with a wrong password: %v\n%s", err, out)
+	}
+}
+
+// TestHTTPAddressHardening: profiles are off unless asked for; with a
+// token file everything but the health checks needs the bearer token;
+// with a certificate the address speaks only TLS.
+func TestHTTPAddressHardening(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, "http-ca")
+	f := ca.writeFiles(t, dir, "broker")
+	token := writeSecret(t, dir, "token", "s3cr3t-token")
+	get := func(url string, auth string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", url, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: clientTLS(t, ca, ca, "")}}
+		resp, err := cl.Do(req)
+		if err != nil {
+			return -1
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	plain := startSecureNode(t, "", func(c *node.Config) {})
+	if code := get("http://"+plain.HTTPAddr()+"/debug/pprof/", ""); code != http.StatusNotFound {
+		t.Fatalf("pprof without --http-pprof: %d, want 404", code)
+	}
+	n := startSecureNode(t, "", func(c *node.Config) {
+		c.Security = node.SecurityConfig{HTTPPprof: true, HTTPTokenFile: token, HTTPTLSCertFile: f.cert, HTTPTLSKeyFile: f.key}
+	})
+	base := "https://" + n.HTTPAddr()
+	for _, c := range []struct {
+		path, token string
+		want        int
+	}{
+		{"/healthz", "", 200}, {"/readyz", "", 200},
+		{"/metrics", "", 401}, {"/metrics", "wrong", 401}, {"/metrics", "s3cr3t-token", 200},
+		{"/debug/pprof/", "", 401}, {"/debug/pprof/", "s3cr3t-token", 200},
+	} {
+		if got := get(base+c.path, c.token); got != c.want {
+			t.Errorf("GET %s (token %q): %d, want %d", c.path, c.token, got, c.want)
+		}
+	}
+	if got := get("http://"+n.HTTPAddr()+"/healthz", ""); got == 200 {
+		t.Error("plain HTTP served on a TLS HTTP address")
 	}
 }

@@ -2,7 +2,10 @@ package node
 
 import (
 	"context"
+	"crypto/subtle"
+	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -12,8 +15,16 @@ import (
 )
 
 // startHTTP serves /healthz (the process is up), /readyz (the node serves
-// Kafka requests), /metrics (Prometheus) and /debug/pprof/ (Go profiles).
+// Kafka requests), /metrics (Prometheus) and, with --http-pprof,
+// /debug/pprof/ (Go profiles). With --http-token-file every path but the
+// two health checks needs "Authorization: Bearer <token>"; with
+// --http-tls-cert-file it is served over TLS (reloaded like the Kafka
+// listeners').
 func (n *Node) startHTTP() error {
+	token, certs, err := n.cfg.Security.httpSecurity()
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -33,23 +44,47 @@ func (n *Node) startHTTP() error {
 		}
 		fmt.Fprintln(w, "ready"+n.readyDetail())
 	})
-	mux.Handle("/metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{}))
-	// Profiles for diagnosing a running broker (CPU, heap, goroutines).
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/metrics", requireToken(token, promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{})))
+	if n.cfg.Security.HTTPPprof {
+		// Profiles for diagnosing a running broker (CPU, heap, goroutines).
+		mux.Handle("/debug/pprof/", requireToken(token, http.HandlerFunc(pprof.Index)))
+		mux.Handle("/debug/pprof/profile", requireToken(token, http.HandlerFunc(pprof.Profile)))
+		mux.Handle("/debug/pprof/trace", requireToken(token, http.HandlerFunc(pprof.Trace)))
+	}
 	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("http-addr: %w", err)
 	}
+	if certs != nil {
+		n.httpCerts = certs
+		ln = tls.NewListener(ln, certs.ServerConfig())
+	}
 	n.httpLn = ln
-	n.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	n.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelDebug)}
 	go func() {
 		if err := n.httpSrv.Serve(ln); err != nil && err != http.ErrServerClosed {
 			n.log.Error("http server stopped", "err", err)
 		}
 	}()
 	return nil
+}
+
+// requireToken guards h with a bearer token (none when token is empty),
+// compared in constant time.
+func requireToken(token string, h http.Handler) http.Handler {
+	if token == "" {
+		return h
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="strata"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (n *Node) stopHTTP() {

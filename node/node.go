@@ -21,6 +21,7 @@ import (
 	"github.com/stratalog/strata/kconfig"
 	"github.com/stratalog/strata/meta"
 	"github.com/stratalog/strata/objectstore"
+	"github.com/stratalog/strata/security"
 	"github.com/stratalog/strata/storage"
 	"github.com/stratalog/strata/tiering"
 )
@@ -160,6 +161,7 @@ type Node struct {
 
 	sec       *secState // listeners, TLS, SASL, authorizer (security.go)
 	httpSrv   *http.Server
+	httpCerts *security.Certs // --http-tls-cert-file, reloaded with the listeners'
 	httpLn    net.Listener
 	advertise hostPort
 	ready     atomic.Bool
@@ -326,7 +328,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	took("transactions")
 	n.log.Info("start-up phases", phases...)
 	n.loops.Add(6 + len(n.sec.listeners))
-	if n.sec.certs != nil {
+	if n.sec.certs != nil || n.httpCerts != nil {
 		n.loops.Add(1)
 		go n.runCertWatch()
 	}

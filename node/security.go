@@ -49,6 +49,31 @@ type SecurityConfig struct {
 	// with on a SASL inter-broker listener; the bootstrap user's when
 	// empty.
 	InterBrokerUser, InterBrokerPasswordFile string
+
+	// The HTTP address: HTTPPprof serves /debug/pprof; HTTPTokenFile holds
+	// a bearer token required for everything but /healthz and /readyz;
+	// HTTPTLSCertFile and HTTPTLSKeyFile serve it over TLS.
+	HTTPPprof                       bool
+	HTTPTokenFile                   string
+	HTTPTLSCertFile, HTTPTLSKeyFile string
+}
+
+// httpSecurity reads the HTTP token and TLS identity.
+func (c SecurityConfig) httpSecurity() (token string, certs *security.Certs, err error) {
+	if c.HTTPTokenFile != "" {
+		if token, err = readSecret("http-token-file", c.HTTPTokenFile); err != nil {
+			return "", nil, err
+		}
+	}
+	if (c.HTTPTLSCertFile == "") != (c.HTTPTLSKeyFile == "") {
+		return "", nil, errors.New("http-tls-cert-file and http-tls-key-file go together")
+	}
+	if c.HTTPTLSCertFile != "" {
+		if certs, err = security.LoadCerts(security.TLSFiles{CertFile: c.HTTPTLSCertFile, KeyFile: c.HTTPTLSKeyFile}); err != nil {
+			return "", nil, fmt.Errorf("http-tls: %w", err)
+		}
+	}
+	return token, certs, nil
 }
 
 // securityPlan is a SecurityConfig checked and parsed, before anything
@@ -344,18 +369,25 @@ func (n *Node) handshakeTLS(nc net.Conn) (net.Conn, security.Principal, error) {
 // new identity, established ones keep theirs. A failed reload keeps the
 // old identity and is returned.
 func (n *Node) ReloadCerts() error {
-	if n.sec.certs == nil {
-		return nil
+	var errs []error
+	for _, c := range []*security.Certs{n.sec.certs, n.httpCerts} {
+		if c != nil {
+			errs = append(errs, n.reloadCerts(c))
+		}
 	}
-	changed, err := n.sec.certs.Reload()
+	return errors.Join(errs...)
+}
+
+func (n *Node) reloadCerts(certs *security.Certs) error {
+	changed, err := certs.Reload()
 	switch {
 	case err != nil:
 		n.metrics.certReloads.WithLabelValues("error").Inc()
 		n.log.Error("reloading TLS certificates; keeping the previous ones", "err", err)
 	case changed:
 		n.metrics.certReloads.WithLabelValues("ok").Inc()
-		leaf := n.sec.certs.Leaf()
-		n.log.Info("reloaded TLS certificates", "subject", leaf.Subject.String(), "not_after", leaf.NotAfter)
+		leaf := certs.Leaf()
+		n.log.Info("reloaded TLS certificates", "file", certs.Files().CertFile, "subject", leaf.Subject.String(), "not_after", leaf.NotAfter)
 	}
 	return err
 }

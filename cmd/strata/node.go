@@ -62,6 +62,10 @@ type nodeFile struct {
 	BootstrapScramPasswordFile *string `yaml:"bootstrap-scram-password-file"`
 	InterBrokerUser            *string `yaml:"inter-broker-user"`
 	InterBrokerPasswordFile    *string `yaml:"inter-broker-password-file"`
+	HTTPPprof                  *bool   `yaml:"http-pprof"`
+	HTTPTokenFile              *string `yaml:"http-token-file"`
+	HTTPTLSCertFile            *string `yaml:"http-tls-cert-file"`
+	HTTPTLSKeyFile             *string `yaml:"http-tls-key-file"`
 }
 
 // securityFlags lists the string security flags with where each lands in
@@ -93,6 +97,9 @@ func securityFlags(sc *node.SecurityConfig, nf *nodeFile) []struct {
 		{"bootstrap-scram-password-file", &sc.BootstrapScramPasswordFile, nf.BootstrapScramPasswordFile, "file holding --bootstrap-scram-user's password"},
 		{"inter-broker-user", &sc.InterBrokerUser, nf.InterBrokerUser, "user the node's own clients authenticate as on a SASL inter-broker listener (default: --bootstrap-scram-user)"},
 		{"inter-broker-password-file", &sc.InterBrokerPasswordFile, nf.InterBrokerPasswordFile, "file holding --inter-broker-user's password"},
+		{"http-token-file", &sc.HTTPTokenFile, nf.HTTPTokenFile, "file holding a bearer token the HTTP address requires for everything but /healthz and /readyz"},
+		{"http-tls-cert-file", &sc.HTTPTLSCertFile, nf.HTTPTLSCertFile, "PEM certificate to serve the HTTP address over TLS (reloaded like --tls-cert-file)"},
+		{"http-tls-key-file", &sc.HTTPTLSKeyFile, nf.HTTPTLSKeyFile, "PEM key of --http-tls-cert-file"},
 	}
 }
 
@@ -173,6 +180,7 @@ Unknown names and invalid values are refused at start.`,
 		fl.StringVar(sf.dst, sf.name, "", sf.help)
 	}
 	fl.BoolVar(&f.sec.Authorizer, "authorizer", false, "authorize every request with Kafka's ACLs (--super-users bypass them)")
+	fl.BoolVar(&f.sec.HTTPPprof, "http-pprof", false, "serve Go profiles on /debug/pprof/ at the HTTP address")
 	return cmd
 }
 
@@ -215,6 +223,7 @@ func resolveNodeConfig(fs *pflag.FlagSet, f *nodeFlags, getenv func(string) stri
 			setIf(sf.dst, sf.file)
 		}
 		setIf(&cfg.Security.Authorizer, nf.Authorizer)
+		setIf(&cfg.Security.HTTPPprof, nf.HTTPPprof)
 		if nf.Join != nil {
 			cfg.Cluster.Join = nf.Join
 		}
@@ -247,7 +256,7 @@ func resolveNodeConfig(fs *pflag.FlagSet, f *nodeFlags, getenv func(string) stri
 			*sf.dst = v
 		}
 	}
-	for flag, dst := range map[string]*bool{"claim-bucket": &cfg.ClaimBucket, "restore-from-bucket": &restore, "authorizer": &cfg.Security.Authorizer} {
+	for flag, dst := range map[string]*bool{"claim-bucket": &cfg.ClaimBucket, "restore-from-bucket": &restore, "authorizer": &cfg.Security.Authorizer, "http-pprof": &cfg.Security.HTTPPprof} {
 		if v, ok := env(flag); ok {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -297,6 +306,9 @@ func resolveNodeConfig(fs *pflag.FlagSet, f *nodeFlags, getenv func(string) stri
 	}
 	if fs.Changed("authorizer") {
 		cfg.Security.Authorizer = f.sec.Authorizer
+	}
+	if fs.Changed("http-pprof") {
+		cfg.Security.HTTPPprof = f.sec.HTTPPprof
 	}
 	if cfg.Security.Listeners != "" && (fs.Changed("kafka-addr") || fs.Changed("advertised-kafka-addr")) {
 		return cfg, "", "", false, errors.New("give --listeners (and --advertised-listeners) or --kafka-addr, not both")
