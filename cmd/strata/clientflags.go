@@ -43,6 +43,10 @@ type clientOptions struct {
 	// or debug. Logs go to LogOut (stderr when nil).
 	LogLevel string
 	LogOut   io.Writer
+	// CommandConfig is a properties file with the client's security
+	// settings under librdkafka's names, as kcat -F and Kafka's
+	// --command-config take (clientsecurity.go).
+	CommandConfig string
 }
 
 // bindClientFlags registers --bootstrap and --client-id on fs. The default
@@ -56,6 +60,8 @@ func bindClientFlags(fs *pflag.FlagSet, o *clientOptions) {
 		"comma-separated host:port seed brokers (env "+bootstrapEnv+")")
 	fs.StringVar(&o.ClientID, "client-id", "strata-cli", "client id sent to the broker")
 	fs.StringVar(&o.LogLevel, "log-level", "none", "client log level on stderr: none, error, warn, info or debug")
+	fs.StringVar(&o.CommandConfig, "command-config", os.Getenv(commandConfigEnv),
+		"properties file with security settings: security.protocol, sasl.mechanism, sasl.username, sasl.password, ssl.ca.location, ssl.certificate.location, ssl.key.location (env "+commandConfigEnv+")")
 }
 
 // kgoOpts returns the franz-go options that connect to the cluster.
@@ -70,6 +76,13 @@ func (o clientOptions) kgoOpts() ([]kgo.Opt, error) {
 		return nil, errNoBootstrap
 	}
 	opts := []kgo.Opt{kgo.SeedBrokers(seeds...)}
+	if o.CommandConfig != "" {
+		sec, err := loadCommandConfig(o.CommandConfig)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, sec...)
+	}
 	if o.ClientID != "" {
 		opts = append(opts, kgo.ClientID(o.ClientID))
 	}

@@ -1,10 +1,13 @@
 // Drives kafkajs against a Strata node for e2e/clients_kafkajs_test.go.
-// Usage: node kafkajs.js admin|produce|consume
+// Usage: node kafkajs.js admin|produce|consume|auth
 // Environment: BROKER, TOPIC, GROUP, PARTITIONS, COUNT (records to produce),
 // EXPECT (records to consume before committing), FIRST (index of the first
-// record to produce). Prints one JSON object per line on stdout; kafkajs'
-// own log goes to stderr.
+// record to produce), and, all optional (e2e/security_clients_test.go):
+// SECURITY_PROTOCOL (SSL or SASL_SSL turn TLS on), SASL_MECHANISM,
+// SASL_USERNAME, SASL_PASSWORD, SSL_CA (a PEM file of CAs to trust). Prints
+// one JSON object per line on stdout; kafkajs' own log goes to stderr.
 'use strict';
+const fs = require('fs');
 const { Kafka, CompressionTypes, logLevel } = require('kafkajs');
 
 const env = (k, d) => process.env[k] ?? d;
@@ -12,12 +15,31 @@ const broker = env('BROKER');
 const topic = env('TOPIC');
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 
+// security returns kafkajs' ssl and sasl options from the environment; none
+// (plaintext, no SASL) when nothing is set.
+function security() {
+  const proto = env('SECURITY_PROTOCOL', 'PLAINTEXT').toUpperCase();
+  const opts = {};
+  if (proto === 'SSL' || proto === 'SASL_SSL') {
+    opts.ssl = env('SSL_CA') ? { ca: [fs.readFileSync(env('SSL_CA'), 'utf8')] } : true;
+  }
+  if (env('SASL_MECHANISM')) {
+    opts.sasl = {
+      mechanism: env('SASL_MECHANISM').toLowerCase(),
+      username: env('SASL_USERNAME'),
+      password: env('SASL_PASSWORD'),
+    };
+  }
+  return opts;
+}
+
 const kafka = new Kafka({
   clientId: 'strata-e2e-kafkajs',
   brokers: [broker],
   retry: { retries: 5, initialRetryTime: 100 },
   logLevel: logLevel.WARN,
   logCreator: () => ({ level, log }) => process.stderr.write(`${level} ${JSON.stringify(log)}\n`),
+  ...security(),
 });
 
 function value(i) {
@@ -103,7 +125,23 @@ async function consume() {
   out({ event: 'consumed', count: seen });
 }
 
-const phases = { admin, produce, consume };
+// auth connects an admin client with the configured credentials and reports
+// how the broker answered: "metadata" with the topic count, or "refused"
+// with the error's name (key) and message (value).
+async function auth() {
+  const a = kafka.admin();
+  try {
+    await a.connect();
+    const topics = await a.listTopics();
+    out({ event: 'metadata', count: topics.length });
+  } catch (e) {
+    out({ event: 'refused', key: String(e && e.name), value: String(e && e.message) });
+  } finally {
+    await a.disconnect().catch(() => {});
+  }
+}
+
+const phases = { admin, produce, consume, auth };
 const phase = phases[process.argv[2]];
 if (!phase) {
   out({ event: 'error', error: `unknown phase ${process.argv[2]}` });

@@ -1,17 +1,19 @@
 """Drives confluent-kafka (librdkafka) against a Strata node for
 e2e/clients_python_test.go.
 
-Usage: python3 py_confluent.py produce|consume|txn|ctp
+Usage: python3 py_confluent.py produce|consume|txn|ctp|auth
 Environment: BROKER, TOPIC, GROUP, PARTITIONS, COUNT, FIRST, EXPECT,
-ISOLATION (read_committed or read_uncommitted), TXN_ID, OUT_TOPIC. Prints one
-JSON object per line on stdout.
+ISOLATION (read_committed or read_uncommitted), TXN_ID, OUT_TOPIC, and, all
+optional, SECURITY_PROTOCOL, SASL_MECHANISM, SASL_USERNAME, SASL_PASSWORD,
+SSL_CA (e2e/security_clients_test.go). Prints one JSON object per line on
+stdout.
 """
 import json
 import os
 import sys
 import time
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 
 def out(**kw):
@@ -28,6 +30,21 @@ def env(k, d=None):
 
 BROKER, TOPIC = env("BROKER"), env("TOPIC")
 PARTS = int(env("PARTITIONS", "3"))
+
+
+def security():
+    """librdkafka's security settings from the environment; empty (plaintext,
+    no SASL) when none is set."""
+    conf = {}
+    for var, key in (("SECURITY_PROTOCOL", "security.protocol"), ("SASL_MECHANISM", "sasl.mechanisms"),
+                     ("SASL_USERNAME", "sasl.username"), ("SASL_PASSWORD", "sasl.password"),
+                     ("SSL_CA", "ssl.ca.location")):
+        if os.environ.get(var):
+            conf[key] = os.environ[var]
+    return conf
+
+
+SECURITY = security()
 
 
 def value(src, i):
@@ -50,6 +67,7 @@ def produce_range(p, src, first, count):
 
 def produce():
     p = Producer({
+        **SECURITY,
         "bootstrap.servers": BROKER,
         "enable.idempotence": True,
         "acks": "all",
@@ -67,6 +85,7 @@ def produce():
 def consume():
     expect = int(env("EXPECT"))
     c = Consumer({
+        **SECURITY,
         "bootstrap.servers": BROKER,
         "group.id": env("GROUP"),
         "auto.offset.reset": "earliest",
@@ -110,6 +129,7 @@ def consume():
 def txn():
     count = int(env("COUNT"))
     p = Producer({
+        **SECURITY,
         "bootstrap.servers": BROKER,
         "transactional.id": env("TXN_ID"),
         "compression.type": "zstd",
@@ -137,6 +157,7 @@ def ctp():
     commits the group's offsets."""
     expect, out_topic = int(env("EXPECT")), env("OUT_TOPIC")
     c = Consumer({
+        **SECURITY,
         "bootstrap.servers": BROKER,
         "group.id": env("GROUP"),
         "auto.offset.reset": "earliest",
@@ -145,7 +166,7 @@ def ctp():
         "fetch.wait.max.ms": 100,
     })
     c.subscribe([TOPIC])
-    p = Producer({"bootstrap.servers": BROKER, "transactional.id": env("TXN_ID"), "linger.ms": 5})
+    p = Producer({**SECURITY, "bootstrap.servers": BROKER, "transactional.id": env("TXN_ID"), "linger.ms": 5})
     p.init_transactions(30)
     p.begin_transaction()
     seen = 0
@@ -171,7 +192,28 @@ def ctp():
     out(event="consumed", count=seen)
 
 
-PHASES = {"produce": produce, "consume": consume, "txn": txn, "ctp": ctp}
+def auth():
+    """Asks for metadata with the configured credentials and reports how the
+    broker answered: "metadata" with the broker count, or one "refused" event
+    per error librdkafka raised (key: its code name), stopping at the first
+    authentication error."""
+    errors = []
+    p = Producer({**SECURITY, "bootstrap.servers": BROKER, "error_cb": errors.append,
+                  "reconnect.backoff.ms": 200, "reconnect.backoff.max.ms": 1000})
+    deadline = time.time() + 15
+    while time.time() < deadline and not any(e.code() == KafkaError._AUTHENTICATION for e in errors):
+        try:
+            md = p.list_topics(timeout=0.5)
+            out(event="metadata", count=len(md.brokers))
+            return
+        except KafkaException as e:
+            errors.append(e.args[0])
+        p.poll(0.1)  # serves error_cb
+    for e in errors:
+        out(event="refused", key=e.name(), value=e.str())
+
+
+PHASES = {"produce": produce, "consume": consume, "txn": txn, "ctp": ctp, "auth": auth}
 
 if __name__ == "__main__":
     try:
