@@ -122,16 +122,24 @@ func (s *Store) BootstrapCluster(servers []Server) error {
 	return nil
 }
 
-// AddVoter adds a voter (or promotes a non-voter) on the leader.
+// AddVoter adds a voter (or promotes a non-voter) on the leader. With
+// mutual TLS the peer is probed first (ProbePeer): a node without a
+// certificate from the cluster's CA is refused with ErrPeerTLS.
 func (s *Store) AddVoter(ctx context.Context, id int32, addr string) error {
+	if err := s.probeBeforeAdd(ctx, addr); err != nil {
+		return err
+	}
 	return s.changeMembership(ctx, "add voter", func(timeout time.Duration) raft.IndexFuture {
 		return s.raft.AddVoter(serverID(id), raft.ServerAddress(addr), 0, timeout)
 	}, id, addr)
 }
 
 // AddNonvoter adds a server that receives and applies the log without
-// voting, on the leader.
+// voting, on the leader; probed first as AddVoter.
 func (s *Store) AddNonvoter(ctx context.Context, id int32, addr string) error {
+	if err := s.probeBeforeAdd(ctx, addr); err != nil {
+		return err
+	}
 	return s.changeMembership(ctx, "add nonvoter", func(timeout time.Duration) raft.IndexFuture {
 		return s.raft.AddNonvoter(serverID(id), raft.ServerAddress(addr), 0, timeout)
 	}, id, addr)
@@ -277,4 +285,16 @@ func (s *Store) TransferLeadership(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("meta: transferring leadership: %w", ctx.Err())
 	}
+}
+
+// probeBeforeAdd probes a server about to join the quorum when the raft
+// address is mutual TLS; without TLS there is no credential to check.
+func (s *Store) probeBeforeAdd(ctx context.Context, addr string) error {
+	if s.cfg.ClientTLS == nil {
+		return nil
+	}
+	if err := s.ProbePeer(ctx, addr); err != nil {
+		return fmt.Errorf("meta: not adding %s to the quorum: %w", addr, err)
+	}
+	return nil
 }

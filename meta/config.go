@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,6 +56,12 @@ type Config struct {
 	// SnapshotRetain is how many snapshots are kept on disk (at least 1).
 	SnapshotRetain int
 
+	// ServerTLS and ClientTLS, when set (both or neither), make every
+	// connection to and from the raft address mutual TLS: raft streams,
+	// forwarded writes, heartbeats and the peer probe (ProbePeer). A peer
+	// that cannot complete the handshake is neither heard nor dialled.
+	ServerTLS, ClientTLS *tls.Config
+
 	// Logger receives the store's own logs and raft's logs at warn and
 	// above. Nil means slog.Default().
 	Logger *slog.Logger
@@ -82,6 +89,12 @@ func DefaultConfig() Config {
 // Validate reports every problem with c, joined into one error.
 func (c Config) Validate() error {
 	var errs []error
+	if (c.ServerTLS == nil) != (c.ClientTLS == nil) {
+		errs = append(errs, errors.New("tls: ServerTLS and ClientTLS go together"))
+	}
+	if c.ServerTLS != nil && c.BindAddr == "" {
+		errs = append(errs, errors.New("tls: needs a TCP BindAddr"))
+	}
 	if c.NodeID < 0 {
 		errs = append(errs, fmt.Errorf("node id %d: must be >= 0", c.NodeID))
 	}

@@ -356,7 +356,7 @@ func (s *Store) call(ctx context.Context, addr, name string, args any, out any) 
 	}
 	ic := s.fwd.getConn(addr)
 	if ic == nil {
-		c, err := dialTyped(addr, forwardDialTimeout, connForward)
+		c, err := s.mux.dial(addr, forwardDialTimeout, connForward)
 		s.fwd.dials.Add(1)
 		if err != nil {
 			return 0, fmt.Errorf("%w: %s: dialing leader at %s: %w", ErrNotLeader, name, addr, err)

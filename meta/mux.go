@@ -1,11 +1,14 @@
 package meta
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -16,10 +19,11 @@ import (
 const (
 	connRaft    byte = 'R' // raft's NetworkTransport streams
 	connForward byte = 'F' // forwarded writes and heartbeats (forward.go)
+	connProbe   byte = 'P' // ProbePeer: closed once the type byte is read
 )
 
-// connTypeTimeout bounds how long an accepted connection may take to send
-// its type byte.
+// connTypeTimeout bounds how long an accepted connection may take to
+// complete its TLS handshake and send its type byte.
 const connTypeTimeout = 10 * time.Second
 
 // muxLayer is the raft.StreamLayer over the shared listener: dialed raft
@@ -31,11 +35,16 @@ type muxLayer struct {
 	raftCh    chan net.Conn
 	closed    chan struct{}
 	closeOnce sync.Once
+	// serverTLS and clientTLS make every connection mutual TLS (nil:
+	// plaintext); handshakeFailures counts accepted and dialled
+	// connections whose handshake failed.
+	serverTLS, clientTLS *tls.Config
+	handshakeFailures    atomic.Uint64
 }
 
 var _ raft.StreamLayer = (*muxLayer)(nil)
 
-func newMuxLayer(bind string, advertise net.Addr) (*muxLayer, error) {
+func newMuxLayer(bind string, advertise net.Addr, serverTLS, clientTLS *tls.Config) (*muxLayer, error) {
 	ln, err := net.Listen("tcp", bind)
 	if err != nil {
 		return nil, fmt.Errorf("meta: listening on %s: %w", bind, err)
@@ -47,7 +56,8 @@ func newMuxLayer(bind string, advertise net.Addr) (*muxLayer, error) {
 		_ = ln.Close()
 		return nil, fmt.Errorf("meta: raft address %v is not advertisable: set AdvertiseAddr", advertise)
 	}
-	return &muxLayer{ln: ln, advertise: advertise, raftCh: make(chan net.Conn), closed: make(chan struct{})}, nil
+	return &muxLayer{ln: ln, advertise: advertise, raftCh: make(chan net.Conn), closed: make(chan struct{}),
+		serverTLS: serverTLS, clientTLS: clientTLS}, nil
 }
 
 // Accept returns the next raft stream.
@@ -75,20 +85,31 @@ func (m *muxLayer) Addr() net.Addr { return m.advertise }
 
 // Dial opens a raft stream to another node.
 func (m *muxLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return dialTyped(string(address), timeout, connRaft)
+	return m.dial(string(address), timeout, connRaft)
 }
 
-func dialTyped(address string, timeout time.Duration, typ byte) (net.Conn, error) {
+// dial connects to another node's raft address (over mutual TLS when
+// configured) and announces the connection's type.
+func (m *muxLayer) dial(address string, timeout time.Duration, typ byte) (net.Conn, error) {
 	c, err := net.DialTimeout("tcp", address, timeout)
 	if err != nil {
 		return nil, err
 	}
-	_ = c.SetWriteDeadline(time.Now().Add(timeout))
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	if m.clientTLS != nil {
+		tc := tls.Client(c, m.clientTLS)
+		if err := tc.Handshake(); err != nil {
+			m.handshakeFailures.Add(1)
+			_ = c.Close()
+			return nil, fmt.Errorf("%w: %s: %w", ErrPeerTLS, address, err)
+		}
+		c = tc
+	}
 	if _, err := c.Write([]byte{typ}); err != nil {
 		_ = c.Close()
 		return nil, err
 	}
-	_ = c.SetWriteDeadline(time.Time{})
+	_ = c.SetDeadline(time.Time{})
 	return c, nil
 }
 
@@ -129,13 +150,29 @@ func (s *Store) routeConn(m *muxLayer, c net.Conn) {
 		return
 	}
 	var typ [1]byte
-	_ = c.SetReadDeadline(time.Now().Add(connTypeTimeout))
+	_ = c.SetDeadline(time.Now().Add(connTypeTimeout))
+	if m.serverTLS != nil {
+		tc := tls.Server(c, m.serverTLS)
+		if err := tc.Handshake(); err != nil {
+			s.fwd.untrack(c)
+			_ = c.Close()
+			m.handshakeFailures.Add(1)
+			s.logPeerTLS(c.RemoteAddr(), err)
+			return
+		}
+		s.fwd.untrack(c)
+		c = tc
+		if !s.fwd.track(c) {
+			_ = c.Close()
+			return
+		}
+	}
 	if _, err := io.ReadFull(c, typ[:]); err != nil {
 		s.fwd.untrack(c)
 		_ = c.Close()
 		return
 	}
-	_ = c.SetReadDeadline(time.Time{})
+	_ = c.SetDeadline(time.Time{})
 	if typ[0] != connForward {
 		s.fwd.untrack(c)
 	}
@@ -148,8 +185,58 @@ func (s *Store) routeConn(m *muxLayer, c net.Conn) {
 		}
 	case connForward:
 		s.serveForward(c)
+	case connProbe:
+		_ = c.Close()
 	default:
 		s.log.Debug("meta: closing connection of unknown type", "remote", c.RemoteAddr(), "type", typ[0])
 		_ = c.Close()
 	}
+}
+
+// ErrPeerTLS is returned when a connection to another node's raft address
+// fails its TLS handshake: the peer's certificate is not from the
+// cluster's CA, or it refused ours.
+var ErrPeerTLS = errors.New("meta: mutual TLS with peer failed")
+
+// ProbePeer checks that addr is a raft address this node can reach and,
+// with mutual TLS, that the peer there holds a certificate from the
+// cluster's CA. The controller probes a node before adding it to the
+// quorum, so a node without credentials never becomes a voter whose
+// silence would count against the majority.
+func (s *Store) ProbePeer(ctx context.Context, addr string) error {
+	if s.mux == nil {
+		return nil
+	}
+	timeout := forwardDialTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(d))
+	}
+	c, err := s.mux.dial(addr, timeout, connProbe)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// PeerTLSFailures counts connections to or from the raft address whose
+// TLS handshake failed.
+func (s *Store) PeerTLSFailures() uint64 {
+	if s.mux == nil {
+		return 0
+	}
+	return s.mux.handshakeFailures.Load()
+}
+
+// peerTLSLogEvery spaces the warnings about refused handshakes: a node
+// without credentials retries often.
+const peerTLSLogEvery = 10 * time.Second
+
+func (s *Store) logPeerTLS(remote net.Addr, err error) {
+	now := time.Now().UnixNano()
+	last := s.lastTLSLog.Load()
+	if now-last < int64(peerTLSLogEvery) || !s.lastTLSLog.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.Warn("meta: refused a connection to the raft address: TLS handshake failed", "remote", remote, "err", err,
+		"refused_total", s.PeerTLSFailures())
 }

@@ -57,6 +57,7 @@ type Store struct {
 	shutdownCh chan struct{}
 	wg         sync.WaitGroup
 	closed     atomic.Bool
+	lastTLSLog atomic.Int64 // unix nanos of the last refused-handshake warning (mux.go)
 	closeOnce  sync.Once
 	closeErr   error
 
@@ -221,7 +222,7 @@ func (s *Store) openTransport(rlog *hclogAdapter) error {
 		}
 		advertise = a
 	}
-	m, err := newMuxLayer(s.cfg.BindAddr, advertise)
+	m, err := newMuxLayer(s.cfg.BindAddr, advertise, s.cfg.ServerTLS, s.cfg.ClientTLS)
 	if err != nil {
 		return fmt.Errorf("meta: raft transport on %s: %w", s.cfg.BindAddr, err)
 	}

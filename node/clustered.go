@@ -12,6 +12,7 @@ import (
 	"github.com/stratalog/strata/cluster"
 	"github.com/stratalog/strata/membership"
 	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/security"
 )
 
 // Version is this build's version, gossiped to the other nodes; release
@@ -65,8 +66,11 @@ func (c ClusterConfig) validate() error {
 
 // openClusterMeta opens the metadata store of a clustered node on its raft
 // address, without bootstrapping: the cluster runtime decides that.
-func openClusterMeta(cfg Config, plan *securityPlan, log *slog.Logger) (*meta.Store, error) {
+func openClusterMeta(cfg Config, plan *securityPlan, peerCerts *security.Certs, log *slog.Logger) (*meta.Store, error) {
 	mc := meta.DefaultConfig()
+	if peerCerts != nil {
+		mc.ServerTLS, mc.ClientTLS = peerCerts.PeerConfigs()
+	}
 	var err error
 	if mc.InitialScram, err = plan.initialScram(); err != nil {
 		return nil, err
@@ -123,6 +127,10 @@ func (n *Node) startCluster(ctx context.Context, ms *meta.Store) error {
 		return err
 	}
 	n.cluster = rt
+	n.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "strata_cluster_peer_tls_failures_total",
+		Help: "Connections to or from the raft address whose mutual TLS handshake failed (--cluster-tls-*).",
+	}, func() float64 { return float64(ms.PeerTLSFailures()) }))
 	n.metrics.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "strata_cluster_unclean_elections_total",
 		Help: "Partitions this node, as controller, gave to an out-of-sync replica (unclean.leader.election.enable).",

@@ -103,8 +103,12 @@ func (c Config) Validate() error {
 	if _, err := kconfig.NewBroker(c.Settings); err != nil {
 		return fmt.Errorf("set: %w", err)
 	}
-	if _, err := c.Security.plan(c.KafkaAddr, c.AdvertisedKafkaAddr); err != nil {
+	p, err := c.Security.plan(c.KafkaAddr, c.AdvertisedKafkaAddr)
+	if err != nil {
 		return err
+	}
+	if p.clusterTLS.Configured() && !c.Cluster.Clustered() {
+		return errors.New("cluster-tls-*: the raft address is a clustered node's (give --join, --bootstrap-expect or --raft-addr)")
 	}
 	return c.Cluster.validate()
 }
@@ -262,7 +266,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		if cfg.ObjectStore == "" {
 			n.log.Warn("clustered node tiering to a directory of its own: cold data is not shared, so a new leader cannot serve what another node uploaded; give every node the same --object-store")
 		}
-		ms, err = openClusterMeta(cfg, plan, n.log)
+		ms, err = openClusterMeta(cfg, plan, n.sec.clusterCerts, n.log)
 		if err == nil {
 			if err = n.startCluster(ctx, ms); err != nil {
 				ms.Close()
@@ -328,7 +332,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	took("transactions")
 	n.log.Info("start-up phases", phases...)
 	n.loops.Add(6 + len(n.sec.listeners))
-	if n.sec.certs != nil || n.httpCerts != nil {
+	if n.sec.certs != nil || n.httpCerts != nil || n.sec.clusterCerts != nil {
 		n.loops.Add(1)
 		go n.runCertWatch()
 	}

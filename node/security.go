@@ -56,6 +56,11 @@ type SecurityConfig struct {
 	HTTPPprof                       bool
 	HTTPTokenFile                   string
 	HTTPTLSCertFile, HTTPTLSKeyFile string
+
+	// ClusterTLSCertFile, ClusterTLSKeyFile and ClusterTLSCAFile make the
+	// raft address (raft, forwarded metadata writes, heartbeats) mutual
+	// TLS: a peer must present a certificate the CA signed.
+	ClusterTLSCertFile, ClusterTLSKeyFile, ClusterTLSCAFile string
 }
 
 // httpSecurity reads the HTTP token and TLS identity.
@@ -82,6 +87,7 @@ type securityPlan struct {
 	listeners, advertised []security.Listener
 	inter                 string // inter-broker listener name
 	tls                   security.TLSFiles
+	clusterTLS            security.TLSFiles // --cluster-tls-*; zero when the raft address is plaintext
 	rules                 security.MappingRules
 	mechs                 []string
 	superUsers            map[security.Principal]bool
@@ -188,6 +194,13 @@ func (c SecurityConfig) plan(kafkaAddr, advertisedKafkaAddr string) (*securityPl
 		return nil, fmt.Errorf("inter-broker listener %s uses SASL: give --inter-broker-user and --inter-broker-password-file (or --bootstrap-scram-user), the node's own clients authenticate with them", p.inter)
 	}
 	_ = needSASL
+	if c.ClusterTLSCertFile != "" || c.ClusterTLSKeyFile != "" || c.ClusterTLSCAFile != "" {
+		if c.ClusterTLSCertFile == "" || c.ClusterTLSKeyFile == "" || c.ClusterTLSCAFile == "" {
+			return nil, errors.New("cluster-tls-cert-file, cluster-tls-key-file and cluster-tls-ca-file go together")
+		}
+		p.clusterTLS = security.TLSFiles{CertFile: c.ClusterTLSCertFile, KeyFile: c.ClusterTLSKeyFile,
+			ClientCAFile: c.ClusterTLSCAFile, ClientAuth: security.ClientAuthRequired}
+	}
 	return p, nil
 }
 
@@ -206,6 +219,9 @@ type secState struct {
 	inter     *kafkaListener
 	certs     *security.Certs // nil without TLS listeners
 	serverTLS *tls.Config
+	// clusterCerts is the raft address's identity (--cluster-tls-*); nil
+	// when it is plaintext.
+	clusterCerts *security.Certs
 	// authz is the authorizer with the current ACLs; nil when --authorizer
 	// is off (everything allowed).
 	authz atomic.Pointer[security.Authorizer]
@@ -231,6 +247,13 @@ func (n *Node) bindListeners(p *securityPlan) error {
 			return err
 		}
 		s.certs, s.serverTLS = certs, certs.ServerConfig()
+	}
+	if p.clusterTLS.Configured() {
+		certs, err := security.LoadCerts(p.clusterTLS)
+		if err != nil {
+			return fmt.Errorf("cluster-tls: %w", err)
+		}
+		s.clusterCerts = certs
 	}
 	var bound []security.Listener
 	for _, l := range p.listeners {
@@ -370,7 +393,7 @@ func (n *Node) handshakeTLS(nc net.Conn) (net.Conn, security.Principal, error) {
 // old identity and is returned.
 func (n *Node) ReloadCerts() error {
 	var errs []error
-	for _, c := range []*security.Certs{n.sec.certs, n.httpCerts} {
+	for _, c := range []*security.Certs{n.sec.certs, n.httpCerts, n.sec.clusterCerts} {
 		if c != nil {
 			errs = append(errs, n.reloadCerts(c))
 		}

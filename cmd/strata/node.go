@@ -66,6 +66,9 @@ type nodeFile struct {
 	HTTPTokenFile              *string `yaml:"http-token-file"`
 	HTTPTLSCertFile            *string `yaml:"http-tls-cert-file"`
 	HTTPTLSKeyFile             *string `yaml:"http-tls-key-file"`
+	ClusterTLSCertFile         *string `yaml:"cluster-tls-cert-file"`
+	ClusterTLSKeyFile          *string `yaml:"cluster-tls-key-file"`
+	ClusterTLSCAFile           *string `yaml:"cluster-tls-ca-file"`
 }
 
 // securityFlags lists the string security flags with where each lands in
@@ -100,6 +103,9 @@ func securityFlags(sc *node.SecurityConfig, nf *nodeFile) []struct {
 		{"http-token-file", &sc.HTTPTokenFile, nf.HTTPTokenFile, "file holding a bearer token the HTTP address requires for everything but /healthz and /readyz"},
 		{"http-tls-cert-file", &sc.HTTPTLSCertFile, nf.HTTPTLSCertFile, "PEM certificate to serve the HTTP address over TLS (reloaded like --tls-cert-file)"},
 		{"http-tls-key-file", &sc.HTTPTLSKeyFile, nf.HTTPTLSKeyFile, "PEM key of --http-tls-cert-file"},
+		{"cluster-tls-cert-file", &sc.ClusterTLSCertFile, nf.ClusterTLSCertFile, "PEM certificate of this node on the raft address (mutual TLS between nodes; reloaded like --tls-cert-file)"},
+		{"cluster-tls-key-file", &sc.ClusterTLSKeyFile, nf.ClusterTLSKeyFile, "PEM key of --cluster-tls-cert-file"},
+		{"cluster-tls-ca-file", &sc.ClusterTLSCAFile, nf.ClusterTLSCAFile, "PEM CA of the cluster: a peer on the raft address must present a certificate it signed"},
 	}
 }
 
