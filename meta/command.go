@@ -36,6 +36,7 @@ const (
 	cmdAlterScram          commandType = 14 // alterScram
 	cmdCreateACLs          commandType = 15 // createACLs
 	cmdDeleteACLs          commandType = 16 // deleteACLs
+	cmdAlterClientQuotas   commandType = 17 // alterClientQuotas (quotas.go)
 )
 
 func (t commandType) String() string {
@@ -72,6 +73,8 @@ func (t commandType) String() string {
 		return "CreateACLs"
 	case cmdDeleteACLs:
 		return "DeleteACLs"
+	case cmdAlterClientQuotas:
+		return "AlterClientQuotas"
 	}
 	return fmt.Sprintf("command(%d)", byte(t))
 }
@@ -289,6 +292,8 @@ func decodeCommand(data []byte) (commandType, any, error) {
 		body = new(createACLs)
 	case cmdDeleteACLs:
 		body = new(deleteACLs)
+	case cmdAlterClientQuotas:
+		body = new(alterClientQuotas)
 	default:
 		return t, nil, fmt.Errorf("%w: unknown type %d", ErrInvalidCommand, byte(t))
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+
+	"github.com/stratalog/strata/quota"
 )
 
 // state is the replicated metadata. Its apply methods are deterministic
@@ -25,6 +27,9 @@ type state struct {
 	scram  map[string]map[string]scramJSON
 	acls   map[aclJSON]bool
 	aclGen uint64 // aclGens value of the last ACL change
+	// quotas are the client quotas by entity (quotas.go).
+	quotas   map[quota.Entity]map[string]float64
+	quotaGen uint64 // quotaGens value of the last quota change
 }
 
 func newState() *state {
@@ -35,6 +40,7 @@ func newState() *state {
 		clusterConfigs: make(map[string]string),
 		scram:          make(map[string]map[string]scramJSON),
 		acls:           make(map[aclJSON]bool),
+		quotas:         make(map[quota.Entity]map[string]float64),
 	}
 }
 
@@ -73,6 +79,8 @@ func (s *state) apply(t commandType, body any) (changed bool, err error) {
 		return s.applyCreateACLs(c)
 	case *deleteACLs:
 		return s.applyDeleteACLs(c)
+	case *alterClientQuotas:
+		return s.applyAlterClientQuotas(c)
 	}
 	return false, fmt.Errorf("%w: no handler for %v", ErrInvalidCommand, t)
 }
@@ -371,6 +379,7 @@ type snapshotJSON struct {
 	NextProducerID int64             `json:"next_producer_id,omitempty"`
 	Scram          []scramJSON       `json:"scram,omitempty"`
 	ACLs           []aclJSON         `json:"acls,omitempty"`
+	Quotas         []quotaJSON       `json:"quotas,omitempty"`
 }
 
 const snapshotFormat = 1
@@ -392,6 +401,7 @@ func (s *state) toSnapshot() snapshotJSON {
 		out.Topics = append(out.Topics, topicToJSON(*s.topics[name]))
 	}
 	s.snapshotSecurity(&out)
+	s.snapshotQuotas(&out)
 	return out
 }
 
@@ -433,6 +443,9 @@ func stateFromSnapshot(snap *snapshotJSON) (*state, error) {
 	}
 	s.clusterConfigs = cloneConfigs(snap.ClusterConfigs)
 	if err := s.restoreSecurity(snap); err != nil {
+		return nil, err
+	}
+	if err := s.restoreQuotas(snap); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -39,28 +39,39 @@ func (n *Node) handleFetch(r *request, rep *reply) {
 	if n.fetchNeedsCold(r, req) {
 		// Cold reads wait on the object store: off the reader goroutine.
 		n.safeGo(r, rep, func() {
-			resp, splice, _, _ := n.readFetch(r, req)
-			rep.finishSplice(resp, splice)
+			resp, splice, bytes, _ := n.readFetch(r, req)
+			n.finishFetch(r, rep, resp, splice, bytes)
 		})
 		return
 	}
 	resp, splice, bytes, hasErr := n.readFetch(r, req)
 	if bytes >= int64(req.MinBytes) || req.MaxWaitMillis <= 0 || hasErr || n.draining() {
-		rep.finishSplice(resp, splice)
+		n.finishFetch(r, rep, resp, splice, bytes)
 		return
 	}
 	splice.release()
 	w := newFetchWaiter(n, r, req)
 	if w == nil {
-		resp, splice, _, _ = n.readFetch(r, req)
-		rep.finishSplice(resp, splice)
+		resp, splice, bytes, _ = n.readFetch(r, req)
+		n.finishFetch(r, rep, resp, splice, bytes)
 		return
 	}
 	n.safeGo(r, rep, func() {
 		w.wait()
-		resp, splice, _, _ := n.readFetch(r, req)
-		rep.finishSplice(resp, splice)
+		resp, splice, bytes, _ := n.readFetch(r, req)
+		n.finishFetch(r, rep, resp, splice, bytes)
 	})
+}
+
+// finishFetch answers a consumer's fetch, or answers it empty when its
+// bytes would put the client over its fetch quota (quotas.go).
+func (n *Node) finishFetch(r *request, rep *reply, resp *kmsg.FetchResponse, splice *spliceSet, bytes int64) {
+	if n.fetchOverQuota(r, bytes) {
+		splice.release()
+		rep.finish(throttledFetchResponse())
+		return
+	}
+	rep.finishSplice(resp, splice)
 }
 
 // readFetch reads every requested partition within the request's limits.

@@ -31,6 +31,7 @@ func init() { register(0, 3, 11, (*Node).handleProduce) }
 func (n *Node) handleProduce(r *request, rep *reply) {
 	req := r.kreq.(*kmsg.ProduceRequest)
 	resp := kmsg.NewPtrProduceResponse()
+	n.recordProduceQuota(r, req)
 	acks := req.Acks
 	if acks != 0 && acks != 1 && acks != -1 {
 		for _, rt := range req.Topics {

@@ -206,6 +206,8 @@ var authzRules = map[int16]func(c *authCheck) bool{
 	45: clusterRule(security.OpAlter),    // AlterPartitionReassignments
 	46: clusterRule(security.OpDescribe), // ListPartitionReassignments
 	47: authOffsetDelete,
+	48: clusterRule(security.OpDescribeConfigs),                             // DescribeClientQuotas
+	49: clusterRule(security.OpAlterConfigs),                                // AlterClientQuotas
 	50: clusterRule(security.OpDescribe),                                    // DescribeUserScramCredentials
 	51: clusterRule(security.OpAlter),                                       // AlterUserScramCredentials
 	55: clusterRule(security.OpDescribe),                                    // DescribeQuorum

@@ -41,6 +41,9 @@ type request struct {
 	share, held int64
 	// principal is who the connection acted as when the request arrived.
 	principal security.Principal
+	// throttleMs is the client-quota throttle its response carries
+	// (quotas.go); set from any goroutine before the reply is written.
+	throttleMs atomic.Int32
 }
 
 // reply is the completion of one request. Handlers call exactly one of the
@@ -130,6 +133,9 @@ type conn struct {
 	// Together they decide idleness (connections.max.idle.ms).
 	pending    atomic.Int32
 	lastActive atomic.Int64
+	// mutedUntil is when a client-quota throttle ends (unix nanos): the
+	// reader reads nothing before it (quotas.go).
+	mutedUntil atomic.Int64
 	// valid is set once the connection has sent a valid request (on a
 	// SASL listener: once it has authenticated); until then frames are
 	// limited to sasl.server.max.receive.size.
@@ -242,6 +248,9 @@ func (c *conn) closing(reason string, err error) {
 // accepting new requests, or a frame cannot be parsed.
 func (c *conn) runRead() {
 	for {
+		if !c.awaitUnmuted() {
+			return
+		}
 		if err := c.awaitRequest(); err != nil {
 			if errors.Is(err, errIdle) {
 				c.n.metrics.connClosed.WithLabelValues("idle").Inc()
@@ -484,6 +493,7 @@ func (c *conn) runWrite() {
 		if bw == nil {
 			bw = bufio.NewWriterSize(c.nc, 64<<10)
 		}
+		applyThrottle(inf.req, rep.resp)
 		var err error
 		buf, err = c.writeResponse(bw, buf[:0], inf.req, rep)
 		rep.releaseSplice()

@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"runtime/debug"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -40,7 +41,13 @@ func (n *Node) dispatch(r *request, rep *reply) {
 	if az := n.sec.authz.Load(); az != nil && !n.authorize(az, r, rep) {
 		return
 	}
+	if n.quotaSet().Empty() {
+		apis[r.key].handle(n, r, rep)
+		return
+	}
+	start := time.Now()
 	apis[r.key].handle(n, r, rep)
+	n.recordRequestTime(r, time.Since(start))
 }
 
 // safeGo runs f on a new goroutine; a panic closes the request's connection

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/stratalog/strata/meta"
+	"github.com/stratalog/strata/quota"
 	"github.com/stratalog/strata/security"
 )
 
@@ -51,6 +52,11 @@ type Metadata interface {
 	ACLGeneration() uint64
 	CreateACLs(ctx context.Context, acls []security.ACL) error
 	DeleteACLs(ctx context.Context, acls []security.ACL) error
+
+	// Client quotas (meta/quotas.go).
+	ClientQuotas() *quota.Set
+	QuotaGeneration() uint64
+	AlterClientQuotas(ctx context.Context, alts []meta.QuotaAlteration) error
 	Close() error
 }
 

@@ -26,7 +26,10 @@ type metrics struct {
 	certReloads  *prometheus.CounterVec // by result
 	authResults  *prometheus.CounterVec // by mechanism, result
 	denials      *prometheus.CounterVec // by api
-	budgetWaits  *prometheus.CounterVec
+	// Client quotas (quotas.go), by quota key.
+	quotaThrottled *prometheus.CounterVec
+	quotaThrottle  *prometheus.CounterVec
+	budgetWaits    *prometheus.CounterVec
 	// Replication (replication_leader.go, replication_follower.go).
 	isrChanges     *prometheus.CounterVec
 	replicationOut prometheus.Counter
@@ -118,7 +121,13 @@ func newMetrics(n *Node) *metrics {
 	m.denials = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "strata_authorizer_denied_total", Help: "Operations the authorizer denied, by API.",
 	}, []string{"api"})
-	m.reg.MustRegister(m.certReloads, m.authResults, m.denials)
+	m.quotaThrottled = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "strata_quota_throttled_total", Help: "Responses that throttled their client for exceeding a client quota, by quota (producer_byte_rate, consumer_byte_rate, request_percentage).",
+	}, []string{"quota"})
+	m.quotaThrottle = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "strata_quota_throttle_seconds_total", Help: "Throttle time given to clients for exceeding client quotas, by quota.",
+	}, []string{"quota"})
+	m.reg.MustRegister(m.certReloads, m.authResults, m.denials, m.quotaThrottled, m.quotaThrottle)
 	m.reg.MustRegister(m.acceptErrors, m.acceptWaits, m.connClosed, m.budgetWaits, queued,
 		m.isrChanges, m.replicationOut, m.replicationIn, m.truncations, m.elections, m.stranded, m.reassignments, m.throttleWaits)
 	m.reg.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.openConns, m.produced, m.fetched,

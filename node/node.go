@@ -21,6 +21,7 @@ import (
 	"github.com/stratalog/strata/kconfig"
 	"github.com/stratalog/strata/meta"
 	"github.com/stratalog/strata/objectstore"
+	"github.com/stratalog/strata/quota"
 	"github.com/stratalog/strata/security"
 	"github.com/stratalog/strata/storage"
 	"github.com/stratalog/strata/tiering"
@@ -163,7 +164,8 @@ type Node struct {
 	broker atomic.Pointer[kconfig.Broker]
 	static kconfig.Broker
 
-	sec       *secState // listeners, TLS, SASL, authorizer (security.go)
+	sec       *secState  // listeners, TLS, SASL, authorizer (security.go)
+	quotas    quotaState // client quotas (quotas.go)
 	httpSrv   *http.Server
 	httpCerts *security.Certs // --http-tls-cert-file, reloaded with the listeners'
 	httpLn    net.Listener
@@ -296,6 +298,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.refreshBrokerConfig()
 	n.refreshAuthorizer()
+	n.quotas.mgr = quota.NewManager(quota.DefaultWindow)
+	n.refreshQuotas()
 	took("metadata")
 
 	n.syncer = storage.NewSyncer(n.log)
@@ -415,6 +419,7 @@ func (n *Node) runMetaWatch(ch <-chan struct{}, cancel func()) {
 		case <-ch:
 			n.refreshBrokerConfig()
 			n.refreshAuthorizer()
+			n.refreshQuotas()
 			if err := n.applyMetadata(); err != nil {
 				n.log.Error("applying metadata change", "err", err)
 			}
