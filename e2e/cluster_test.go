@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -70,8 +71,11 @@ func (c *clusterNode) start(t testing.TB, bin string, expect int, join string) {
 		t.Fatal(err)
 	}
 	args := []string{"node", "--node-id", strconv.Itoa(int(c.id)), "--data-dir", c.dir,
-		"--kafka-addr", c.kafka, "--http-addr", c.http, "--gossip-addr", c.gossip, "--raft-addr", c.raft,
+		"--http-addr", c.http, "--gossip-addr", c.gossip, "--raft-addr", c.raft,
 		"--join", join, "--log-level", "debug"}
+	if !slices.Contains(c.args, "--listeners") {
+		args = append(args, "--kafka-addr", c.kafka)
+	}
 	if c.store != "" {
 		args = append(args, "--object-store", c.store)
 	}

@@ -108,6 +108,11 @@ type replicaFetcher struct {
 	// pollCancel interrupts the fetch in flight (nil when none), so a
 	// partition added meanwhile is not left waiting for its long poll.
 	pollCancel context.CancelFunc
+	// reqFails counts requests to the leader that failed in a row (the
+	// connection, TLS or SASL, not a partition's error); each doubles the
+	// backoff, so a follower that cannot authenticate does not redial
+	// ten times a second. Touched by runFetch only.
+	reqFails int
 }
 
 func newFetcherSet(n *Node) *fetcherSet {
@@ -304,15 +309,50 @@ func (f *replicaFetcher) runReplicaFetcher() {
 	}
 }
 
-// backoff makes the partition skip fetches for replica.fetch.backoff.ms.
+// backoff makes the partition skip fetches for replica.fetch.backoff.ms,
+// doubled for each request to the leader that failed in a row, up to
+// maxRequestBackoff.
 func (f *replicaFetcher) backoff(st *followState) {
 	d := time.Duration(f.set.n.brokerCfg().Int64("replica.fetch.backoff.ms")) * time.Millisecond
+	if f.reqFails > 1 {
+		d = min(max(d, maxRequestBackoff), d<<min(f.reqFails-1, 16))
+	}
 	st.retryAt.Store(time.Now().Add(d).UnixNano())
+}
+
+// maxRequestBackoff bounds the backoff after failed requests to a leader.
+const maxRequestBackoff = 5 * time.Second
+
+// requestFailed counts a failed request to the leader and says so at
+// warn level on the first failure and every 50th after it.
+func (f *replicaFetcher) requestFailed(what string, err error) {
+	f.reqFails++
+	if f.ctx.Err() != nil {
+		return
+	}
+	if f.reqFails == 1 || f.reqFails%50 == 0 {
+		f.set.n.log.Warn("replication: request to the leader failed", "request", what, "leader", f.leader, "failures_in_a_row", f.reqFails, "err", err)
+		return
+	}
+	f.set.n.log.Debug("replication: request to the leader failed", "request", what, "leader", f.leader, "err", err)
 }
 
 // request sends req to the leader, refreshing the client's view of the
 // brokers once if the leader is new to it.
 func (f *replicaFetcher) request(ctx context.Context, cl *kgo.Client, req kmsg.Request) (kmsg.Response, error) {
+	if f.reqFails > 0 || !knowsBroker(cl, f.leader) {
+		// Learn the leader's address first, within a short bound: a
+		// client that cannot authenticate fails here at once instead of
+		// waiting out ctx for an address it can never learn.
+		mctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		md := kmsg.NewPtrMetadataRequest()
+		md.Topics = []kmsg.MetadataRequestTopic{}
+		_, err := md.RequestWith(mctx, cl)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("metadata: %w", err)
+		}
+	}
 	resp, err := cl.Broker(int(f.leader)).Request(ctx, req)
 	if err != nil && ctx.Err() == nil {
 		md := kmsg.NewPtrMetadataRequest()
@@ -323,6 +363,17 @@ func (f *replicaFetcher) request(ctx context.Context, cl *kgo.Client, req kmsg.R
 		resp, err = cl.Broker(int(f.leader)).Request(ctx, req)
 	}
 	return resp, err
+}
+
+// knowsBroker says whether cl has discovered broker id.
+func knowsBroker(cl *kgo.Client, id int32) bool {
+	want := *cl.Broker(int(id)) // a handle: equal to a discovered one of the same id
+	for _, b := range cl.DiscoveredBrokers() {
+		if *b == want {
+			return true
+		}
+	}
+	return false
 }
 
 // truncate runs the KIP-101/279 step for partitions new to this leader
@@ -362,14 +413,13 @@ func (f *replicaFetcher) truncate(cl *kgo.Client, ps []*partition, sts []*follow
 	defer cancel()
 	kresp, err := f.request(ctx, cl, req)
 	if err != nil {
-		if f.ctx.Err() == nil {
-			n.log.Debug("OffsetForLeaderEpoch to leader failed", "leader", f.leader, "err", err)
-		}
+		f.requestFailed("OffsetForLeaderEpoch", err)
 		for i := range ps {
 			f.backoff(sts[i])
 		}
 		return
 	}
+	f.reqFails = 0
 	resp := kresp.(*kmsg.OffsetForLeaderEpochResponse)
 	for _, rt := range resp.Topics {
 		for _, rp := range rt.Partitions {
@@ -484,14 +534,13 @@ func (f *replicaFetcher) fetch(cl *kgo.Client, ps []*partition, sts []*followSta
 		return true // interrupted by kick: go round with the new partitions
 	}
 	if err != nil {
-		if f.ctx.Err() == nil {
-			n.log.Debug("fetch from leader failed", "leader", f.leader, "err", err)
-		}
+		f.requestFailed("Fetch", err)
 		for _, st := range sts {
 			f.backoff(st)
 		}
 		return false
 	}
+	f.reqFails = 0
 	resp := kresp.(*kmsg.FetchResponse)
 	if resp.ErrorCode != 0 {
 		for _, st := range sts {

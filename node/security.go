@@ -230,6 +230,8 @@ type secState struct {
 	aclVersion atomic.Uint64
 	authzMu    sync.Mutex
 	audit      *slog.Logger
+	// pacer spaces the node's own clients' dials (dialpacer.go).
+	pacer dialPacer
 }
 
 // bindListeners opens every listener and works out what each advertises.
@@ -278,6 +280,9 @@ func (n *Node) bindListeners(p *securityPlan) error {
 		if kl.spec.Name == p.inter {
 			s.inter = kl
 		}
+	}
+	if s.inter.spec.Protocol.TLS() && p.tls.ClientCAFile == "" {
+		n.log.Warn("the inter-broker listener is TLS and no --tls-client-ca-file is given: this node's own clients (replication, transaction markers) check their peers' certificates against the system roots only; give the CA that signs the listeners' certificates", "listener", s.inter.spec.Name)
 	}
 	n.sec = s
 	return nil
@@ -345,10 +350,13 @@ func (p *securityPlan) initialScram() ([]meta.ScramUpsert, error) {
 func (n *Node) internalClientOpts() []kgo.Opt {
 	l := n.sec.inter
 	opts := []kgo.Opt{kgo.SeedBrokers(l.ln.Addr().String())}
+	var tlsCfg *tls.Config
 	if l.spec.Protocol.TLS() {
-		host, _, _ := net.SplitHostPort(l.adv.Addr())
-		opts = append(opts, kgo.DialTLSConfig(n.sec.certs.ClientConfig(host)))
+		// No server name: the dialer checks each peer's certificate
+		// against the host it dials.
+		tlsCfg = n.sec.certs.ClientConfig("")
 	}
+	opts = append(opts, kgo.Dialer(n.sec.pacer.dialer(tlsCfg)))
 	if l.spec.Protocol.SASL() {
 		opts = append(opts, kgo.SASL(n.sec.interMechanism()))
 	}
