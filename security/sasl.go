@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/xdg-go/scram"
 )
@@ -40,9 +41,9 @@ func ParseMechanisms(s string) ([]string, error) {
 	for _, m := range items {
 		m = strings.ToUpper(m)
 		switch m {
-		case MechPlain, MechScramSHA256, MechScramSHA512:
+		case MechPlain, MechScramSHA256, MechScramSHA512, MechOAuthBearer:
 		default:
-			return nil, fmt.Errorf("sasl-enabled-mechanisms: %q is not supported (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)", m)
+			return nil, fmt.Errorf("sasl-enabled-mechanisms: %q is not supported (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER)", m)
 		}
 		if !slices.Contains(out, m) {
 			out = append(out, m)
@@ -136,11 +137,44 @@ type CredentialLookup func(user, mechanism string) (cred ScramCredential, ok boo
 // told that its credentials were refused, never which part.
 var ErrAuthFailed = errors.New("authentication failed: invalid credentials")
 
+// FailureReason is the audit log's reason for a failed exchange's error:
+// the refused token's ("invalid token: expired"), else "invalid
+// credentials".
+func FailureReason(err error) string {
+	var te *TokenError
+	if errors.As(err, &te) {
+		return te.Error()
+	}
+	return "invalid credentials"
+}
+
+// ErrorChallenge is a failed authentication that the mechanism reports to
+// the client before it ends (OAUTHBEARER, RFC 7628 §3.2.2): the server
+// sends Challenge as its message, the client acknowledges it, and the
+// exchange's next Step then fails with Err. The authentication has failed
+// when Step returns it.
+type ErrorChallenge struct {
+	Challenge []byte
+	Err       error
+}
+
+func (e *ErrorChallenge) Error() string { return e.Err.Error() }
+func (e *ErrorChallenge) Unwrap() error { return e.Err }
+
+// Expiring is implemented by exchanges whose credential has a lifetime
+// (OAUTHBEARER's token): a session may not outlive it (KIP-368).
+type Expiring interface {
+	// CredentialExpiry is when the authenticated credential expires, once
+	// Done.
+	CredentialExpiry() time.Time
+}
+
 // Exchange is the server side of one SASL authentication: each client
 // message in, a server message out, until Done.
 type Exchange interface {
 	// Step consumes a client message and returns the server's answer. An
-	// error ends the exchange: authentication failed.
+	// error ends the exchange: authentication failed (an *ErrorChallenge
+	// still has a message for the client).
 	Step(in []byte) (out []byte, err error)
 	// Done reports whether the exchange has finished successfully.
 	Done() bool
@@ -148,7 +182,8 @@ type Exchange interface {
 	User() string
 }
 
-// NewExchange starts an exchange of mechanism, which must be enabled.
+// NewExchange starts an exchange of a password mechanism, which must be
+// enabled (OAUTHBEARER's is NewOAuthBearerExchange).
 func NewExchange(mechanism string, lookup CredentialLookup) (Exchange, error) {
 	switch mechanism {
 	case MechPlain:
