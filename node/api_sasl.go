@@ -28,6 +28,10 @@ type saslState struct {
 	mech string            // chosen by SaslHandshake; "" between exchanges
 	ex   security.Exchange // the exchange in progress
 	raw  bool              // v0 handshake: tokens come bare, not in SaslAuthenticate
+	// refusal is the error challenge sent for a refused credential
+	// (OAUTHBEARER): the exchange then waits for the client's
+	// acknowledgment, and its failure was already logged and counted.
+	refusal []byte
 	// authenticated is set by the first successful exchange; user is
 	// who authenticated; expiry is when the session ends (zero: never).
 	authenticated bool
@@ -56,14 +60,50 @@ func (n *Node) handleSaslHandshake(r *request, rep *reply) {
 		rep.finishThenClose(resp)
 		return
 	}
-	ex, err := security.NewExchange(req.Mechanism, n.scramLookup)
-	if err != nil {
+	var ex security.Exchange
+	var err error
+	if req.Mechanism == security.MechOAuthBearer {
+		ex = security.NewOAuthBearerExchange(n.sec.plan.oauth)
+	} else if ex, err = security.NewExchange(req.Mechanism, n.scramLookup); err != nil {
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
 		rep.finishThenClose(resp)
 		return
 	}
-	c.sasl.mech, c.sasl.ex, c.sasl.raw = req.Mechanism, ex, r.version == 0
+	c.sasl.mech, c.sasl.ex, c.sasl.raw, c.sasl.refusal = req.Mechanism, ex, r.version == 0, nil
 	rep.finish(resp)
+}
+
+// authFailed counts and audits a failed authentication.
+func (c *conn) authFailed(err error) {
+	s := &c.sasl
+	c.n.metrics.authResults.WithLabelValues(s.mech, "failed").Inc()
+	c.n.sec.audit.Warn("authentication failed", "reason", security.FailureReason(err), "mechanism", s.mech, "user", s.user,
+		"listener", c.listener.spec.Name, "remote", c.nc.RemoteAddr().String(), "err", err)
+}
+
+// stepSASL steps the exchange with a client message. A failure is counted
+// and audited once: when Step fails, or, for a failure the mechanism first
+// tells the client about (an error challenge), when the challenge is sent
+// — the client's acknowledgment then only ends the exchange. challenge is
+// that message, with err nil.
+func (c *conn) stepSASL(in []byte) (out, challenge []byte, err error) {
+	s := &c.sasl
+	out, err = s.ex.Step(in)
+	if err == nil {
+		return out, nil, nil
+	}
+	var ch *security.ErrorChallenge
+	switch {
+	case s.refusal != nil:
+		// The answer to the challenge: already counted.
+	case errors.As(err, &ch):
+		c.authFailed(err)
+		s.refusal = ch.Challenge
+		return nil, ch.Challenge, nil
+	default:
+		c.authFailed(err)
+	}
+	return nil, nil, err
 }
 
 // rawSASLToken steps the exchange with a bare token (after a v0
@@ -71,16 +111,15 @@ func (n *Node) handleSaslHandshake(r *request, rep *reply) {
 // connection without an answer, as Kafka does for v0.
 func (c *conn) rawSASLToken(token []byte) error {
 	s := &c.sasl
-	out, err := s.ex.Step(token)
+	out, challenge, err := c.stepSASL(token)
 	if err != nil {
-		c.n.metrics.authResults.WithLabelValues(s.mech, "failed").Inc()
-		c.n.sec.audit.Warn("authentication failed", "reason", "invalid credentials", "mechanism", s.mech,
-			"listener", c.listener.spec.Name, "remote", c.nc.RemoteAddr().String(), "err", err)
 		c.closing("sasl_failed", err)
 		return err
 	}
-	if s.ex.Done() {
-		c.completeSASL(s.ex.User(), 0)
+	if challenge != nil {
+		out = challenge
+	} else if s.ex.Done() {
+		c.completeSASL(s.ex, 0)
 	}
 	rep := newReply()
 	rep.raw = out
@@ -99,21 +138,51 @@ func (c *conn) rawSASLToken(token []byte) error {
 	}
 }
 
-// completeSASL records a finished exchange for user and returns the
-// session lifetime to report (0: unlimited, or a version without it).
-func (c *conn) completeSASL(user string, version int16) int64 {
+// completeSASL records the finished exchange ex and returns the session
+// lifetime to report (0: unlimited, or a version without it; the
+// SaslAuthenticate version, 0 for bare tokens).
+func (c *conn) completeSASL(ex security.Exchange, version int16) int64 {
 	s := &c.sasl
-	s.ex, s.raw, s.authenticated, s.user = nil, false, true, user
+	user := ex.User()
+	s.ex, s.raw, s.refusal, s.authenticated, s.user = nil, false, nil, true, user
 	c.n.metrics.authResults.WithLabelValues(s.mech, "ok").Inc()
-	var life int64
-	s.expiry = time.Time{}
-	if l := c.n.brokerCfg().Int64("connections.max.reauth.ms"); l > 0 && version >= 1 {
-		life = l
-		s.expiry = time.Now().Add(time.Duration(l) * time.Millisecond)
+	var credExpiry time.Time
+	if e, ok := ex.(security.Expiring); ok {
+		credExpiry = e.CredentialExpiry()
 	}
+	life, expiry := sessionLifetime(time.Now(), credExpiry, c.n.brokerCfg().Int64("connections.max.reauth.ms"), version)
+	s.expiry = expiry
 	c.principal = security.User(user)
 	c.markAuthenticated()
 	return life
+}
+
+// sessionLifetime is KIP-368's session of an authentication ending at
+// now: until the credential expires (zero: it does not), and at most
+// maxReauthMs (connections.max.reauth.ms; 0: unlimited) for a client that
+// can be told so (SaslAuthenticate v1+). The lifetime reported is in
+// milliseconds, 0 when there is none or the version cannot carry it; the
+// expiry is zero when the session never ends. A credential already
+// expired (within the clock skew) gives a session that has ended, as
+// Kafka does.
+func sessionLifetime(now, credExpiry time.Time, maxReauthMs int64, version int16) (lifeMs int64, expiry time.Time) {
+	var life time.Duration
+	limited := false
+	if maxReauthMs > 0 && version >= 1 {
+		life, limited = time.Duration(maxReauthMs)*time.Millisecond, true
+	}
+	if !credExpiry.IsZero() {
+		if left := max(credExpiry.Sub(now), 0); !limited || left < life {
+			life, limited = left, true
+		}
+	}
+	if !limited {
+		return 0, time.Time{}
+	}
+	if version >= 1 {
+		lifeMs = life.Milliseconds()
+	}
+	return lifeMs, now.Add(life)
 }
 
 func (n *Node) handleSaslAuthenticate(r *request, rep *reply) {
@@ -128,19 +197,25 @@ func (n *Node) handleSaslAuthenticate(r *request, rep *reply) {
 		rep.finishThenClose(resp)
 		return
 	}
-	fail := func(reason string, err error) {
-		n.metrics.authResults.WithLabelValues(s.mech, "failed").Inc()
-		n.sec.audit.Warn("authentication failed", "reason", reason, "mechanism", s.mech, "user", s.user,
-			"listener", c.listener.spec.Name, "remote", c.nc.RemoteAddr().String(), "err", err)
+	refuse := func() {
 		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
 		msg := "Authentication failed during authentication due to invalid credentials with SASL mechanism " + s.mech
+		if s.refusal != nil {
+			msg = string(s.refusal) // Kafka's message after an error challenge
+		}
 		resp.ErrorMessage = &msg
-		s.ex = nil
+		s.ex, s.refusal = nil, nil
 		rep.finishThenClose(resp)
 	}
-	out, err := s.ex.Step(req.SASLAuthBytes)
-	if err != nil {
-		fail("invalid credentials", err)
+	out, challenge, err := c.stepSASL(req.SASLAuthBytes)
+	switch {
+	case err != nil:
+		refuse()
+		return
+	case challenge != nil:
+		// The failure is told first; the client acknowledges, then fails.
+		resp.SASLAuthBytes = challenge
+		rep.finish(resp)
 		return
 	}
 	resp.SASLAuthBytes = out
@@ -148,13 +223,15 @@ func (n *Node) handleSaslAuthenticate(r *request, rep *reply) {
 		rep.finish(resp)
 		return
 	}
-	user := s.ex.User()
-	if s.authenticated && user != s.user {
+	if user := s.ex.User(); s.authenticated && user != s.user {
 		// KIP-368: a re-authentication may not change who the connection is.
-		fail("re-authentication as another user", errors.New(user+" after "+s.user))
+		n.metrics.authResults.WithLabelValues(s.mech, "failed").Inc()
+		n.sec.audit.Warn("authentication failed", "reason", "re-authentication as another user", "mechanism", s.mech, "user", s.user,
+			"listener", c.listener.spec.Name, "remote", c.nc.RemoteAddr().String(), "err", errors.New(user+" after "+s.user))
+		refuse()
 		return
 	}
-	resp.SessionLifetimeMillis = c.completeSASL(user, r.version)
+	resp.SessionLifetimeMillis = c.completeSASL(s.ex, r.version)
 	rep.finish(resp)
 }
 

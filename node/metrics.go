@@ -24,6 +24,7 @@ type metrics struct {
 	acceptWaits  prometheus.Counter
 	connClosed   *prometheus.CounterVec
 	certReloads  *prometheus.CounterVec // by result
+	jwksReloads  *prometheus.CounterVec // by result
 	authResults  *prometheus.CounterVec // by mechanism, result
 	denials      *prometheus.CounterVec // by api
 	// Client quotas (quotas.go), by quota key.
@@ -115,6 +116,9 @@ func newMetrics(n *Node) *metrics {
 	m.certReloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "strata_tls_certificate_reloads_total", Help: "Reloads of the TLS certificate files that found new contents, by result (ok; error: the previous certificate stays in use).",
 	}, []string{"result"})
+	m.jwksReloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "strata_sasl_oauthbearer_jwks_reloads_total", Help: "Reloads of the OAUTHBEARER key set file that found new contents, by result (ok; error: the previous keys stay in use).",
+	}, []string{"result"})
 	m.authResults = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "strata_sasl_authentications_total", Help: "SASL authentications (and re-authentications), by mechanism and result (ok, failed).",
 	}, []string{"mechanism", "result"})
@@ -127,7 +131,7 @@ func newMetrics(n *Node) *metrics {
 	m.quotaThrottle = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "strata_quota_throttle_seconds_total", Help: "Throttle time given to clients for exceeding client quotas, by quota.",
 	}, []string{"quota"})
-	m.reg.MustRegister(m.certReloads, m.authResults, m.denials, m.quotaThrottled, m.quotaThrottle)
+	m.reg.MustRegister(m.certReloads, m.jwksReloads, m.authResults, m.denials, m.quotaThrottled, m.quotaThrottle)
 	m.reg.MustRegister(m.acceptErrors, m.acceptWaits, m.connClosed, m.budgetWaits, queued,
 		m.isrChanges, m.replicationOut, m.replicationIn, m.truncations, m.elections, m.stranded, m.reassignments, m.throttleWaits)
 	m.reg.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.openConns, m.produced, m.fetched,

@@ -336,7 +336,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	took("transactions")
 	n.log.Info("start-up phases", phases...)
 	n.loops.Add(6 + len(n.sec.listeners))
-	if n.sec.certs != nil || n.httpCerts != nil || n.sec.clusterCerts != nil {
+	if n.sec.certs != nil || n.httpCerts != nil || n.sec.clusterCerts != nil || n.sec.jwks != nil {
 		n.loops.Add(1)
 		go n.runCertWatch()
 	}

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +41,19 @@ type SecurityConfig struct {
 	SASLMechanisms string // --sasl-enabled-mechanisms
 	Authorizer     bool
 	SuperUsers     string // User:a;User:b
+
+	// OAUTHBEARER (in SASLMechanisms): tokens are JWTs signed by a key of
+	// the JSON Web Key Set in OAuthBearerJWKSFile (reread when it
+	// changes); exp, nbf and iat are checked with OAuthBearerClockSkew
+	// (a duration, or seconds as Kafka's sasl.oauthbearer.clock.skew.seconds;
+	// default 30s), iss and aud against the expected issuer and the
+	// comma-separated audiences when set; the principal is
+	// User:<OAuthBearerSubClaimName's value> (default sub).
+	OAuthBearerJWKSFile         string
+	OAuthBearerClockSkew        string
+	OAuthBearerExpectedIssuer   string
+	OAuthBearerExpectedAudience string
+	OAuthBearerSubClaimName     string
 
 	// BootstrapScramUser's SCRAM-SHA-256 and -512 credentials, with the
 	// password read from BootstrapScramPasswordFile, are stored when the
@@ -90,6 +105,8 @@ type securityPlan struct {
 	clusterTLS            security.TLSFiles // --cluster-tls-*; zero when the raft address is plaintext
 	rules                 security.MappingRules
 	mechs                 []string
+	oauth                 *security.OAuthValidator // nil without OAUTHBEARER
+	jwks                  *security.JWKS           // oauth's keys
 	superUsers            map[security.Principal]bool
 	authorizer            bool
 	bootUser, bootPass    string
@@ -164,6 +181,9 @@ func (c SecurityConfig) plan(kafkaAddr, advertisedKafkaAddr string) (*securityPl
 	if p.mechs, err = security.ParseMechanisms(c.SASLMechanisms); err != nil {
 		return nil, err
 	}
+	if err := c.planOAuth(p); err != nil {
+		return nil, err
+	}
 	sus, err := security.ParseSuperUsers(c.SuperUsers)
 	if err != nil {
 		return nil, err
@@ -193,6 +213,9 @@ func (c SecurityConfig) plan(kafkaAddr, advertisedKafkaAddr string) (*securityPl
 	if interProto.SASL() && p.interUser == "" {
 		return nil, fmt.Errorf("inter-broker listener %s uses SASL: give --inter-broker-user and --inter-broker-password-file (or --bootstrap-scram-user), the node's own clients authenticate with them", p.inter)
 	}
+	if interProto.SASL() && !slices.ContainsFunc(p.mechs, func(m string) bool { return m != security.MechOAuthBearer }) {
+		return nil, fmt.Errorf("inter-broker listener %s uses SASL: the node's own clients authenticate with SCRAM or PLAIN, add one to --sasl-enabled-mechanisms (they have no token for OAUTHBEARER)", p.inter)
+	}
 	_ = needSASL
 	if c.ClusterTLSCertFile != "" || c.ClusterTLSKeyFile != "" || c.ClusterTLSCAFile != "" {
 		if c.ClusterTLSCertFile == "" || c.ClusterTLSKeyFile == "" || c.ClusterTLSCAFile == "" {
@@ -202,6 +225,53 @@ func (c SecurityConfig) plan(kafkaAddr, advertisedKafkaAddr string) (*securityPl
 			ClientCAFile: c.ClusterTLSCAFile, ClientAuth: security.ClientAuthRequired}
 	}
 	return p, nil
+}
+
+// planOAuth checks the OAUTHBEARER flags and loads the key set when the
+// mechanism is enabled; the flags without it are refused.
+func (c SecurityConfig) planOAuth(p *securityPlan) error {
+	if !slices.Contains(p.mechs, security.MechOAuthBearer) {
+		if c.OAuthBearerJWKSFile != "" || c.OAuthBearerClockSkew != "" || c.OAuthBearerExpectedIssuer != "" ||
+			c.OAuthBearerExpectedAudience != "" || c.OAuthBearerSubClaimName != "" {
+			return errors.New("sasl-oauthbearer-* flags given, but OAUTHBEARER is not in --sasl-enabled-mechanisms")
+		}
+		return nil
+	}
+	if c.OAuthBearerJWKSFile == "" {
+		return errors.New("sasl-enabled-mechanisms OAUTHBEARER needs --sasl-oauthbearer-jwks-file, the JSON Web Key Set whose keys sign the tokens")
+	}
+	skew := security.DefaultOAuthClockSkew
+	if s := strings.TrimSpace(c.OAuthBearerClockSkew); s != "" {
+		var err error
+		if skew, err = parseSeconds(s); err != nil || skew < 0 {
+			return fmt.Errorf("sasl-oauthbearer-clock-skew: %q must be a duration (30s) or a number of seconds", s)
+		}
+	}
+	var aud []string
+	for _, a := range strings.Split(c.OAuthBearerExpectedAudience, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			aud = append(aud, a)
+		}
+	}
+	jwks, err := security.LoadJWKS(c.OAuthBearerJWKSFile)
+	if err != nil {
+		return err
+	}
+	p.jwks = jwks
+	p.oauth = &security.OAuthValidator{Keys: jwks.Keys, ExpectedIssuer: strings.TrimSpace(c.OAuthBearerExpectedIssuer),
+		ExpectedAudience: aud, ClockSkew: skew, SubClaim: strings.TrimSpace(c.OAuthBearerSubClaimName)}
+	return nil
+}
+
+// parseSeconds reads a duration ("30s", "1m") or a bare number of seconds.
+func parseSeconds(s string) (time.Duration, error) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n > math.MaxInt64/int64(time.Second) {
+			return 0, errors.New("too large")
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	return time.ParseDuration(s)
 }
 
 // kafkaListener is one bound Kafka listener.
@@ -222,6 +292,9 @@ type secState struct {
 	// clusterCerts is the raft address's identity (--cluster-tls-*); nil
 	// when it is plaintext.
 	clusterCerts *security.Certs
+	// jwks are OAUTHBEARER's keys, reloaded with the certificates; nil
+	// without OAUTHBEARER.
+	jwks *security.JWKS
 	// authz is the authorizer with the current ACLs; nil when --authorizer
 	// is off (everything allowed).
 	authz atomic.Pointer[security.Authorizer]
@@ -236,7 +309,7 @@ type secState struct {
 
 // bindListeners opens every listener and works out what each advertises.
 func (n *Node) bindListeners(p *securityPlan) error {
-	s := &secState{plan: p, audit: n.cfg.AuditLogger}
+	s := &secState{plan: p, audit: n.cfg.AuditLogger, jwks: p.jwks}
 	if s.audit == nil {
 		s.audit = n.log.With("log", "audit")
 	}
@@ -396,9 +469,10 @@ func (n *Node) handshakeTLS(nc net.Conn) (net.Conn, security.Principal, error) {
 	return tc, security.Anonymous, nil
 }
 
-// ReloadCerts rereads the TLS files now (SIGHUP): new connections use the
-// new identity, established ones keep theirs. A failed reload keeps the
-// old identity and is returned.
+// ReloadCerts rereads the TLS files and the OAUTHBEARER key set now
+// (SIGHUP): new connections use the new identity, authentications the
+// new keys; established connections keep theirs. A failed reload keeps
+// the old files' contents and is returned.
 func (n *Node) ReloadCerts() error {
 	var errs []error
 	for _, c := range []*security.Certs{n.sec.certs, n.httpCerts, n.sec.clusterCerts} {
@@ -406,7 +480,23 @@ func (n *Node) ReloadCerts() error {
 			errs = append(errs, n.reloadCerts(c))
 		}
 	}
+	if n.sec.jwks != nil {
+		errs = append(errs, n.reloadJWKS(n.sec.jwks))
+	}
 	return errors.Join(errs...)
+}
+
+func (n *Node) reloadJWKS(j *security.JWKS) error {
+	changed, err := j.Reload()
+	switch {
+	case err != nil:
+		n.metrics.jwksReloads.WithLabelValues("error").Inc()
+		n.log.Error("reloading the OAUTHBEARER key set; keeping the previous keys", "err", err)
+	case changed:
+		n.metrics.jwksReloads.WithLabelValues("ok").Inc()
+		n.log.Info("reloaded the OAUTHBEARER key set", "file", j.File(), "keys", j.Keys().Len(), "skipped", j.Keys().Skipped)
+	}
+	return err
 }
 
 func (n *Node) reloadCerts(certs *security.Certs) error {
@@ -426,7 +516,8 @@ func (n *Node) reloadCerts(certs *security.Certs) error {
 // certWatchEvery is how often runCertWatch looks at the TLS files.
 const certWatchEvery = 2 * time.Second
 
-// runCertWatch reloads the TLS files when their contents change.
+// runCertWatch reloads the TLS files and the key set when their contents
+// change.
 func (n *Node) runCertWatch() {
 	defer n.loops.Done()
 	t := time.NewTicker(certWatchEvery)

@@ -58,6 +58,11 @@ type nodeFile struct {
 	SASLMechanisms             *string `yaml:"sasl-enabled-mechanisms"`
 	Authorizer                 *bool   `yaml:"authorizer"`
 	SuperUsers                 *string `yaml:"super-users"`
+	OAuthBearerJWKSFile        *string `yaml:"sasl-oauthbearer-jwks-file"`
+	OAuthBearerClockSkew       *string `yaml:"sasl-oauthbearer-clock-skew"`
+	OAuthBearerIssuer          *string `yaml:"sasl-oauthbearer-expected-issuer"`
+	OAuthBearerAudience        *string `yaml:"sasl-oauthbearer-expected-audience"`
+	OAuthBearerSubClaimName    *string `yaml:"sasl-oauthbearer-sub-claim-name"`
 	BootstrapScramUser         *string `yaml:"bootstrap-scram-user"`
 	BootstrapScramPasswordFile *string `yaml:"bootstrap-scram-password-file"`
 	InterBrokerUser            *string `yaml:"inter-broker-user"`
@@ -94,7 +99,12 @@ func securityFlags(sc *node.SecurityConfig, nf *nodeFile) []struct {
 		{"tls-client-ca-file", &sc.TLSClientCAFile, nf.TLSClientCAFile, "PEM CAs that sign accepted client certificates (and peers' server certificates)"},
 		{"tls-client-auth", &sc.TLSClientAuth, nf.TLSClientAuth, "client certificates on TLS listeners: none, requested or required (mTLS; principal User:<CN>)"},
 		{"tls-principal-mapping-rules", &sc.TLSPrincipalMappingRules, nf.TLSPrincipalMappingRules, "Kafka's ssl.principal.mapping.rules, RULE:pattern/replacement/[LU],...,DEFAULT (default: the certificate's CN)"},
-		{"sasl-enabled-mechanisms", &sc.SASLMechanisms, nf.SASLMechanisms, "SASL mechanisms of SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (default: both SCRAM)"},
+		{"sasl-enabled-mechanisms", &sc.SASLMechanisms, nf.SASLMechanisms, "SASL mechanisms of SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (default: both SCRAM)"},
+		{"sasl-oauthbearer-jwks-file", &sc.OAuthBearerJWKSFile, nf.OAuthBearerJWKSFile, "JSON Web Key Set whose RSA and EC keys sign OAUTHBEARER tokens (JWTs), chosen by kid; reloaded on change and on SIGHUP"},
+		{"sasl-oauthbearer-clock-skew", &sc.OAuthBearerClockSkew, nf.OAuthBearerClockSkew, "clock difference allowed when checking a token's exp, nbf and iat: a duration or seconds (default 30s)"},
+		{"sasl-oauthbearer-expected-issuer", &sc.OAuthBearerExpectedIssuer, nf.OAuthBearerIssuer, "the iss a token must have (default: any)"},
+		{"sasl-oauthbearer-expected-audience", &sc.OAuthBearerExpectedAudience, nf.OAuthBearerAudience, "audiences, a,b,...: a token's aud must name one (default: any)"},
+		{"sasl-oauthbearer-sub-claim-name", &sc.OAuthBearerSubClaimName, nf.OAuthBearerSubClaimName, "claim whose value is the principal, User:<value> (default sub)"},
 		{"super-users", &sc.SuperUsers, nf.SuperUsers, "principals the authorizer always allows, User:a;User:b"},
 		{"bootstrap-scram-user", &sc.BootstrapScramUser, nf.BootstrapScramUser, "user whose SCRAM credentials are stored when the cluster is first initialised (ignored afterwards)"},
 		{"bootstrap-scram-password-file", &sc.BootstrapScramPasswordFile, nf.BootstrapScramPasswordFile, "file holding --bootstrap-scram-user's password"},

@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stratalog/strata/internal/testjwt"
+	"github.com/stratalog/strata/node"
 )
 
 func resolveFor(t *testing.T, args []string, env map[string]string) (string, error) {
@@ -79,5 +82,48 @@ func TestNodeConfigRefusesBadInput(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v %v: error %v, want one naming %q", c.args, c.env, err, c.want)
 		}
+	}
+}
+
+// TestNodeConfigOAuthBearer: the OAUTHBEARER flags come from the file,
+// the environment and the flags alike, and enabling the mechanism
+// without a key set is refused naming the flag.
+func TestNodeConfigOAuthBearer(t *testing.T) {
+	dir := t.TempDir()
+	jwks := filepath.Join(dir, "jwks.json")
+	testjwt.WriteJWKS(t, jwks, testjwt.NewEC(t, "k1"))
+	file := filepath.Join(dir, "strata.yaml")
+	yaml := "sasl-enabled-mechanisms: OAUTHBEARER,SCRAM-SHA-512\nsasl-oauthbearer-jwks-file: " + jwks +
+		"\nsasl-oauthbearer-expected-issuer: https://file\nsasl-oauthbearer-sub-claim-name: client_id\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	resolve := func(args []string, env map[string]string) (node.SecurityConfig, error) {
+		cmd := newNodeCmd()
+		if err := cmd.ParseFlags(args); err != nil {
+			return node.SecurityConfig{}, err
+		}
+		f := &nodeFlags{}
+		fs := cmd.Flags()
+		f.config, _ = fs.GetString("config")
+		for _, sf := range securityFlags(&f.sec, &nodeFile{}) {
+			*sf.dst, _ = fs.GetString(sf.name)
+		}
+		cfg, _, _, _, err := resolveNodeConfig(fs, f, func(k string) string { return env[k] })
+		return cfg.Security, err
+	}
+	sc, err := resolve([]string{"--config", file, "--sasl-oauthbearer-expected-issuer", "https://flag"},
+		map[string]string{"STRATA_SASL_OAUTHBEARER_EXPECTED_AUDIENCE": "strata,kafka", "STRATA_SASL_OAUTHBEARER_CLOCK_SKEW": "10s",
+			"STRATA_SASL_OAUTHBEARER_SUB_CLAIM_NAME": "azp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.OAuthBearerJWKSFile != jwks || sc.OAuthBearerExpectedIssuer != "https://flag" || sc.OAuthBearerExpectedAudience != "strata,kafka" ||
+		sc.OAuthBearerClockSkew != "10s" || sc.OAuthBearerSubClaimName != "azp" {
+		t.Fatalf("resolved %+v", sc)
+	}
+	_, err = resolve([]string{"--sasl-enabled-mechanisms", "OAUTHBEARER"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "--sasl-oauthbearer-jwks-file") {
+		t.Fatalf("OAUTHBEARER without a key set: %v", err)
 	}
 }
