@@ -421,7 +421,7 @@ func runNode(ctx context.Context, cfg node.Config) error {
 	for {
 		select {
 		case <-hup:
-			cfg.Logger.Info("SIGHUP: reloading TLS certificates")
+			cfg.Logger.Info("SIGHUP: reloading TLS certificates and the OAUTHBEARER key set")
 			_ = n.ReloadCerts()
 			continue
 		case <-ctx.Done():
