@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,10 +29,7 @@ func TestSecuredCluster(t *testing.T) {
 	}
 	dir := t.TempDir()
 	ca, clusterCA := newTestCA(t, "listeners-ca"), newTestCA(t, "cluster-ca")
-	key := filepath.Join(dir, "gossip.key")
-	if err := os.WriteFile(key, []byte("cg8StVXbQJ0gPvMd9o7yrg==\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	key := writeGossipKey(t)
 	pw := writeSecret(t, dir, "admin.pw", "admin-pw-2c9e")
 	bin := strataBinary(t)
 	nodes := newClusterNodes(t, 3)
@@ -152,14 +147,7 @@ func TestSecuredCluster(t *testing.T) {
 	// Everything acknowledged, once, in order per partition.
 	consume(300)
 	checkOncePerValue(t, recs, 300)
-	last := map[int32]int{}
-	for _, r := range recs {
-		v, _ := strconv.Atoi(string(r.Value))
-		if p, ok := last[r.Partition]; ok && v < p {
-			t.Fatalf("partition %d: %d after %d", r.Partition, v, p)
-		}
-		last[r.Partition] = v
-	}
+	checkOrderPerPartition(t, recs)
 
 	// A node holding the cluster's certificates but a wrong password for
 	// the inter-broker user joins, yet cannot replicate: its fetches are

@@ -26,11 +26,7 @@ func TestClusterMutualTLS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process cluster")
 	}
-	keyDir := t.TempDir()
-	key := filepath.Join(keyDir, "gossip.key")
-	if err := os.WriteFile(key, []byte("cg8StVXbQJ0gPvMd9o7yrg==\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	key := writeGossipKey(t)
 	ca, other := newTestCA(t, "strata-cluster-ca"), newTestCA(t, "someone-elses-ca")
 	tlsArgs := func(ca *testCA, cn string) []string {
 		f := ca.writeFiles(t, t.TempDir(), cn)
@@ -120,6 +116,23 @@ func TestClusterMutualTLS(t *testing.T) {
 		recs = append(recs, fs.Records()...)
 	}
 	checkOncePerValue(t, recs, 200)
+	checkOrderPerPartition(t, recs)
+}
+
+// writeGossipKey writes a gossip encryption key for a test cluster.
+func writeGossipKey(t testing.TB) string {
+	t.Helper()
+	key := filepath.Join(t.TempDir(), "gossip.key")
+	if err := os.WriteFile(key, []byte("cg8StVXbQJ0gPvMd9o7yrg==\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// checkOrderPerPartition checks that the decimal values of records rise
+// within each partition, as they were produced.
+func checkOrderPerPartition(t testing.TB, recs []*kgo.Record) {
+	t.Helper()
 	last := map[int32]int{}
 	for _, r := range recs {
 		v, _ := strconv.Atoi(string(r.Value))

@@ -25,10 +25,19 @@ func clusterConfig(t testing.TB, id int32, hb time.Duration) Config {
 
 func openCluster(t testing.TB, n int, hb time.Duration) []*Store {
 	t.Helper()
+	return openClusterWith(t, n, hb, func(*Config) {})
+}
+
+// openClusterWith is openCluster with each member's config adjusted by
+// mutate before it opens.
+func openClusterWith(t testing.TB, n int, hb time.Duration, mutate func(*Config)) []*Store {
+	t.Helper()
 	var stores []*Store
 	var servers []Server
 	for id := int32(1); id <= int32(n); id++ {
-		st, err := Open(clusterConfig(t, id, hb))
+		cfg := clusterConfig(t, id, hb)
+		mutate(&cfg)
+		st, err := Open(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

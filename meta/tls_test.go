@@ -11,7 +11,7 @@ import (
 )
 
 // peerTLS gives cfg mutual TLS with a certificate for cn from ca.
-func peerTLS(t *testing.T, cfg *Config, ca *testca.CA, cn string) {
+func peerTLS(t testing.TB, cfg *Config, ca *testca.CA, cn string) {
 	t.Helper()
 	f := ca.WriteFiles(t, t.TempDir(), cn, testca.Options{Bare: true})
 	certs, err := security.LoadCerts(security.TLSFiles{CertFile: f.Cert, KeyFile: f.Key, ClientCAFile: f.CA, ClientAuth: security.ClientAuthRequired})
@@ -27,24 +27,7 @@ func peerTLS(t *testing.T, cfg *Config, ca *testca.CA, cn string) {
 // a non-voter, cannot forward a write, and the refusals are counted.
 func TestMutualTLSQuorum(t *testing.T) {
 	ca, other := testca.New(t, "cluster-ca"), testca.New(t, "other-ca")
-	var stores []*Store
-	var servers []Server
-	for id := int32(1); id <= 3; id++ {
-		cfg := clusterConfig(t, id, 100*time.Millisecond)
-		peerTLS(t, &cfg, ca, "node")
-		st, err := Open(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = st.Close() })
-		stores = append(stores, st)
-		servers = append(servers, Server{ID: id, Addr: st.Addr()})
-	}
-	for _, st := range stores {
-		if err := st.BootstrapCluster(servers); err != nil {
-			t.Fatal(err)
-		}
-	}
+	stores := openClusterWith(t, 3, 100*time.Millisecond, func(cfg *Config) { peerTLS(t, cfg, ca, "node") })
 	leader := leaderOf(t, stores)
 	// A follower forwards its write to the leader over TLS.
 	var follower *Store

@@ -49,6 +49,18 @@ func (m *Manager) SetWindow(w Window) {
 // set applies, and returns the throttle the use now calls for (zero when
 // no quota applies or the client is within it).
 func (m *Manager) Record(set *Set, key, user, clientID string, v float64, now time.Time) time.Duration {
+	return m.record(set, key, user, clientID, v, now, false)
+}
+
+// RecordIfUnder records v like Record unless that calls for a throttle,
+// in which case v is taken back out and the throttle returned: a fetch
+// response that would exceed the consumer's quota is sent empty, so its
+// bytes do not count (as Kafka unrecords them).
+func (m *Manager) RecordIfUnder(set *Set, key, user, clientID string, v float64, now time.Time) time.Duration {
+	return m.record(set, key, user, clientID, v, now, true)
+}
+
+func (m *Manager) record(set *Set, key, user, clientID string, v float64, now time.Time, undoIfThrottled bool) time.Duration {
 	bound, sn, ok := set.Resolve(key, user, clientID)
 	if !ok {
 		return 0
@@ -64,30 +76,8 @@ func (m *Manager) Record(set *Set, key, user, clientID string, v float64, now ti
 	}
 	st.lastUsed = ns
 	st.r.record(m.window, ns, v)
-	return st.r.throttle(m.window, ns, bound)
-}
-
-// RecordIfUnder records v like Record unless that calls for a throttle,
-// in which case v is taken back out and the throttle returned: a fetch
-// response that would exceed the consumer's quota is sent empty, so its
-// bytes do not count (as Kafka unrecords them).
-func (m *Manager) RecordIfUnder(set *Set, key, user, clientID string, v float64, now time.Time) time.Duration {
-	bound, sn, ok := set.Resolve(key, user, clientID)
-	if !ok {
-		return 0
-	}
-	ns := now.UnixNano()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	st := m.sensors[sn]
-	if st == nil {
-		st = &sensorState{r: newRate(m.window)}
-		m.sensors[sn] = st
-	}
-	st.lastUsed = ns
-	st.r.record(m.window, ns, v)
 	d := st.r.throttle(m.window, ns, bound)
-	if d > 0 {
+	if d > 0 && undoIfThrottled {
 		st.r.values[st.r.cur] -= v
 	}
 	return d
