@@ -254,6 +254,22 @@ func TestAuthorizerEnforcesACLs(t *testing.T) {
 		return resp.Results[0].ErrorCode
 	}(), kerr.ClusterAuthorizationFailed)
 
+	dq := kmsg.NewPtrDescribeClientQuotasRequest()
+	want("describes client quotas", raw(dq).(*kmsg.DescribeClientQuotasResponse).ErrorCode, kerr.ClusterAuthorizationFailed)
+	aq := kmsg.NewPtrAlterClientQuotasRequest()
+	aqe := kmsg.NewAlterClientQuotasRequestEntry()
+	aqe.Entity = []kmsg.AlterClientQuotasRequestEntryEntity{{Type: "user", Name: kmsg.StringPtr("eve")}}
+	aqe.Ops = []kmsg.AlterClientQuotasRequestEntryOp{{Key: "producer_byte_rate", Value: 1 << 40}}
+	aq.Entries = append(aq.Entries, aqe)
+	aqResp := raw(aq).(*kmsg.AlterClientQuotasResponse)
+	if len(aqResp.Entries) != 1 {
+		t.Fatalf("alter client quotas answer: %+v", aqResp)
+	}
+	want("alters her own quota", aqResp.Entries[0].ErrorCode, kerr.ClusterAuthorizationFailed)
+	if qs, err := admin.DescribeClientQuotas(ctx, false, nil); err != nil || len(qs) != 0 {
+		t.Fatalf("quotas after eve's attempt: %v %v", qs, err)
+	}
+
 	// Nothing eve tried changed anything.
 	adminCl := as("admin", "root-pw")
 	if end := endOffset(t, adminCl, "orders", false); end != 7 {

@@ -97,6 +97,18 @@ func denyEntries(req kmsg.Request, resp kmsg.Response, code int16) {
 		for _, u := range req.Upsertions {
 			add(u.Name)
 		}
+	case *kmsg.AlterClientQuotasRequest:
+		r := resp.(*kmsg.AlterClientQuotasResponse)
+		for _, e := range req.Entries {
+			re := kmsg.NewAlterClientQuotasResponseEntry()
+			re.ErrorCode = code
+			for _, ent := range e.Entity {
+				ee := kmsg.NewAlterClientQuotasResponseEntryEntity()
+				ee.Type, ee.Name = ent.Type, ent.Name
+				re.Entity = append(re.Entity, ee)
+			}
+			r.Entries = append(r.Entries, re)
+		}
 	case *kmsg.WriteTxnMarkersRequest:
 		r := resp.(*kmsg.WriteTxnMarkersResponse)
 		for _, m := range req.Markers {
