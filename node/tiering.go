@@ -298,35 +298,57 @@ func (p *partition) runRestoreAfterReset(st *followState, gen uint64) {
 	ctx, cancel := context.WithTimeout(p.n.drainCtx, 2*coldReadTimeout)
 	defer cancel()
 	log := p.n.log.With("topic", p.topic, "partition", p.index)
-	if _, err := tp.Sync(ctx); err != nil {
-		log.Warn("restoring producer state after a reset: reading the store's manifest", "err", err)
-		return
-	}
-	// The state is built up to the local log start; local retention may
-	// move that start on meanwhile (the store holds what it drops), so a
-	// few tries rebuild it up to where the log starts by then.
-	for range 3 {
+	// The store's manifest may not yet show the segments below the new
+	// start (the leader trims its disk once they are uploaded, and this
+	// node's view lags by a listing), and local retention may move the
+	// start on meanwhile (the store holds what it drops): a few tries,
+	// each with a fresh listing, rebuild the state up to where the log
+	// starts by then.
+	var why string
+	for try := range restoreTries {
+		if try > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(restoreRetry):
+			}
+		}
 		if ctx.Err() != nil || p.repl.follow.Load() != st || p.repl.resets.Load() != gen {
 			return // moved, or reset again: a newer restore runs
 		}
+		if _, err := tp.Sync(ctx); err != nil {
+			why = fmt.Sprintf("reading the store's manifest: %v", err)
+			continue
+		}
 		end := p.log.StartOffset()
 		snap, err := tp.SnapshotAtOrBelow(ctx, end)
-		if err != nil || snap == nil {
-			if err != nil {
-				log.Warn("restoring producer state after a reset: no snapshot read from the store", "at", end, "err", err)
-			}
-			return
+		if err != nil {
+			why = fmt.Sprintf("no snapshot read from the store at or below %d: %v", end, err)
+			continue
+		}
+		if snap == nil {
+			why = fmt.Sprintf("the store holds no producer snapshot at or below %d", end)
+			continue
 		}
 		data, err := replayProducerSnapshot(ctx, tp, *snap, end, log)
 		if err != nil {
-			log.Warn("restoring producer state after a reset", "at", end, "err", err)
-			return
+			why = fmt.Sprintf("replaying from %d: %v", snap.Offset, err)
+			continue
 		}
 		if p.installRestored(st, gen, end, data, log) {
 			return
 		}
+		why = fmt.Sprintf("the local log start moved past %d meanwhile", end)
+	}
+	if ctx.Err() == nil && p.repl.follow.Load() == st && p.repl.resets.Load() == gen {
+		log.Warn("restoring producer state after a reset: gave up; idempotent producers' state below the local log start is missing until the next reset or restart", "tries", restoreTries, "last", why)
 	}
 }
+
+// restoreTries and restoreRetry bound runRestoreAfterReset's attempts.
+const (
+	restoreTries = 10
+	restoreRetry = 500 * time.Millisecond
+)
 
 // installRestored writes the rebuilt producer state as the log's snapshot
 // at end and reloads the producer state from it, if the partition still
