@@ -68,7 +68,7 @@ func (n *Node) handleFetch(r *request, rep *reply) {
 func (n *Node) finishFetch(r *request, rep *reply, resp *kmsg.FetchResponse, splice *spliceSet, bytes int64) {
 	if n.fetchOverQuota(r, bytes) {
 		splice.release()
-		rep.finish(throttledFetchResponse())
+		rep.finish(kmsg.NewPtrFetchResponse()) // no data; the throttle is set when written
 		return
 	}
 	rep.finishSplice(resp, splice)

@@ -133,10 +133,6 @@ func applyThrottle(req *request, resp kmsg.Response) {
 	st.SetThrottle(ms)
 }
 
-// throttledFetchResponse is what a fetch over its quota gets: no data,
-// the throttle (set when written), nothing else.
-func throttledFetchResponse() *kmsg.FetchResponse { return kmsg.NewPtrFetchResponse() }
-
 // awaitUnmuted holds the connection's reader while a quota throttle runs;
 // false when the connection closed meanwhile.
 func (c *conn) awaitUnmuted() bool {

@@ -111,8 +111,10 @@ type replicaFetcher struct {
 	// reqFails counts requests to the leader that failed in a row (the
 	// connection, TLS or SASL, not a partition's error); each doubles the
 	// backoff, so a follower that cannot authenticate does not redial
-	// ten times a second. Touched by runFetch only.
+	// ten times a second. reached is set once a request to this leader
+	// has succeeded. Both touched by runReplicaFetcher only.
 	reqFails int
+	reached  bool
 }
 
 func newFetcherSet(n *Node) *fetcherSet {
@@ -340,7 +342,7 @@ func (f *replicaFetcher) requestFailed(what string, err error) {
 // request sends req to the leader, refreshing the client's view of the
 // brokers once if the leader is new to it.
 func (f *replicaFetcher) request(ctx context.Context, cl *kgo.Client, req kmsg.Request) (kmsg.Response, error) {
-	if f.reqFails > 0 || !knowsBroker(cl, f.leader) {
+	if f.reqFails > 0 || !f.reached {
 		// Learn the leader's address first, within a short bound: a
 		// client that cannot authenticate fails here at once instead of
 		// waiting out ctx for an address it can never learn.
@@ -363,17 +365,6 @@ func (f *replicaFetcher) request(ctx context.Context, cl *kgo.Client, req kmsg.R
 		resp, err = cl.Broker(int(f.leader)).Request(ctx, req)
 	}
 	return resp, err
-}
-
-// knowsBroker says whether cl has discovered broker id.
-func knowsBroker(cl *kgo.Client, id int32) bool {
-	want := *cl.Broker(int(id)) // a handle: equal to a discovered one of the same id
-	for _, b := range cl.DiscoveredBrokers() {
-		if *b == want {
-			return true
-		}
-	}
-	return false
 }
 
 // truncate runs the KIP-101/279 step for partitions new to this leader
@@ -419,7 +410,7 @@ func (f *replicaFetcher) truncate(cl *kgo.Client, ps []*partition, sts []*follow
 		}
 		return
 	}
-	f.reqFails = 0
+	f.reqFails, f.reached = 0, true
 	resp := kresp.(*kmsg.OffsetForLeaderEpochResponse)
 	for _, rt := range resp.Topics {
 		for _, rp := range rt.Partitions {
@@ -540,7 +531,7 @@ func (f *replicaFetcher) fetch(cl *kgo.Client, ps []*partition, sts []*followSta
 		}
 		return false
 	}
-	f.reqFails = 0
+	f.reqFails, f.reached = 0, true
 	resp := kresp.(*kmsg.FetchResponse)
 	if resp.ErrorCode != 0 {
 		for _, st := range sts {

@@ -36,8 +36,8 @@ func (r *rate) record(w Window, now int64, v float64) {
 	r.values[r.cur] += v
 }
 
-// measure is the rate at now, per second.
-func (r *rate) measure(w Window, now int64) float64 {
+// measure is the rate at now, per second, and the time it is taken over.
+func (r *rate) measure(w Window, now int64) (float64, time.Duration) {
 	span := int64(w.Samples) * int64(w.Size)
 	total, oldest := 0.0, now
 	for i, st := range r.starts {
@@ -51,7 +51,8 @@ func (r *rate) measure(w Window, now int64) float64 {
 		total += r.values[i]
 		oldest = min(oldest, st)
 	}
-	return total / r.elapsed(w, now, oldest).Seconds()
+	el := r.elapsed(w, now, oldest)
+	return total / el.Seconds(), el
 }
 
 // elapsed is the time the rate is taken over (Kafka's windowSize).
@@ -69,16 +70,10 @@ func (r *rate) elapsed(w Window, now, oldest int64) time.Duration {
 // time the excess takes to drain at the bound), zero under the bound, and
 // never more than the whole sampled span (Samples × Size).
 func (r *rate) throttle(w Window, now int64, bound float64) time.Duration {
-	m := r.measure(w, now)
+	m, el := r.measure(w, now)
 	if m <= bound {
 		return 0
 	}
-	oldest := now
-	for _, st := range r.starts {
-		if st != 0 {
-			oldest = min(oldest, st)
-		}
-	}
-	d := time.Duration((m - bound) / bound * float64(r.elapsed(w, now, oldest)))
+	d := time.Duration((m - bound) / bound * float64(el))
 	return min(d, time.Duration(w.Samples)*w.Size)
 }
