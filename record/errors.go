@@ -2,11 +2,12 @@ package record
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// Sentinel errors. Every error returned by this package wraps exactly one.
+// Sentinel errors. Every error returned by this package wraps at least one.
 var (
 	// ErrCorrupt: the bytes do not form a valid batch (lengths, CRC,
 	// magic, malformed records or compressed payload).
@@ -18,6 +19,9 @@ var (
 	// a producer (record count or offset deltas inconsistent, control
 	// batch, empty batch, old message format).
 	ErrInvalidRecord = errors.New("invalid record batch")
+	// ErrNoKey: a record without a key was produced to a compacted
+	// topic. It wraps ErrInvalidRecord.
+	ErrNoKey = fmt.Errorf("%w: compacted topic cannot accept a record without a key", ErrInvalidRecord)
 	// ErrUnsupportedCodec: the compression codec is not one of 0-4.
 	ErrUnsupportedCodec = errors.New("unsupported compression codec")
 )

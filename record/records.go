@@ -38,17 +38,25 @@ func ForEachRecord(batch []byte, fn func(r Record) bool) error {
 	if h.Size() > len(batch) {
 		return fmt.Errorf("%w: batch of %d bytes truncated to %d", ErrCorrupt, h.Size(), len(batch))
 	}
-	return walkRecords(h, batch[HeaderSize:h.Size()], true, func(r Record) bool { return fn(r) })
+	return walkRecords(h, batch[HeaderSize:h.Size()], walkOpts{keep: true}, func(r Record) bool { return fn(r) })
+}
+
+// walkOpts says what walkRecords checks and keeps.
+type walkOpts struct {
+	keep, strict, needKey bool
 }
 
 var bufioPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
 
 // walkRecords reads h.NumRecords records from body (the batch's bytes after
-// the header), checks each record's framing and that offset deltas run
-// 0,1,2,..., and that nothing follows the last record. With keep it copies
-// keys, values and headers into the Record passed to visit; otherwise it
-// skips them and visit sees only the scalar fields.
-func walkRecords(h Header, body []byte, keep bool, visit func(Record) bool) error {
+// the header), checks each record's framing and that nothing follows the
+// last record. With strict (a producer's batch) offset deltas must run
+// 0,1,2,...; otherwise (a stored batch, which compaction may have thinned)
+// they must increase and stay within the batch's lastOffsetDelta. With
+// needKey a record with a null key is refused (ErrNoKey). With keep it
+// copies keys, values and headers into the Record passed to visit;
+// otherwise it skips them and visit sees only the scalar fields.
+func walkRecords(h Header, body []byte, o walkOpts, visit func(Record) bool) error {
 	if h.NumRecords < 0 {
 		return fmt.Errorf("%w: record count %d", ErrCorrupt, h.NumRecords)
 	}
@@ -69,15 +77,20 @@ func walkRecords(h Header, body []byte, keep bool, visit func(Record) bool) erro
 	br := bufioPool.Get().(*bufio.Reader)
 	br.Reset(&cappedReader{r: d.Reader, n: MaxUncompressedBytes})
 	defer func() { br.Reset(nil); bufioPool.Put(br) }()
-	rr := recordReader{br: br, keep: keep}
+	rr := recordReader{br: br, keep: o.keep}
+	prev := int32(-1)
 	for i := int32(0); i < h.NumRecords; i++ {
 		r, err := rr.next()
 		if err != nil {
 			return fmt.Errorf("record %d of %d: %w", i, h.NumRecords, err)
 		}
-		if r.OffsetDelta != i {
+		if o.needKey && rr.nullKey {
+			return fmt.Errorf("%w: record %d", ErrNoKey, i)
+		}
+		if o.strict && r.OffsetDelta != i || r.OffsetDelta <= prev || r.OffsetDelta > h.LastOffsetDelta {
 			return fmt.Errorf("%w: record %d has offset delta %d", ErrInvalidRecord, i, r.OffsetDelta)
 		}
+		prev = r.OffsetDelta
 		if visit != nil && !visit(r) {
 			return nil
 		}
@@ -106,9 +119,11 @@ func corruptEOF(err error) error {
 // recordReader decodes records from a stream, tracking how many bytes of the
 // current record remain so no field can run past its record.
 type recordReader struct {
-	br   *bufio.Reader
-	keep bool
-	left int64 // bytes of the current record not yet consumed
+	br       *bufio.Reader
+	keep     bool
+	left     int64 // bytes of the current record not yet consumed
+	nullKey  bool  // the last record read has a null key
+	lastNull bool  // the last bytes field read was null
 }
 
 func (rr *recordReader) next() (Record, error) {
@@ -140,6 +155,7 @@ func (rr *recordReader) next() (Record, error) {
 	if r.Key, err = rr.bytes(true); err != nil {
 		return r, err
 	}
+	rr.nullKey = rr.lastNull
 	if r.Value, err = rr.bytes(true); err != nil {
 		return r, err
 	}
@@ -222,6 +238,7 @@ func (rr *recordReader) bytes(nullable bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	rr.lastNull = n < 0
 	if n < 0 {
 		return nil, nil
 	}

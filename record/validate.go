@@ -10,6 +10,16 @@ import "fmt"
 // count-1, no control batch and no batch larger than maxBatchBytes. It
 // returns the headers of the batches in order.
 func Validate(records []byte, maxBatchBytes int) ([]Header, error) {
+	return validate(records, maxBatchBytes, false)
+}
+
+// ValidateKeyed is Validate for a compacted topic: every record must also
+// have a key (a null key is ErrNoKey, as Kafka refuses it).
+func ValidateKeyed(records []byte, maxBatchBytes int) ([]Header, error) {
+	return validate(records, maxBatchBytes, true)
+}
+
+func validate(records []byte, maxBatchBytes int, needKey bool) ([]Header, error) {
 	if len(records) == 0 {
 		return nil, fmt.Errorf("%w: no record batches", ErrInvalidRecord)
 	}
@@ -20,7 +30,7 @@ func Validate(records []byte, maxBatchBytes int) ([]Header, error) {
 		if err != nil {
 			return nil, fmt.Errorf("batch %d at byte %d: %w", i, pos, err)
 		}
-		if err := validateBatch(b, h, maxBatchBytes); err != nil {
+		if err := validateBatch(b, h, maxBatchBytes, needKey); err != nil {
 			return nil, fmt.Errorf("batch %d at byte %d: %w", i, pos, err)
 		}
 		hdrs = append(hdrs, h)
@@ -29,7 +39,7 @@ func Validate(records []byte, maxBatchBytes int) ([]Header, error) {
 	return hdrs, nil
 }
 
-func validateBatch(b []byte, h Header, maxBatchBytes int) error {
+func validateBatch(b []byte, h Header, maxBatchBytes int, needKey bool) error {
 	if h.Size() > len(b) {
 		if h.Size() > maxBatchBytes {
 			return fmt.Errorf("%w: batch of %d bytes, at most %d allowed", ErrTooLarge, h.Size(), maxBatchBytes)
@@ -54,7 +64,7 @@ func validateBatch(b []byte, h Header, maxBatchBytes int) error {
 	if int64(h.LastOffsetDelta) != int64(h.NumRecords)-1 {
 		return fmt.Errorf("%w: lastOffsetDelta %d with %d records", ErrInvalidRecord, h.LastOffsetDelta, h.NumRecords)
 	}
-	return walkRecords(h, b[HeaderSize:h.Size()], false, nil)
+	return walkRecords(h, b[HeaderSize:h.Size()], walkOpts{strict: true, needKey: needKey}, nil)
 }
 
 // ValidateStored splits batches copied from another broker's log (a

@@ -28,6 +28,12 @@ type Config struct {
 	// would still be at least this big without them; negative means no
 	// size limit.
 	RetentionBytes int64
+	// Compacted: the log is compacted (cleanup.policy=compact), so its
+	// batches may leave offset gaps (the cleaner removes records and
+	// whole batches; a follower copies a compacted leader's log as it
+	// is). Without it, and unless the log was ever compacted, a gap
+	// between batches is damage.
+	Compacted bool
 	// IndexIntervalBytes: bytes of batches between offset-index entries.
 	IndexIntervalBytes int
 	// Fdatasync, if set, replaces the fdatasync system call for the

@@ -204,7 +204,7 @@ func (l *Log) VerifySegment(ctx context.Context, base int64, limit func(ctx cont
 		return fmt.Errorf("verify segment %d of %s: %w", base, l.dir, err)
 	}
 
-	res := verifyFile(ctx, s, f, size, next, offsets, limit)
+	res := verifyFile(ctx, s, f, size, next, offsets, limit, l.gaps.Load())
 	if ctx.Err() != nil && errors.Is(res.err, ctx.Err()) {
 		return res.err
 	}
@@ -221,11 +221,12 @@ func (l *Log) VerifySegment(ctx context.Context, base int64, limit func(ctx cont
 // verifyFile checks every batch of s's file (the first size bytes): CRCs,
 // contiguous offsets from s.base, that it ends exactly at next and that
 // each offset-index entry points at a batch with its offset.
-func verifyFile(ctx context.Context, s *segment, f *os.File, size, next int64, offsets []offsetEntry, limit func(context.Context, int) error) scanResult {
+func verifyFile(ctx context.Context, s *segment, f *os.File, size, next int64, offsets []offsetEntry, limit func(context.Context, int) error, gaps bool) scanResult {
 	j := 0
 	sp := scanSpec{
 		size:   size,
 		verify: true,
+		gaps:   gaps,
 		file:   f,
 		src:    &pacedReader{ctx: ctx, r: io.NewSectionReader(f, 0, size), limit: limit},
 		onBatch: func(pos int64, h record.Header) error {
@@ -248,7 +249,7 @@ func verifyFile(ctx context.Context, s *segment, f *os.File, size, next int64, o
 	if res.err == nil && j < len(offsets) {
 		res.err = fmt.Errorf("%w: index entry %d at %d past the last batch", ErrCorruptSegment, j, offsets[j].pos)
 	}
-	if res.err == nil && res.next != next {
+	if res.err == nil && (res.next > next || !gaps && res.next != next) {
 		res.err = fmt.Errorf("%w: segment ends at offset %d, the next starts at %d", ErrCorruptSegment, res.next, next)
 	}
 	return res
@@ -312,10 +313,10 @@ func (l *Log) ReplaceSegment(base int64, path string) error {
 		return classify("replace segment: stat", path, err)
 	}
 	cand := &segment{base: base, dir: l.dir, log: f, size: st.Size(), next: base, maxTs: -1, maxTsOffset: -1}
-	res := verifyFile(context.Background(), cand, f, cand.size, next, nil, nil)
+	res := verifyFile(context.Background(), cand, f, cand.size, next, nil, nil, l.gaps.Load())
 	if res.err == nil {
 		// Index entries as the appender would write them.
-		res = scanSegmentAt(cand, scanSpec{size: cand.size, interval: l.cfg.IndexIntervalBytes}, newScanResult(cand))
+		res = scanSegmentAt(cand, scanSpec{size: cand.size, interval: l.cfg.IndexIntervalBytes, gaps: l.gaps.Load()}, newScanResult(cand))
 	}
 	if res.err == nil && cand.size == 0 {
 		res.err = fmt.Errorf("%w: empty replacement", ErrCorruptSegment)

@@ -21,6 +21,15 @@ const (
 	startOffsetName  = "log-start-offset-checkpoint"
 	epochCkptName    = "leader-epoch-checkpoint"
 	recoveryCkptName = "recovery-point-checkpoint"
+	// compactedMarkerName exists once the log holds compacted data: gaps
+	// between batches are then normal, whatever the config says now.
+	compactedMarkerName = "compacted"
+	// cleanerCkptName holds the first offset no cleaning pass has
+	// deduplicated (Kafka's cleaner-offset-checkpoint, per log).
+	cleanerCkptName = "cleaner-offset-checkpoint"
+	// cleanedSuffix names a cleaning pass's output before it replaces
+	// the segment; one left by a crash is removed at open.
+	cleanedSuffix = ".cleaned"
 )
 
 // segmentName is the Kafka file name stem for a base offset.

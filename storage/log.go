@@ -42,6 +42,10 @@ type Log struct {
 	// append path checks it on every write.
 	rollEvery atomic.Int64
 
+	// gaps: batches may leave offset gaps (Config.Compacted, or the log
+	// holds compacted data: the compacted marker file exists).
+	gaps atomic.Bool
+
 	synced    atomic.Int64
 	fdatasync func(fd int) error // Config.Fdatasync as of Open
 	files     *fileCache         // bounds the open .log files of sealed segments
@@ -568,6 +572,9 @@ func (l *Log) SetConfig(cfg Config) {
 	l.cfg = cfg
 	l.mu.Unlock()
 	l.rollEvery.Store(cfg.RollInterval.Milliseconds())
+	if cfg.Compacted {
+		l.gaps.Store(true)
+	}
 }
 
 // Config returns the current configuration.

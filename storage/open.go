@@ -42,6 +42,9 @@ func Open(dir string, cfg Config, logger *slog.Logger) (*Log, error) {
 	}
 	l := &Log{dir: dir, logger: logger.With("log", dir), cfg: cfg, fdatasync: cfg.Fdatasync, files: newFileCache(maxOpenSealed)}
 	l.rollEvery.Store(cfg.RollInterval.Milliseconds())
+	if _, err := os.Stat(l.path(compactedMarkerName)); err == nil || cfg.Compacted {
+		l.gaps.Store(true)
+	}
 	if err := l.load(); err != nil {
 		return nil, err
 	}
@@ -94,11 +97,14 @@ func (l *Log) load() error {
 		switch {
 		case rescan:
 			scanned++
-			if err := l.recoverSegment(s); err != nil {
+			torn, err := l.recoverSegment(s)
+			if err != nil {
 				l.closeSegments()
 				return err
 			}
-			if !last && s.next != nextBase {
+			// In a log with gaps a segment may end before the next one
+			// starts; only a truncated tail says it is torn.
+			if !last && (s.next > nextBase || torn || !l.gaps.Load() && s.next != nextBase) {
 				// A torn segment rolled after the last sync: neither its
 				// tail nor the segments after it were ever synced.
 				l.logger.Warn("unsynced segment ends before the next one starts; dropping the unsynced segments after it",
@@ -108,6 +114,8 @@ func (l *Log) load() error {
 					return classify("drop segments", dir, err)
 				}
 				bases = bases[:i+1]
+			} else if !last {
+				s.next = nextBase
 			}
 		case !clean:
 			checked++
@@ -258,7 +266,9 @@ func (l *Log) listSegments() ([]int64, map[int64]bool, error) {
 	for _, e := range ents {
 		name := e.Name()
 		switch {
-		case strings.HasSuffix(name, tmpSuffix):
+		case strings.HasSuffix(name, tmpSuffix) || strings.HasSuffix(name, cleanedSuffix):
+			// An interrupted write, or a cleaning pass's output that a
+			// crash kept from replacing its segment.
 			_ = os.Remove(l.path(name))
 		case strings.HasSuffix(name, indexSuffix) || strings.HasSuffix(name, timeIndexSuffix) || strings.HasSuffix(name, damagedSuffix):
 			stem := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, indexSuffix), timeIndexSuffix), damagedSuffix)
@@ -278,22 +288,33 @@ func (l *Log) listSegments() ([]int64, map[int64]bool, error) {
 }
 
 // recoverSegment rescans s, truncates whatever follows the last good batch
-// and rewrites its indexes.
-func (l *Log) recoverSegment(s *segment) error {
-	res := scanSegment(s, l.cfg.IndexIntervalBytes, true)
+// and rewrites its indexes. It reports whether it truncated.
+func (l *Log) recoverSegment(s *segment) (truncated bool, err error) {
+	res := scanSegment(s, l.cfg.IndexIntervalBytes, true, l.gaps.Load())
 	if res.err != nil {
 		l.logger.Warn("truncating torn or corrupt segment tail", "segment", s.base,
 			"from", res.validEnd, "size", s.size, "err", res.err)
 		if err := s.log.Truncate(res.validEnd); err != nil {
-			return fmt.Errorf("truncate segment %d: %w", s.base, err)
+			return true, fmt.Errorf("truncate segment %d: %w", s.base, err)
 		}
+		truncated = res.validEnd < s.size
 		s.size = res.validEnd
 	}
 	s.applyScan(res)
 	if _, err := s.writeIndexes(res.offsets, res.times); err != nil {
-		return classify("rebuild indexes of segment", segmentName(s.base), err)
+		return truncated, classify("rebuild indexes of segment", segmentName(s.base), err)
 	}
-	return nil
+	return truncated, nil
+}
+
+// endsRight reports whether a sealed segment whose batches end at next
+// fits before the following segment's base: exactly, or in a log with
+// gaps at or before it.
+func (l *Log) endsRight(next, nextBase int64) bool {
+	if l.gaps.Load() {
+		return next <= nextBase
+	}
+	return next == nextBase
 }
 
 func (s *segment) applyScan(res scanResult) {
@@ -307,8 +328,8 @@ func (s *segment) applyScan(res scanResult) {
 // indexes, never truncates, and marks the segment damaged if the chain
 // breaks, reporting whether it did.
 func (l *Log) checkSealed(s *segment, nextBase int64, verify bool) bool {
-	res := scanSegment(s, l.cfg.IndexIntervalBytes, verify)
-	if res.err == nil && res.next != nextBase {
+	res := scanSegment(s, l.cfg.IndexIntervalBytes, verify, l.gaps.Load())
+	if res.err == nil && !l.endsRight(res.next, nextBase) {
 		res.err = fmt.Errorf("%w: segment ends at offset %d (file size %d), the next starts at %d",
 			ErrCorruptSegment, res.next, s.size, nextBase)
 	}
@@ -360,7 +381,8 @@ func (l *Log) loadSegment(s *segment, nextBase int64) (ok bool, err error) {
 		if nextBase >= 0 {
 			return !l.checkSealed(s, nextBase, false), nil
 		}
-		return true, l.recoverSegment(s)
+		_, err := l.recoverSegment(s)
+		return true, err
 	}
 	s.offsets, s.times = offsets, times
 	if n := len(times); n > 0 {
@@ -373,9 +395,9 @@ func (l *Log) loadSegment(s *segment, nextBase int64) (ok bool, err error) {
 		from, res.next = int64(offsets[n-1].pos), s.base+int64(offsets[n-1].rel)
 	}
 	res.maxTs, res.maxTsOffset = s.maxTs, s.maxTsOffset
-	res = scanSegmentAt(s, scanSpec{size: s.size, from: from, interval: l.cfg.IndexIntervalBytes, verify: nextBase < 0}, res)
+	res = scanSegmentAt(s, scanSpec{size: s.size, from: from, interval: l.cfg.IndexIntervalBytes, verify: nextBase < 0, gaps: l.gaps.Load()}, res)
 	if nextBase >= 0 {
-		if res.err == nil && res.next != nextBase {
+		if res.err == nil && !l.endsRight(res.next, nextBase) {
 			res.err = fmt.Errorf("%w: segment ends at offset %d, the next starts at %d", ErrCorruptSegment, res.next, nextBase)
 		}
 		if res.err != nil {
@@ -388,7 +410,8 @@ func (l *Log) loadSegment(s *segment, nextBase int64) (ok bool, err error) {
 	if res.err != nil {
 		l.logger.Warn("active segment tail failed verification after a clean stop; recovering it", "segment", s.base,
 			"from", res.validEnd, "size", s.size, "err", res.err)
-		return true, l.recoverSegment(s)
+		_, err := l.recoverSegment(s)
+		return true, err
 	}
 	s.next, s.maxTs, s.maxTsOffset, s.sinceIndex = res.next, res.maxTs, res.maxTsOffset, res.sinceIndex
 	// Entries the appender would have added after the last one on disk.

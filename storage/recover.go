@@ -37,6 +37,7 @@ func (l *Log) Recover() error {
 		return classify("recover: cut back to the synced offset", l.dir, err)
 	}
 	fresh := &Log{dir: l.dir, logger: l.logger, cfg: cfg, fdatasync: l.fdatasync, files: l.files}
+	fresh.gaps.Store(l.gaps.Load())
 	if err := fresh.load(); err != nil {
 		return fmt.Errorf("recover %s: %w", l.dir, err)
 	}

@@ -43,15 +43,25 @@ func (l *Log) AppendReplica(batches []byte, hdrs []record.Header) (AppendInfo, e
 	l.mu.RLock()
 	end := l.end
 	l.mu.RUnlock()
-	if hdrs[0].BaseOffset != end {
+	// A compacted leader's log has gaps: batches then need only start at
+	// or after the end and increase.
+	gaps := l.gaps.Load()
+	if hdrs[0].BaseOffset < end || !gaps && hdrs[0].BaseOffset != end {
 		return AppendInfo{}, fmt.Errorf("%w: first batch at %d, log end %d", ErrOffsetMismatch, hdrs[0].BaseOffset, end)
 	}
 	off := end
+	gapped := false
 	for i, h := range hdrs {
-		if h.BaseOffset != off {
+		if h.BaseOffset < off || !gaps && h.BaseOffset != off {
 			return AppendInfo{}, fmt.Errorf("%w: batch %d starts at %d, want %d", ErrBadAppend, i, h.BaseOffset, off)
 		}
+		gapped = gapped || h.BaseOffset != off
 		off = h.NextOffset()
+	}
+	if gapped {
+		if err := l.markCompacted(); err != nil {
+			return AppendInfo{}, err
+		}
 	}
 	return l.writeLocked(batches, hdrs, end, off)
 }
@@ -101,6 +111,7 @@ func (l *Log) TruncateTo(offset int64) (int64, error) {
 		return end, l.fail(classify("truncate high watermark", l.dir, err))
 	}
 	fresh := &Log{dir: l.dir, logger: l.logger, cfg: cfg, fdatasync: l.fdatasync, files: l.files}
+	fresh.gaps.Store(l.gaps.Load())
 	if err := fresh.load(); err != nil {
 		return end, l.fail(fmt.Errorf("reload after truncation: %w", err))
 	}
@@ -115,6 +126,7 @@ func (l *Log) TruncateTo(offset int64) (int64, error) {
 	for _, s := range old {
 		s.drop()
 	}
+	l.lowerCleanerCheckpoint(fresh.end)
 	l.logger.Info("log truncated", "dir", l.dir, "requested", offset, "end", fresh.end, "was", end)
 	return fresh.end, nil
 }
@@ -157,6 +169,7 @@ func (l *Log) ResetTo(offset int64) error {
 	if err := writeOffsetCheckpoint(l.dir, startOffsetName, offset); err != nil {
 		return classify("persist log start offset", l.dir, err)
 	}
+	l.lowerCleanerCheckpoint(offset)
 	return classify("sync dir", l.dir, syncDir(l.dir))
 }
 

@@ -333,8 +333,8 @@ type scanResult struct {
 // from s.base; the scan stops at the first batch that fails (a torn or
 // corrupt tail) and reports it in err. Without verify only the headers are
 // read, but their chain must still be contiguous from s.base.
-func scanSegment(s *segment, interval int, verify bool) scanResult {
-	return scanSegmentAt(s, scanSpec{size: s.size, interval: interval, verify: verify}, newScanResult(s))
+func scanSegment(s *segment, interval int, verify, gaps bool) scanResult {
+	return scanSegmentAt(s, scanSpec{size: s.size, interval: interval, verify: verify, gaps: gaps}, newScanResult(s))
 }
 
 func newScanResult(s *segment) scanResult {
@@ -347,6 +347,7 @@ type scanSpec struct {
 	from     int64 // position of the first batch; res.next is its base offset
 	interval int
 	verify   bool
+	gaps     bool      // base offsets need only increase (a compacted log)
 	src      io.Reader // with verify: the bytes from `from` on (nil: the file)
 	file     *os.File  // the segment file (nil: s.log, for a segment the caller has open)
 	// onBatch, if set, sees every good batch and may reject it.
@@ -390,7 +391,7 @@ func scanSegmentAt(s *segment, sp scanSpec, res scanResult) scanResult {
 		} else {
 			h, err = hr.at(pos)
 		}
-		if err == nil && (h.BaseOffset != res.next || h.LastOffsetDelta < 0) {
+		if err == nil && (h.BaseOffset < res.next || !sp.gaps && h.BaseOffset != res.next || h.LastOffsetDelta < 0) {
 			err = fmt.Errorf("batch at %d has base offset %d, want %d", pos, h.BaseOffset, res.next)
 		}
 		if err == nil && sp.onBatch != nil {

@@ -1,0 +1,204 @@
+package compact
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/stratalog/strata/record"
+)
+
+// AbortedTxn is one aborted transaction of a producer: its data lies in
+// [First, Last) and its abort marker at Last.
+type AbortedTxn struct {
+	ProducerID  int64
+	First, Last int64
+}
+
+// Aborted answers whether a producer's record belongs to an aborted
+// transaction.
+type Aborted struct {
+	byPID map[int64][]AbortedTxn // sorted by First
+}
+
+// NewAborted indexes txns.
+func NewAborted(txns []AbortedTxn) *Aborted {
+	a := &Aborted{byPID: map[int64][]AbortedTxn{}}
+	for _, t := range txns {
+		a.byPID[t.ProducerID] = append(a.byPID[t.ProducerID], t)
+	}
+	for _, ts := range a.byPID {
+		sort.Slice(ts, func(i, j int) bool { return ts[i].First < ts[j].First })
+	}
+	return a
+}
+
+// Contains reports whether offset of producer pid is aborted data.
+func (a *Aborted) Contains(pid, offset int64) bool {
+	if a == nil {
+		return false
+	}
+	ts := a.byPID[pid]
+	i := sort.Search(len(ts), func(i int) bool { return ts[i].First > offset }) - 1
+	return i >= 0 && offset <= ts[i].Last
+}
+
+// MapBatch puts the keys of one data batch (whole, as stored; h its
+// header) into m at their offsets, skipping aborted records and records
+// without a key. It returns false, putting nothing, when the batch's
+// records might not all fit: the pass's map then ends before the batch.
+// Control batches add nothing.
+func MapBatch(m *KeyMap, h record.Header, batch []byte, aborted *Aborted) (bool, error) {
+	if h.IsControl() {
+		return true, nil
+	}
+	if int(h.NumRecords) > m.Free() {
+		if int(h.NumRecords) > m.Capacity() {
+			return false, fmt.Errorf("%w: batch at offset %d holds %d records, the map %d", ErrMapTooSmall, h.BaseOffset, h.NumRecords, m.Capacity())
+		}
+		return false, nil
+	}
+	skip := h.IsTransactional() && aborted.Contains(h.ProducerID, h.BaseOffset)
+	if skip {
+		return true, nil
+	}
+	err := record.ForEachRecord(batch, func(r record.Record) bool {
+		if r.Key != nil {
+			m.Put(r.Key, h.BaseOffset+int64(r.OffsetDelta))
+		}
+		return true
+	})
+	return true, err
+}
+
+// Cleaner decides what each batch of the part of a log being cleaned
+// keeps. One Cleaner serves one pass.
+type Cleaner struct {
+	// Keys holds the latest offset of every key in [FirstDirty, MapEnd).
+	Keys *KeyMap
+	// MapEnd: records at or after it are newer than the map knows and
+	// are kept.
+	MapEnd int64
+	// Now is the pass's clock (unix ms); DeleteRetentionMs sets new
+	// delete horizons.
+	Now, DeleteRetentionMs int64
+	// Aborted lists the log's aborted transactions.
+	Aborted *Aborted
+	// LastBatch, if set, returns the last offset of the newest batch a
+	// live producer wrote: that batch is kept even when it keeps no
+	// record, so the producer's sequence survives.
+	LastBatch func(producerID int64) (int64, bool)
+}
+
+// Stats counts what a pass did.
+type Stats struct {
+	BatchesRead, BatchesKept, BatchesRewritten int64
+	RecordsRead, RecordsKept                   int64
+	TombstonesRemoved, MarkersRemoved          int64
+	AbortedRemoved, KeylessRemoved             int64
+}
+
+// Filter returns what the batch (whole, as stored; h its header) becomes:
+// the batch itself when nothing changes, a rebuilt batch, or nil when it
+// goes entirely.
+func (c *Cleaner) Filter(h record.Header, batch []byte, st *Stats) ([]byte, error) {
+	st.BatchesRead++
+	st.RecordsRead += int64(h.NumRecords)
+	if h.NextOffset() > c.MapEnd && h.BaseOffset >= c.MapEnd {
+		st.BatchesKept++
+		st.RecordsKept += int64(h.NumRecords)
+		return batch, nil
+	}
+	horizon, hasHorizon := h.DeleteHorizon()
+	expired := hasHorizon && c.Now >= horizon
+	if h.IsControl() {
+		if h.NextOffset() > c.MapEnd {
+			st.BatchesKept++
+			st.RecordsKept += int64(h.NumRecords)
+			return batch, nil
+		}
+		if expired {
+			// Every record of the transaction precedes its marker and
+			// was cleaned when the marker first was: no reader needs it.
+			st.MarkersRemoved++
+			return c.empty(h, nil, st)
+		}
+		if !hasHorizon {
+			var recs []record.Record
+			if err := record.ForEachRecord(batch, func(r record.Record) bool { recs = append(recs, r); return true }); err != nil {
+				return nil, err
+			}
+			return c.rebuild(h, recs, c.Now+c.DeleteRetentionMs, st)
+		}
+		st.BatchesKept++
+		st.RecordsKept += int64(h.NumRecords)
+		return batch, nil
+	}
+	if h.IsTransactional() && c.Aborted.Contains(h.ProducerID, h.BaseOffset) {
+		st.AbortedRemoved += int64(h.NumRecords)
+		return c.empty(h, nil, st)
+	}
+	var kept []record.Record
+	needHorizon := false
+	changed := false
+	err := record.ForEachRecord(batch, func(r record.Record) bool {
+		off := h.BaseOffset + int64(r.OffsetDelta)
+		switch {
+		case off >= c.MapEnd:
+		case r.Key == nil:
+			st.KeylessRemoved++
+			changed = true
+			return true
+		case c.Keys.Get(r.Key) > off:
+			changed = true
+			return true
+		case r.Value == nil && expired:
+			st.TombstonesRemoved++
+			changed = true
+			return true
+		case r.Value == nil && !hasHorizon:
+			needHorizon = true
+		}
+		kept = append(kept, r)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !changed && !needHorizon {
+		st.BatchesKept++
+		st.RecordsKept += int64(h.NumRecords)
+		return batch, nil
+	}
+	if len(kept) == 0 {
+		return c.empty(h, nil, st)
+	}
+	newHorizon := int64(0)
+	if hasHorizon {
+		newHorizon = horizon
+	} else if needHorizon {
+		newHorizon = c.Now + c.DeleteRetentionMs
+	}
+	return c.rebuild(h, kept, newHorizon, st)
+}
+
+func (c *Cleaner) rebuild(h record.Header, recs []record.Record, horizon int64, st *Stats) ([]byte, error) {
+	b, err := record.Rebuild(h, recs, horizon)
+	if err != nil {
+		return nil, fmt.Errorf("rebuilding batch at offset %d: %w", h.BaseOffset, err)
+	}
+	st.BatchesKept++
+	st.BatchesRewritten++
+	st.RecordsKept += int64(len(recs))
+	return b, nil
+}
+
+// empty drops a batch that keeps no record, or keeps it empty when it is
+// its producer's newest batch.
+func (c *Cleaner) empty(h record.Header, _ []record.Record, st *Stats) ([]byte, error) {
+	if h.ProducerID >= 0 && c.LastBatch != nil {
+		if last, ok := c.LastBatch(h.ProducerID); ok && last == h.LastOffset() {
+			return c.rebuild(h, nil, 0, st)
+		}
+	}
+	return nil, nil
+}

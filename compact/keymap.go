@@ -1,0 +1,122 @@
+package compact
+
+import (
+	"errors"
+	"hash/maphash"
+)
+
+// EntryBytes is what one key takes in a KeyMap: a 128-bit hash of the key
+// and its offset.
+const EntryBytes = 24
+
+// maxLoad is the fraction of slots a KeyMap fills before it reports full:
+// linear probing stays short below it.
+const maxLoad = 0.75
+
+// ErrMapTooSmall: one record batch holds more keys than the whole map.
+var ErrMapTooSmall = errors.New("log.cleaner.dedupe.buffer.size too small for one record batch")
+
+type slot struct {
+	h1, h2 uint64
+	off    int64 // offset+1; 0 marks an empty slot
+}
+
+// KeyMap maps keys to the latest offset seen for them, in a fixed amount
+// of memory: keys are stored as 128-bit hashes (two seeded maphash
+// values), so two keys collide with probability about n²/2¹²⁹. A KeyMap
+// is for one pass; Reset reuses its memory.
+type KeyMap struct {
+	slots      []slot
+	used, max  int
+	seed1      maphash.Seed
+	seed2      maphash.Seed
+	lastOffset int64
+}
+
+// NewKeyMap returns a map using about bytes of memory (at least one slot).
+func NewKeyMap(bytes int64) *KeyMap {
+	n := int(bytes / EntryBytes)
+	if n < 1 {
+		n = 1
+	}
+	m := &KeyMap{slots: make([]slot, n), max: int(float64(n) * maxLoad)}
+	if m.max < 1 {
+		m.max = 1
+	}
+	m.Reset()
+	return m
+}
+
+// Reset empties the map for a new pass.
+func (m *KeyMap) Reset() {
+	clear(m.slots)
+	m.used = 0
+	m.lastOffset = -1
+	m.seed1, m.seed2 = maphash.MakeSeed(), maphash.MakeSeed()
+}
+
+// Capacity is how many keys the map holds before it is full.
+func (m *KeyMap) Capacity() int { return m.max }
+
+// Len is the number of distinct keys in the map.
+func (m *KeyMap) Len() int { return m.used }
+
+// Free is how many more distinct keys fit.
+func (m *KeyMap) Free() int { return m.max - m.used }
+
+// LastOffset is the largest offset put, -1 if none.
+func (m *KeyMap) LastOffset() int64 { return m.lastOffset }
+
+func (m *KeyMap) hash(key []byte) (uint64, uint64) {
+	return maphash.Bytes(m.seed1, key), maphash.Bytes(m.seed2, key)
+}
+
+// Put records offset as the latest for key. Offsets are put in increasing
+// order. It returns false, changing nothing, when the key is new and the
+// map is full.
+func (m *KeyMap) Put(key []byte, offset int64) bool {
+	h1, h2 := m.hash(key)
+	i := int(h1 % uint64(len(m.slots)))
+	for {
+		s := &m.slots[i]
+		if s.off == 0 {
+			if m.used >= m.max {
+				return false
+			}
+			*s = slot{h1: h1, h2: h2, off: offset + 1}
+			m.used++
+			break
+		}
+		if s.h1 == h1 && s.h2 == h2 {
+			if offset+1 > s.off {
+				s.off = offset + 1
+			}
+			break
+		}
+		if i++; i == len(m.slots) {
+			i = 0
+		}
+	}
+	if offset > m.lastOffset {
+		m.lastOffset = offset
+	}
+	return true
+}
+
+// Get returns the latest offset put for key, or -1.
+func (m *KeyMap) Get(key []byte) int64 {
+	h1, h2 := m.hash(key)
+	i := int(h1 % uint64(len(m.slots)))
+	for {
+		s := &m.slots[i]
+		if s.off == 0 {
+			return -1
+		}
+		if s.h1 == h1 && s.h2 == h2 {
+			return s.off - 1
+		}
+		if i++; i == len(m.slots) {
+			i = 0
+		}
+	}
+}
