@@ -59,15 +59,15 @@ func TestCleanable(t *testing.T) {
 		due                bool
 		why                string
 	}{
-		{"all sealed, nothing cleaned", 0, 350, Policy{MinDirtyRatio: 0.5}, Range{0, 0, 300, 0, 3000, 3}, true, "dirty ratio"},
-		{"never the active segment", 0, 1 << 40, Policy{MinDirtyRatio: 0.5}, Range{0, 0, 300, 0, 3000, 3}, true, "dirty ratio"},
-		{"high watermark inside a segment", 0, 250, Policy{MinDirtyRatio: 0.5}, Range{0, 0, 200, 0, 2000, 2}, true, "dirty ratio"},
-		{"min lag", 0, 350, Policy{MinDirtyRatio: 0.5, MinLag: 100 * time.Second}, Range{0, 0, 200, 0, 2000, 2}, true, "dirty ratio"},
-		{"ratio below", 200, 350, Policy{MinDirtyRatio: 0.5}, Range{0, 200, 300, 2000, 1000, 1}, false, ""},
-		{"max lag forces", 100, 350, Policy{MinDirtyRatio: 0.9, MaxLag: 400 * time.Second}, Range{0, 100, 300, 1000, 2000, 2}, true, "max compaction lag"},
-		{"max lag not yet", 200, 350, Policy{MinDirtyRatio: 0.9, MaxLag: 400 * time.Second}, Range{0, 200, 300, 2000, 1000, 1}, false, ""},
-		{"all clean", 300, 350, Policy{MinDirtyRatio: 0}, Range{0, 300, 300, 3000, 0, 0}, false, ""},
-		{"checkpoint below start", -5, 350, Policy{MinDirtyRatio: 0.5}, Range{0, 0, 300, 0, 3000, 3}, true, "dirty ratio"},
+		{"all sealed, nothing cleaned", 0, 350, Policy{MinDirtyRatio: 0.5}, Range{0, 0, 300, 0, 3000, 3, 0}, true, "dirty ratio"},
+		{"never the active segment", 0, 1 << 40, Policy{MinDirtyRatio: 0.5}, Range{0, 0, 300, 0, 3000, 3, 0}, true, "dirty ratio"},
+		{"high watermark inside a segment", 0, 250, Policy{MinDirtyRatio: 0.5}, Range{0, 0, 200, 0, 2000, 2, 0}, true, "dirty ratio"},
+		{"min lag", 0, 350, Policy{MinDirtyRatio: 0.5, MinLag: 100 * time.Second}, Range{0, 0, 200, 0, 2000, 2, 0}, true, "dirty ratio"},
+		{"ratio below", 200, 350, Policy{MinDirtyRatio: 0.5}, Range{0, 200, 300, 2000, 1000, 1, 0}, false, ""},
+		{"max lag forces", 100, 350, Policy{MinDirtyRatio: 0.9, MaxLag: 400 * time.Second}, Range{0, 100, 300, 1000, 2000, 2, 0}, true, "max compaction lag"},
+		{"max lag not yet", 200, 350, Policy{MinDirtyRatio: 0.9, MaxLag: 400 * time.Second}, Range{0, 200, 300, 2000, 1000, 1, 0}, false, ""},
+		{"all clean", 300, 350, Policy{MinDirtyRatio: 0}, Range{0, 300, 300, 3000, 0, 0, 0}, false, ""},
+		{"checkpoint below start", -5, 350, Policy{MinDirtyRatio: 0.5}, Range{0, 0, 300, 0, 3000, 3, 0}, true, "dirty ratio"},
 	} {
 		got := Cleanable(segs, tc.firstDirty, tc.stable, now, tc.p)
 		if got != tc.want {
@@ -287,5 +287,60 @@ func TestMapBatchFull(t *testing.T) {
 	big, bh := batch(t, 2, record.NewBatchSpec(1), s("a"), s("1"), s("b"), s("1"), s("c"), s("1"), s("d"), s("1"))
 	if _, err := MapBatch(NewKeyMap(4*EntryBytes), bh, big, nil); !errors.Is(err, ErrMapTooSmall) {
 		t.Fatal(err)
+	}
+}
+
+func TestKeyMapGrowsToItsBound(t *testing.T) {
+	const keys = 300_000
+	m := NewKeyMap(keys * 2 * EntryBytes)
+	if m.Bytes() != initialSlots*EntryBytes {
+		t.Fatalf("starts at %d bytes", m.Bytes())
+	}
+	for i := 0; i < keys; i++ {
+		if !m.Put([]byte(fmt.Sprint("key-", i)), int64(i)) {
+			t.Fatalf("put %d refused (capacity %d)", i, m.Capacity())
+		}
+	}
+	if m.Bytes() > keys*2*EntryBytes {
+		t.Fatalf("grew to %d bytes, bound %d", m.Bytes(), keys*2*EntryBytes)
+	}
+	for i := 0; i < keys; i += 997 {
+		if got := m.Get([]byte(fmt.Sprint("key-", i))); got != int64(i) {
+			t.Fatalf("key %d: %d after growing", i, got)
+		}
+	}
+	for m.Put([]byte(fmt.Sprint("more-", m.Len())), 1) {
+	}
+	if m.Len() != m.Capacity() || m.Bytes() != int64(keys*2)*EntryBytes {
+		t.Fatalf("full at %d keys of %d, %d bytes", m.Len(), m.Capacity(), m.Bytes())
+	}
+}
+
+func BenchmarkKeyMapPut(b *testing.B) {
+	m := NewKeyMap(128 << 20)
+	keys := make([][]byte, 1<<16)
+	for i := range keys {
+		keys[i] = []byte(fmt.Sprintf("user-%08d", i))
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m.Put(keys[i&(len(keys)-1)], int64(i))
+	}
+}
+
+func TestDueAtDeleteHorizon(t *testing.T) {
+	now := time.UnixMilli(10_000)
+	segs := []Segment{{Base: 0, Next: 10, Size: 100, MaxTimestamp: 1, Sealed: true}, {Base: 10, Next: 10, Sealed: false}}
+	r := Cleanable(segs, 10, 10, now, Policy{MinDirtyRatio: 0.5})
+	if due, _ := Due(r, segs, now, Policy{MinDirtyRatio: 0.5}); due {
+		t.Fatal("a clean log with no horizon is not due")
+	}
+	r.NextHorizon = 10_001
+	if due, _ := Due(r, segs, now, Policy{MinDirtyRatio: 0.5}); due {
+		t.Fatal("due before the horizon")
+	}
+	r.NextHorizon = 10_000
+	if due, why := Due(r, segs, now, Policy{MinDirtyRatio: 0.5}); !due || why != "delete horizon" {
+		t.Fatal("not due at the horizon", why)
 	}
 }

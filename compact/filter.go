@@ -2,6 +2,7 @@ package compact
 
 import (
 	"fmt"
+	"math"
 	"sort"
 
 	"github.com/stratalog/strata/record"
@@ -95,6 +96,15 @@ type Stats struct {
 	RecordsRead, RecordsKept                   int64
 	TombstonesRemoved, MarkersRemoved          int64
 	AbortedRemoved, KeylessRemoved             int64
+	// NextHorizon is the earliest delete horizon of the tombstones and
+	// markers the pass kept, 0 when it kept none.
+	NextHorizon int64
+}
+
+func (st *Stats) noteHorizon(h int64) {
+	if h > 0 && (st.NextHorizon == 0 || h < st.NextHorizon) {
+		st.NextHorizon = h
+	}
 }
 
 // Filter returns what the batch (whole, as stored; h its header) becomes:
@@ -127,8 +137,10 @@ func (c *Cleaner) Filter(h record.Header, batch []byte, st *Stats) ([]byte, erro
 			if err := record.ForEachRecord(batch, func(r record.Record) bool { recs = append(recs, r); return true }); err != nil {
 				return nil, err
 			}
-			return c.rebuild(h, recs, c.Now+c.DeleteRetentionMs, st)
+			st.noteHorizon(c.horizon())
+			return c.rebuild(h, recs, c.horizon(), st)
 		}
+		st.noteHorizon(horizon)
 		st.BatchesKept++
 		st.RecordsKept += int64(h.NumRecords)
 		return batch, nil
@@ -138,7 +150,7 @@ func (c *Cleaner) Filter(h record.Header, batch []byte, st *Stats) ([]byte, erro
 		return c.empty(h, nil, st)
 	}
 	var kept []record.Record
-	needHorizon := false
+	needHorizon, keptTomb := false, false
 	changed := false
 	err := record.ForEachRecord(batch, func(r record.Record) bool {
 		off := h.BaseOffset + int64(r.OffsetDelta)
@@ -158,11 +170,15 @@ func (c *Cleaner) Filter(h record.Header, batch []byte, st *Stats) ([]byte, erro
 		case r.Value == nil && !hasHorizon:
 			needHorizon = true
 		}
+		keptTomb = keptTomb || r.Value == nil && off < c.MapEnd
 		kept = append(kept, r)
 		return true
 	})
 	if err != nil {
 		return nil, err
+	}
+	if keptTomb && hasHorizon {
+		st.noteHorizon(horizon)
 	}
 	if !changed && !needHorizon {
 		st.BatchesKept++
@@ -176,9 +192,19 @@ func (c *Cleaner) Filter(h record.Header, batch []byte, st *Stats) ([]byte, erro
 	if hasHorizon {
 		newHorizon = horizon
 	} else if needHorizon {
-		newHorizon = c.Now + c.DeleteRetentionMs
+		newHorizon = c.horizon()
+		st.noteHorizon(newHorizon)
 	}
 	return c.rebuild(h, kept, newHorizon, st)
+}
+
+// horizon is the delete horizon a batch cleaned now gets, saturating at
+// the largest time for a retention of "forever".
+func (c *Cleaner) horizon() int64 {
+	if c.DeleteRetentionMs > math.MaxInt64-c.Now {
+		return math.MaxInt64
+	}
+	return c.Now + c.DeleteRetentionMs
 }
 
 func (c *Cleaner) rebuild(h record.Header, recs []record.Record, horizon int64, st *Stats) ([]byte, error) {

@@ -21,28 +21,31 @@ type slot struct {
 	off    int64 // offset+1; 0 marks an empty slot
 }
 
-// KeyMap maps keys to the latest offset seen for them, in a fixed amount
-// of memory: keys are stored as 128-bit hashes (two seeded maphash
-// values), so two keys collide with probability about n²/2¹²⁹. A KeyMap
-// is for one pass; Reset reuses its memory.
+// KeyMap maps keys to the latest offset seen for them, in bounded memory:
+// keys are stored as 128-bit hashes (two seeded maphash values), so two
+// keys collide with probability about n²/2¹²⁹. The table starts small and
+// doubles as keys arrive, up to the memory it was given. A KeyMap is for
+// one pass; Reset reuses its memory.
 type KeyMap struct {
 	slots      []slot
-	used, max  int
+	used       int
+	grow       int // keys the current table takes before it grows
+	maxSlots   int // the table never grows past it
+	max        int // keys the largest table takes: Capacity
 	seed1      maphash.Seed
 	seed2      maphash.Seed
 	lastOffset int64
 }
 
-// NewKeyMap returns a map using about bytes of memory (at least one slot).
+// initialSlots is where a table starts (1.5 MiB).
+const initialSlots = 1 << 16
+
+// NewKeyMap returns a map that uses at most about bytes of memory (and
+// holds at least one key).
 func NewKeyMap(bytes int64) *KeyMap {
-	n := int(bytes / EntryBytes)
-	if n < 1 {
-		n = 1
-	}
-	m := &KeyMap{slots: make([]slot, n), max: int(float64(n) * maxLoad)}
-	if m.max < 1 {
-		m.max = 1
-	}
+	n := max(1, int(bytes/EntryBytes))
+	m := &KeyMap{maxSlots: n, max: max(1, int(float64(n)*maxLoad))}
+	m.slots = make([]slot, min(n, initialSlots))
 	m.Reset()
 	return m
 }
@@ -53,7 +56,18 @@ func (m *KeyMap) Reset() {
 	m.used = 0
 	m.lastOffset = -1
 	m.seed1, m.seed2 = maphash.MakeSeed(), maphash.MakeSeed()
+	m.setGrow()
 }
+
+func (m *KeyMap) setGrow() {
+	m.grow = max(1, int(float64(len(m.slots))*maxLoad))
+	if len(m.slots) == m.maxSlots {
+		m.grow = m.max
+	}
+}
+
+// Bytes is the memory the table takes now.
+func (m *KeyMap) Bytes() int64 { return int64(len(m.slots)) * EntryBytes }
 
 // Capacity is how many keys the map holds before it is full.
 func (m *KeyMap) Capacity() int { return m.max }
@@ -82,6 +96,10 @@ func (m *KeyMap) Put(key []byte, offset int64) bool {
 		if s.off == 0 {
 			if m.used >= m.max {
 				return false
+			}
+			if m.used >= m.grow {
+				m.resize()
+				return m.Put(key, offset)
 			}
 			*s = slot{h1: h1, h2: h2, off: offset + 1}
 			m.used++
@@ -119,4 +137,23 @@ func (m *KeyMap) Get(key []byte) int64 {
 			i = 0
 		}
 	}
+}
+
+// resize doubles the table (up to maxSlots) and reinserts every key.
+func (m *KeyMap) resize() {
+	old := m.slots
+	m.slots = make([]slot, min(2*len(old), m.maxSlots))
+	for _, s := range old {
+		if s.off == 0 {
+			continue
+		}
+		i := int(s.h1 % uint64(len(m.slots)))
+		for m.slots[i].off != 0 {
+			if i++; i == len(m.slots) {
+				i = 0
+			}
+		}
+		m.slots[i] = s
+	}
+	m.setGrow()
 }

@@ -40,6 +40,11 @@ type Range struct {
 	CleanBytes, DirtyBytes int64
 	// DirtySegments are the segments in [FirstDirty, End).
 	DirtySegments int
+	// NextHorizon, set by the caller from the last pass's Stats, is the
+	// earliest delete horizon of a tombstone or marker still in the log
+	// (0: none known): once it passes, a pass removes them even with no
+	// dirty data.
+	NextHorizon int64
 }
 
 // Ratio is the dirty fraction of the cleanable log.
@@ -87,9 +92,13 @@ func Cleanable(segs []Segment, firstDirty, stable int64, now time.Time, p Policy
 	return r
 }
 
-// Due reports whether the range should be cleaned now, and why: the dirty
-// ratio reached MinDirtyRatio, or a dirty segment is older than MaxLag.
+// Due reports whether the range should be cleaned now, and why: a kept
+// tombstone's delete horizon passed, the dirty ratio reached
+// MinDirtyRatio, or a dirty segment is older than MaxLag.
 func Due(r Range, segs []Segment, now time.Time, p Policy) (bool, string) {
+	if r.NextHorizon > 0 && now.UnixMilli() >= r.NextHorizon && r.End > r.Start {
+		return true, "delete horizon"
+	}
 	if r.DirtyBytes == 0 || r.FirstDirty >= r.End {
 		return false, ""
 	}

@@ -87,8 +87,12 @@ func (d *Def) Check(v string) error {
 			return bad(fmt.Sprintf("must be between %d and %d", d.Min, d.Max))
 		}
 	case Double:
-		if _, err := strconv.ParseFloat(v, 64); err != nil {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
 			return bad("not a number")
+		}
+		if (d.Min != 0 || d.Max != 0) && (f < float64(d.Min) || f > float64(d.Max)) {
+			return bad(fmt.Sprintf("must be between %d and %d", d.Min, d.Max))
 		}
 	case String, List:
 		if len(d.Enum) > 0 {
@@ -206,17 +210,22 @@ var defs = []*Def{
 	{Topic: "flush.ms", Broker: "log.flush.interval.ms", Type: Long, Default: "9223372036854775807", Min: 0, Max: math.MaxInt64, Doc: "fsync at least this often when flush.messages > 1"},
 	{Topic: "index.interval.bytes", Broker: "log.index.interval.bytes", Type: Int, Default: "4096", Min: 0, Max: math.MaxInt32, Doc: "bytes between sparse offset-index entries"},
 	{Topic: "message.timestamp.type", Broker: "log.message.timestamp.type", Type: String, Default: "CreateTime", Enum: []string{"CreateTime", "LogAppendTime"}, Doc: "LogAppendTime rewrites batch timestamps with the broker's clock"},
-	{Topic: "cleanup.policy", Broker: "log.cleanup.policy", Type: List, Default: "delete", Enum: []string{"delete", "compact"}, Doc: "delete applies retention; compact is accepted but not yet acted on"},
+	{Topic: "cleanup.policy", Broker: "log.cleanup.policy", Type: List, Default: "delete", Enum: []string{"delete", "compact"}, Doc: "delete applies retention; compact keeps the latest record of every key (records need keys; see docs/compaction.md); compact,delete does both"},
 	{Topic: "compression.type", Broker: "compression.type", Type: String, Default: "producer", Enum: []string{"producer"}, Doc: "batches are stored as the producer compressed them"},
 	{Topic: "min.insync.replicas", Broker: "min.insync.replicas", Type: Int, Default: "1", Min: 1, Max: math.MaxInt32, Doc: "ISR members an acks=all write needs (NOT_ENOUGH_REPLICAS below it); the high watermark holds while the ISR is smaller (capped at the replication factor)"},
 	{Topic: "unclean.leader.election.enable", Broker: "unclean.leader.election.enable", Type: Bool, Default: "false", Doc: "let the controller give a partition whose in-sync replicas are all down to a live out-of-sync one (it warns and counts strata_cluster_unclean_elections_total; records only the old ISR had are lost)"},
 	{Topic: "segment.index.bytes", Broker: "log.index.size.max.bytes", Type: Int, Default: "10485760", Min: 4, Max: math.MaxInt32, Inert: true},
 	{Topic: "segment.jitter.ms", Broker: "log.roll.jitter.ms", Type: Long, Default: "0", Min: 0, Max: math.MaxInt64, Inert: true},
 	{Topic: "file.delete.delay.ms", Broker: "log.segment.delete.delay.ms", Type: Long, Default: "60000", Min: 0, Max: math.MaxInt64, Inert: true},
-	{Topic: "delete.retention.ms", Broker: "log.cleaner.delete.retention.ms", Type: Long, Default: strconv.FormatInt(day, 10), Min: 0, Max: math.MaxInt64, Inert: true},
-	{Topic: "min.compaction.lag.ms", Broker: "log.cleaner.min.compaction.lag.ms", Type: Long, Default: "0", Min: 0, Max: math.MaxInt64, Inert: true},
-	{Topic: "max.compaction.lag.ms", Broker: "log.cleaner.max.compaction.lag.ms", Type: Long, Default: "9223372036854775807", Min: 1, Max: math.MaxInt64, Inert: true},
-	{Topic: "min.cleanable.dirty.ratio", Broker: "log.cleaner.min.cleanable.ratio", Type: Double, Default: "0.5", Inert: true},
+	{Topic: "delete.retention.ms", Broker: "log.cleaner.delete.retention.ms", Type: Long, Default: strconv.FormatInt(day, 10), Min: 0, Max: math.MaxInt64, Doc: "how long tombstones and transaction markers of a compacted topic stay readable after they are first cleaned"},
+	{Topic: "min.compaction.lag.ms", Broker: "log.cleaner.min.compaction.lag.ms", Type: Long, Default: "0", Min: 0, Max: math.MaxInt64, Doc: "a record of a compacted topic stays uncompacted at least this long"},
+	{Topic: "max.compaction.lag.ms", Broker: "log.cleaner.max.compaction.lag.ms", Type: Long, Default: "9223372036854775807", Min: 1, Max: math.MaxInt64, Doc: "clean a compacted partition holding dirty segments older than this whatever its dirty ratio"},
+	{Topic: "min.cleanable.dirty.ratio", Broker: "log.cleaner.min.cleanable.ratio", Type: Double, Default: "0.5", Min: 0, Max: 1, Doc: "clean a compacted partition once its uncleaned part is at least this fraction of its cleanable log"},
+	{Broker: "log.cleaner.enable", Type: Bool, Default: "true", Doc: "run the log cleaner (compaction of cleanup.policy=compact topics); read at start"},
+	{Broker: "log.cleaner.threads", Type: Int, Default: "1", Min: 1, Max: 64, Doc: "partitions cleaned at the same time; read at start"},
+	{Broker: "log.cleaner.dedupe.buffer.size", Type: Long, Default: "134217728", Min: 1 << 16, Max: math.MaxInt64, Doc: "memory for the cleaners' key maps, shared by all threads (24 bytes per key; a map grows to it as needed); a partition with more keys than fit is cleaned in several passes"},
+	{Broker: "log.cleaner.io.max.bytes.per.second", Type: Double, Default: "1.7976931348623157E308", Doc: "bytes per second the cleaners read and write, all threads together"},
+	{Broker: "log.cleaner.backoff.ms", Type: Long, Default: "15000", Min: 1, Max: math.MaxInt64, Doc: "how long a cleaner sleeps when no partition needs cleaning"},
 	{Topic: "preallocate", Broker: "log.preallocate", Type: Bool, Default: "false", Inert: true},
 	{Topic: "message.timestamp.difference.max.ms", Broker: "log.message.timestamp.difference.max.ms", Type: Long, Default: "9223372036854775807", Min: 0, Max: math.MaxInt64, Inert: true},
 	{Topic: "message.downconversion.enable", Broker: "log.message.downconversion.enable", Type: Bool, Default: "true", Inert: true},
@@ -401,4 +410,26 @@ func CheckRetentions(t Topic) error {
 		}
 	}
 	return nil
+}
+
+// Float64 returns a double config's effective value.
+func (t Topic) Float64(name string) float64 {
+	f, _ := strconv.ParseFloat(t.Get(name), 64)
+	return f
+}
+
+// Float64 returns a double setting's value.
+func (b Broker) Float64(name string) float64 {
+	f, _ := strconv.ParseFloat(b.Get(name), 64)
+	return f
+}
+
+// Policies returns the topic's cleanup.policy as two flags: compact
+// (keep the latest record per key) and delete (apply retention).
+func (t Topic) Policies() (compact, del bool) {
+	for _, p := range splitList(t.Get("cleanup.policy"), true) {
+		compact = compact || p == "compact"
+		del = del || p == "delete"
+	}
+	return compact, del
 }

@@ -175,6 +175,7 @@ type Node struct {
 	drain      chan struct{} // closed when the node stops taking requests
 	healKick   chan struct{} // wakes runHeal (scrub.go)
 	scrub      *scrubMetrics
+	cleaner    cleanerState // the log cleaner (cleaner.go)
 	drainCtx   context.Context
 	undrain    context.CancelFunc // ends drainCtx when drain closes
 	listener   listenerState      // connection limits and accept health (listener.go)
@@ -230,6 +231,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.broker.Store(&static)
 	n.metrics = newMetrics(n)
 	n.scrub = newScrubMetrics(n.metrics.reg)
+	n.cleaner = cleanerState{metrics: newCleanerMetrics(n.metrics.reg), kick: make(chan struct{}, 1),
+		busy: map[*partition]bool{}, maps: map[int]int64{}}
 	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "kafka"), 0o755); err != nil {
 		return nil, fmt.Errorf("data-dir: %w", err)
 	}
@@ -357,6 +360,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	go n.runScrub()
 	go n.runHeal()
+	n.startCleaner()
 	n.ready.Store(true)
 	var lns []string
 	for _, l := range n.sec.listeners {

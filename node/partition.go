@@ -30,6 +30,7 @@ type partConfig struct {
 	logAppendTime   bool
 	flushMessages   int64 // 1: acknowledge only fsynced data
 	flushMs         int64
+	compacted       bool // cleanup.policy has compact: records need keys
 }
 
 func (c *partConfig) syncEveryAppend() bool { return c.flushMessages <= 1 }
@@ -189,7 +190,11 @@ func (p *partition) removeWaiter(w *fetchWaiter) {
 // with NOT_ENOUGH_REPLICAS when the ISR is below min.insync.replicas.
 func (p *partition) append(records []byte, acks int16, done func(error)) (storage.AppendInfo, error) {
 	cfg := p.cfg.Load()
-	hdrs, err := record.Validate(records, cfg.maxMessageBytes)
+	validate := record.Validate
+	if cfg.compacted {
+		validate = record.ValidateKeyed
+	}
+	hdrs, err := validate(records, cfg.maxMessageBytes)
 	if err != nil {
 		return storage.AppendInfo{}, err
 	}
@@ -342,6 +347,11 @@ func (n *Node) storageConfig(t kconfig.Topic) storage.Config {
 		c.RetentionMs = time.Duration(r) * time.Millisecond
 	}
 	c.RetentionBytes = t.Int64("retention.bytes")
+	compact, del := t.Policies()
+	c.Compacted = compact
+	if !del {
+		c.RetentionMs, c.RetentionBytes = -1, -1
+	}
 	c.IndexIntervalBytes = int(t.Int64("index.interval.bytes"))
 	if t.Get("remote.storage.enable") == "true" && n.tier != nil && !n.readReplica() {
 		c.RollInterval = msDuration(n.brokerCfg().Int64("remote.log.segment.upload.max.interval.ms"))
@@ -374,12 +384,14 @@ func (p *partition) setLeadership(l *leadership) {
 
 func resolvePartConfig(b kconfig.Broker, t meta.Topic) *partConfig {
 	tc := b.Topic(t.Configs)
+	compacted, _ := tc.Policies()
 	return &partConfig{
 		topic:           tc,
 		maxMessageBytes: int(tc.Int64("max.message.bytes")),
 		logAppendTime:   tc.LogAppendTime(),
 		flushMessages:   tc.Int64("flush.messages"),
 		flushMs:         tc.Int64("flush.ms"),
+		compacted:       compacted,
 	}
 }
 

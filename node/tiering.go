@@ -184,13 +184,20 @@ func (s tierSource) Policy() tiering.Policy {
 }
 
 func tierPolicy(t kconfig.Topic) tiering.Policy {
-	return tiering.Policy{
+	p := tiering.Policy{
 		RemoteEnabled:       t.Get("remote.storage.enable") == "true",
 		RetentionMs:         t.Int64("retention.ms"),
 		RetentionBytes:      t.Int64("retention.bytes"),
 		LocalRetentionMs:    t.Int64("local.retention.ms"),
 		LocalRetentionBytes: t.Int64("local.retention.bytes"),
 	}
+	if _, del := t.Policies(); !del {
+		// cleanup.policy=compact alone: nothing is deleted by age or
+		// size, in either tier (the local tail still follows
+		// local.retention.*).
+		p.RetentionMs, p.RetentionBytes = -1, -1
+	}
+	return p
 }
 
 func (p *partition) tierID() tiering.ID {

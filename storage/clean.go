@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 
 	"github.com/stratalog/strata/record"
 )
@@ -39,21 +40,42 @@ func (l *Log) markCompacted() error {
 	return nil
 }
 
-// CleanerCheckpoint is the first offset no cleaning pass has deduplicated,
-// or -1 when no pass has run.
-func (l *Log) CleanerCheckpoint() int64 {
-	off, err := readOffsetCheckpoint(l.dir, cleanerCkptName)
+// Gaps reports whether the log's batches may leave offset gaps: it is
+// configured compacted, or holds compacted data.
+func (l *Log) Gaps() bool { return l.gaps.Load() }
+
+// CleanerState is where the last cleaning pass left a log.
+type CleanerState struct {
+	// FirstDirty is the first offset no pass has deduplicated, -1 when
+	// no pass has run.
+	FirstDirty int64
+	// NextHorizon is the earliest delete horizon (unix ms) of the
+	// tombstones and markers the pass kept, 0 when none.
+	NextHorizon int64
+}
+
+// CleanerCheckpoint returns the cleaner state the last pass recorded.
+func (l *Log) CleanerCheckpoint() CleanerState {
+	st := CleanerState{FirstDirty: -1}
+	lines, err := readLines(l.path(cleanerCkptName))
+	if err == nil && lines != nil {
+		if len(lines) < 2 || lines[0] != "0" {
+			err = fmt.Errorf("checkpoint %s: malformed", cleanerCkptName)
+		} else if st.FirstDirty, err = strconv.ParseInt(lines[1], 10, 64); err == nil && len(lines) > 2 {
+			st.NextHorizon, err = strconv.ParseInt(lines[2], 10, 64)
+		}
+	}
 	if err != nil {
 		l.logger.Warn("ignoring cleaner checkpoint", "err", err)
-		return -1
+		return CleanerState{FirstDirty: -1}
 	}
-	return off
+	return st
 }
 
 // SetCleanerCheckpoint durably records where the last cleaning pass
 // stopped.
-func (l *Log) SetCleanerCheckpoint(off int64) error {
-	if err := writeOffsetCheckpoint(l.dir, cleanerCkptName, off); err != nil {
+func (l *Log) SetCleanerCheckpoint(st CleanerState) error {
+	if err := writeFileAtomic(l.dir, cleanerCkptName, []byte(fmt.Sprintf("0\n%d\n%d\n", st.FirstDirty, st.NextHorizon))); err != nil {
 		return classify("write cleaner checkpoint", l.dir, err)
 	}
 	return nil
@@ -62,8 +84,9 @@ func (l *Log) SetCleanerCheckpoint(off int64) error {
 // lowerCleanerCheckpoint moves the checkpoint back to end after a
 // truncation or reset: what is appended from there on is dirty.
 func (l *Log) lowerCleanerCheckpoint(end int64) {
-	if cur := l.CleanerCheckpoint(); cur > end {
-		if err := l.SetCleanerCheckpoint(end); err != nil {
+	if cur := l.CleanerCheckpoint(); cur.FirstDirty > end {
+		cur.FirstDirty = end
+		if err := l.SetCleanerCheckpoint(cur); err != nil {
 			l.logger.Warn("lowering cleaner checkpoint", "err", err)
 		}
 	}

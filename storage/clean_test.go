@@ -289,19 +289,19 @@ func copyDir(t *testing.T, from, to string) {
 func TestCleanerCheckpointFollowsTruncation(t *testing.T) {
 	l := openLog(t, t.TempDir(), testConfig())
 	defer l.Close()
-	if l.CleanerCheckpoint() != -1 {
+	if l.CleanerCheckpoint().FirstDirty != -1 {
 		t.Fatal("fresh log has a checkpoint")
 	}
 	for i := 0; i < 10; i++ {
 		appendN(t, l, 1, 10, 1)
 	}
-	if err := l.SetCleanerCheckpoint(8); err != nil {
+	if err := l.SetCleanerCheckpoint(CleanerState{FirstDirty: 8, NextHorizon: 1234}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.TruncateTo(5); err != nil {
 		t.Fatal(err)
 	}
-	if got := l.CleanerCheckpoint(); got != 5 {
-		t.Fatalf("checkpoint %d after truncation to 5", got)
+	if got := l.CleanerCheckpoint(); got != (CleanerState{FirstDirty: 5, NextHorizon: 1234}) {
+		t.Fatalf("checkpoint %+v after truncation to 5", got)
 	}
 }

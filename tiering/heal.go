@@ -129,7 +129,7 @@ func (p *Partition) download(ctx context.Context, f *os.File, key string, seg Se
 		return 0, fmt.Errorf("%w: %w", ErrRemoteRead, err)
 	}
 	defer rc.Close()
-	v := newBatchVerifier(&limitedReader{ctx: ctx, r: rc, l: p.m.downLimit}, seg.BaseOffset, seg.NextOffset, seg.Size)
+	v := newBatchVerifier(&limitedReader{ctx: ctx, r: rc, l: p.m.downLimit}, seg.BaseOffset, seg.NextOffset, seg.Size, p.src.Log().Gaps())
 	cw := &crcWriter{w: f, step: seg.Size}
 	if _, err := copyChunk(cw, v); err != nil {
 		if errors.Is(err, ErrCorruptLocal) {

@@ -450,7 +450,7 @@ func (p *Partition) VerifyRemote(ctx context.Context, seg Segment) (int64, error
 			return fail(0, err)
 		}
 		defer rc.Close()
-		n, err := io.Copy(io.Discard, newBatchVerifier(&limitedReader{ctx: rctx, r: rc, l: p.m.downLimit}, seg.BaseOffset, seg.NextOffset, seg.Size))
+		n, err := io.Copy(io.Discard, newBatchVerifier(&limitedReader{ctx: rctx, r: rc, l: p.m.downLimit}, seg.BaseOffset, seg.NextOffset, seg.Size, p.src.Log().Gaps()))
 		if errors.Is(err, ErrCorruptLocal) {
 			err = fmt.Errorf("%w: %s: %w", ErrRemoteCorrupt, key, err)
 		}

@@ -53,7 +53,7 @@ func TestBatchVerifier(t *testing.T) {
 		"one byte": iotest.OneByteReader,
 		"half":     iotest.HalfReader,
 	} {
-		got, err := io.ReadAll(newBatchVerifier(r(bytes.NewReader(seg)), 100, next, int64(len(seg))))
+		got, err := io.ReadAll(newBatchVerifier(r(bytes.NewReader(seg)), 100, next, int64(len(seg)), false))
 		if err != nil || !bytes.Equal(got, seg) {
 			t.Fatalf("%s: good segment: %d bytes, %v", name, len(got), err)
 		}
@@ -82,13 +82,13 @@ func TestBatchVerifier(t *testing.T) {
 		{"runs past the next offset", seg, next - 1},
 		{"trailing garbage", append(append([]byte(nil), seg...), 0, 0, 0), next},
 	} {
-		v := newBatchVerifier(bytes.NewReader(tc.b), 100, tc.next, int64(len(seg)))
+		v := newBatchVerifier(bytes.NewReader(tc.b), 100, tc.next, int64(len(seg)), false)
 		_, err := io.Copy(io.Discard, v)
 		if !errors.Is(err, ErrCorruptLocal) {
 			t.Errorf("%s: got %v, want ErrCorruptLocal", tc.name, err)
 		}
 		if tc.next == next && len(tc.b) == len(seg) {
-			if err := verifyBatches(tc.b, 100, tc.next); !errors.Is(err, ErrCorruptLocal) {
+			if err := verifyBatches(tc.b, 100, tc.next, false); !errors.Is(err, ErrCorruptLocal) {
 				t.Errorf("%s: verifyBatches: %v", tc.name, err)
 			}
 		}

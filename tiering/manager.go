@@ -38,6 +38,9 @@ type LocalLog interface {
 	TickBoundary(now time.Time) (tick, offset int64, err error)
 	AppendReplica(batches []byte, hdrs []record.Header) (storage.AppendInfo, error)
 	Sync() error
+	// Gaps reports whether batches may leave offset gaps (a compacted
+	// log).
+	Gaps() bool
 }
 
 var _ LocalLog = (*storage.Log)(nil)
@@ -754,7 +757,7 @@ func (p *Partition) putSegment(ctx context.Context, seg storage.SegmentInfo, fro
 	}
 	key := segmentKey(p.root, seg.BaseOffset, id)
 	total := sizes[0] + sizes[1] + sizes[2] + int64(len(snap))
-	verify := newBatchVerifier(sections[0], seg.BaseOffset, seg.NextOffset, sizes[0])
+	verify := newBatchVerifier(sections[0], seg.BaseOffset, seg.NextOffset, sizes[0], p.src.Log().Gaps())
 	sum := newSummer(io.MultiReader(verify, sections[1], sections[2], bytes.NewReader(snap)),
 		[4]int64{sizes[0], sizes[1], sizes[2], int64(len(snap))}, p.m.cfg.ChunkBytes)
 	pctx, cancel := context.WithTimeout(ctx, p.m.cfg.RequestTimeout+time.Duration(total/(1<<20))*time.Second)

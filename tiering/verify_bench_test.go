@@ -41,11 +41,11 @@ func BenchmarkUploadVerify(b *testing.B) {
 	}
 	b.Run("copy", func(b *testing.B) { run(b, func(r io.Reader) io.Reader { return struct{ io.Reader }{r} }) })
 	b.Run("verify", func(b *testing.B) {
-		run(b, func(r io.Reader) io.Reader { return newBatchVerifier(r, 0, next, int64(len(seg))) })
+		run(b, func(r io.Reader) io.Reader { return newBatchVerifier(r, 0, next, int64(len(seg)), false) })
 	})
 	b.Run("verify+checksums", func(b *testing.B) {
 		run(b, func(r io.Reader) io.Reader {
-			return newSummer(newBatchVerifier(r, 0, next, int64(len(seg))), [4]int64{int64(len(seg))}, 8<<20)
+			return newSummer(newBatchVerifier(r, 0, next, int64(len(seg)), false), [4]int64{int64(len(seg))}, 8<<20)
 		})
 	})
 }

@@ -1,0 +1,210 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// compactionSettings make the cleaner and the time-based roll quick.
+var compactionSettings = map[string]string{
+	"log.cleaner.backoff.ms":          "100",
+	"log.retention.check.interval.ms": "100",
+}
+
+// compactedTopic creates a compacted topic whose segments roll every
+// rollMs and are cleaned as soon as anything is dirty.
+func compactedTopic(t *testing.T, addr, topic string, extra map[string]string) {
+	t.Helper()
+	cfg := map[string]*string{}
+	for k, v := range map[string]string{
+		"cleanup.policy":            "compact",
+		"segment.bytes":             "8192",
+		"segment.ms":                "500",
+		"min.cleanable.dirty.ratio": "0.01",
+		"delete.retention.ms":       "2000",
+	} {
+		cfg[k] = &v
+	}
+	for k, v := range extra {
+		cfg[k] = &v
+	}
+	createTopic(t, addr, topic, 1, cfg)
+}
+
+// keyedHistory produces versions overwrites of keys keys (values
+// "k<i>-v<j>", unique), then tombstones for every fifth key. It returns
+// the latest value of each key (nil for a tombstone) and how many records
+// it produced.
+func keyedHistory(t *testing.T, cl *kgo.Client, topic string, keys, versions int) (map[string]*string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	latest := map[string]*string{}
+	n := 0
+	for v := 0; v < versions; v++ {
+		var recs []*kgo.Record
+		for k := 0; k < keys; k++ {
+			key, val := fmt.Sprintf("k%04d", k), fmt.Sprintf("k%04d-v%d", k, v)
+			recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(key), Value: []byte(val)})
+			latest[key] = &val
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		n += len(recs)
+	}
+	var tombs []*kgo.Record
+	for k := 0; k < keys; k += 5 {
+		key := fmt.Sprintf("k%04d", k)
+		tombs = append(tombs, &kgo.Record{Topic: topic, Key: []byte(key)})
+		latest[key] = nil
+	}
+	if err := cl.ProduceSync(ctx, tombs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	return latest, n + len(tombs)
+}
+
+// readCompacted reads the whole partition from the earliest offset to the
+// high watermark and returns the records, checking offsets only increase.
+// The last record must survive cleaning (the tests end with a key written
+// once).
+func readCompacted(t *testing.T, addr, topic string, opts ...kgo.Opt) []*kgo.Record {
+	t.Helper()
+	adm := newAdmin(t, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _ := ends.Lookup(topic, 0)
+	opts = append([]kgo.Opt{kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}})}, opts...)
+	cl := newClient(t, addr, opts...)
+	var out []*kgo.Record
+	last := int64(-1)
+	for last < end.Offset-1 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read to offset %d of %d before timeout", last, end.Offset)
+		}
+		fs.EachError(func(_ string, _ int32, err error) { t.Fatalf("fetch: %v", err) })
+		for _, r := range fs.Records() {
+			if r.Offset <= last {
+				t.Fatalf("offset %d after %d", r.Offset, last)
+			}
+			last = r.Offset
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// compactedExactly reports whether recs are exactly the latest record of
+// every key (tombstones included while withTombstones), one each, in
+// offset order.
+func compactedExactly(recs []*kgo.Record, latest map[string]*string, withTombstones bool) error {
+	seen := map[string]bool{}
+	for _, r := range recs {
+		k := string(r.Key)
+		want, ok := latest[k]
+		if !ok {
+			return fmt.Errorf("unknown key %q", k)
+		}
+		if seen[k] {
+			return fmt.Errorf("key %q appears twice (offset %d)", k, r.Offset)
+		}
+		seen[k] = true
+		switch {
+		case want == nil && r.Value != nil:
+			return fmt.Errorf("key %q: value %q, want its tombstone", k, r.Value)
+		case want != nil && string(r.Value) != *want:
+			return fmt.Errorf("key %q: value %q at offset %d, want %q", k, r.Value, r.Offset, *want)
+		}
+	}
+	for k, v := range latest {
+		if v == nil && !withTombstones {
+			if seen[k] {
+				return fmt.Errorf("tombstoned key %q still there", k)
+			}
+			continue
+		}
+		if !seen[k] {
+			return fmt.Errorf("key %q missing", k)
+		}
+	}
+	return nil
+}
+
+// awaitCompacted polls until the partition reads as exactly compacted.
+func awaitCompacted(t *testing.T, addr, topic string, latest map[string]*string, withTombstones bool, opts ...kgo.Opt) []*kgo.Record {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		recs := readCompacted(t, addr, topic, opts...)
+		err := compactedExactly(recs, latest, withTombstones)
+		if err == nil {
+			return recs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not compacted after 60 s (%d records read): %v", len(recs), err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// rollActive appends one record of a key nobody else uses after the
+// active segment has aged past segment.ms, so the history is all in
+// sealed (cleanable) segments; the marker key joins latest.
+func rollActive(t *testing.T, cl *kgo.Client, topic string, latest map[string]*string) {
+	t.Helper()
+	time.Sleep(700 * time.Millisecond)
+	v := "roll"
+	latest["~roll"] = &v
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Key: []byte("~roll"), Value: []byte(v)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(700 * time.Millisecond)
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Key: []byte("~roll"), Value: []byte(v)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCompactionKeepsLatestValuePerKey(t *testing.T) {
+	n := startNode(t, "", compactionSettings)
+	const topic = "users"
+	compactedTopic(t, n.KafkaAddr(), topic, map[string]string{"remote.storage.enable": "false"})
+	cl := newClient(t, n.KafkaAddr(), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0), kgo.MaxBufferedRecords(100))
+	latest, produced := keyedHistory(t, cl, topic, 300, 8)
+	rollActive(t, cl, topic, latest)
+
+	// Tombstones stay readable for delete.retention.ms after the first
+	// cleaning, then go.
+	recs := awaitCompacted(t, n.KafkaAddr(), topic, latest, true)
+	t.Logf("produced %d records; %d left after cleaning, tombstones kept", produced+2, len(recs))
+	recs = awaitCompacted(t, n.KafkaAddr(), topic, latest, false)
+	t.Logf("%d left once the tombstones' delete horizon passed", len(recs))
+
+	// Keyless records are refused on a compacted topic, as Kafka does.
+	err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Value: []byte("no key")}).FirstErr()
+	if !errors.Is(err, kerr.InvalidRecord) {
+		t.Fatalf("keyless record on a compacted topic: %v, want INVALID_RECORD", err)
+	}
+	// The topic still takes new writes, and they read back after the
+	// compacted history.
+	v := "after"
+	latest["k0001"] = &v
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Key: []byte("k0001"), Value: []byte(v)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	recs = readCompacted(t, n.KafkaAddr(), topic)
+	if last := recs[len(recs)-1]; string(last.Key) != "k0001" || string(last.Value) != "after" {
+		t.Fatalf("last record %s=%s", last.Key, last.Value)
+	}
+}
