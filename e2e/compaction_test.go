@@ -4,6 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,6 +116,7 @@ func readCompacted(t *testing.T, addr, topic string, opts ...kgo.Opt) []*kgo.Rec
 // offset order.
 func compactedExactly(recs []*kgo.Record, latest map[string]*string, withTombstones bool) error {
 	seen := map[string]bool{}
+	at := map[string]int64{}
 	for _, r := range recs {
 		k := string(r.Key)
 		want, ok := latest[k]
@@ -118,9 +124,10 @@ func compactedExactly(recs []*kgo.Record, latest map[string]*string, withTombsto
 			return fmt.Errorf("unknown key %q", k)
 		}
 		if seen[k] {
-			return fmt.Errorf("key %q appears twice (offset %d)", k, r.Offset)
+			return fmt.Errorf("key %q appears twice (offsets %d and %d)", k, at[k], r.Offset)
 		}
 		seen[k] = true
+		at[k] = r.Offset
 		switch {
 		case want == nil && r.Value != nil:
 			return fmt.Errorf("key %q: value %q, want its tombstone", k, r.Value)
@@ -208,3 +215,148 @@ func TestCompactionKeepsLatestValuePerKey(t *testing.T) {
 		t.Fatalf("last record %s=%s", last.Key, last.Value)
 	}
 }
+
+// kcatCompacted reads the partition from the beginning to its end with
+// kcat and returns key -> value (a tombstone reads as NULL).
+func kcatCompacted(t *testing.T, kcat, addr, topic string) (map[string]string, []int64) {
+	t.Helper()
+	out, err := exec.Command(kcat, "-C", "-b", addr, "-t", topic, "-p", "0", "-o", "beginning", "-e", "-q",
+		"-Z", "-f", "%o\t%k\t%s\n").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kcat: %v\n%s", err, out)
+	}
+	got := map[string]string{}
+	var offs []int64
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.SplitN(line, "\t", 3)
+		if len(f) != 3 {
+			t.Fatalf("kcat line %q", line)
+		}
+		o, _ := strconv.ParseInt(f[0], 10, 64)
+		offs = append(offs, o)
+		if _, dup := got[f[1]]; dup {
+			t.Fatalf("kcat read key %q twice", f[1])
+		}
+		got[f[1]] = f[2]
+	}
+	return got, offs
+}
+
+// TestCompactionRealClientsAndRestart compacts a topic written by franz-go
+// (idempotent, and transactional with aborts), checks what kcat and
+// confluent-kafka read from the beginning, then SIGKILLs the node while
+// the cleaner may be mid-pass, restarts it and checks again.
+func TestCompactionRealClientsAndRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills a real process")
+	}
+	bin := strataBinary(t)
+	kcat := kcatPath(t)
+	dir := t.TempDir()
+	kafka, httpAddr := freeAddr(t), freeAddr(t)
+	settings := []string{"log.cleaner.backoff.ms=100", "log.retention.check.interval.ms=100"}
+	p := startProcNode(t, bin, dir, kafka, httpAddr, settings...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(p.logPath)
+			t.Logf("node log:\n%s", grepLines(string(b), "topic=profiles"))
+		}
+	})
+	const topic = "profiles"
+	compactedTopic(t, kafka, topic, map[string]string{"remote.storage.enable": "false", "delete.retention.ms": "600000"})
+
+	cl := newClient(t, kafka, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(time.Millisecond))
+	latest, _ := keyedHistory(t, cl, topic, 200, 6)
+
+	// Transactions: an aborted one overwrites keys (it must never win),
+	// a committed one overwrites others.
+	txn := newClient(t, kafka, kgo.DefaultProduceTopic(topic), kgo.TransactionalID("compaction-txn"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, commit := range []bool{false, true, false} {
+		if err := txn.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for k := 1; k < 200; k += 7 {
+			key := fmt.Sprintf("k%04d", k)
+			val := fmt.Sprintf("%s-txn-commit=%v", key, commit)
+			if err := txn.ProduceSync(ctx, &kgo.Record{Key: []byte(key), Value: []byte(val)}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			if commit {
+				latest[key] = &val
+			}
+		}
+		if err := txn.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rollActive(t, cl, topic, latest)
+	rc := kgo.FetchIsolationLevel(kgo.ReadCommitted())
+	awaitCompacted(t, kafka, topic, latest, true, rc)
+	// read_uncommitted sees the same: the aborted records are gone.
+	awaitCompacted(t, kafka, topic, latest, true)
+
+	check := func(when string) {
+		t.Helper()
+		got, offs := kcatCompacted(t, kcat, kafka, topic)
+		if len(got) != len(latest) {
+			t.Fatalf("%s: kcat read %d keys, want %d", when, len(got), len(latest))
+		}
+		for k, v := range latest {
+			want := "NULL" // kcat -Z prints a null value as NULL
+			if v != nil {
+				want = *v
+			}
+			if got[k] != want {
+				t.Fatalf("%s: kcat %s=%q, want %q", when, k, got[k], want)
+			}
+		}
+		if !slices.IsSorted(offs) {
+			t.Fatalf("%s: kcat offsets out of order", when)
+		}
+	}
+	check("after cleaning")
+	t.Run("confluent-kafka", func(t *testing.T) {
+		py := pythonWith(t, "confluent_kafka", "python3-confluent-kafka")
+		ev := runClient(t, 60*time.Second, []string{"BROKER=" + kafka, "TOPIC=" + topic, "GROUP=compacted-reader", "PARTITIONS=1",
+			fmt.Sprint("EXPECT=", len(latest)), "ISOLATION=read_committed"}, py, clientScript(t, "py_confluent.py"), "consume")
+		seen := map[string]bool{}
+		for _, e := range filterEvents(ev, "record") {
+			if seen[e.Key] {
+				t.Fatalf("confluent-kafka read key %q twice", e.Key)
+			}
+			seen[e.Key] = true
+			want := ""
+			if v := latest[e.Key]; v != nil {
+				want = *v
+			}
+			if e.Value != want {
+				t.Fatalf("confluent-kafka: %s=%q, want %q", e.Key, e.Value, want)
+			}
+		}
+		if len(seen) != len(latest) {
+			t.Fatalf("confluent-kafka read %d keys, want %d", len(seen), len(latest))
+		}
+	})
+
+	// More overwrites, then a kill while the cleaner works on them.
+	for k := 0; k < 200; k += 3 {
+		key := fmt.Sprintf("k%04d", k)
+		val := key + "-late"
+		if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(key), Value: []byte(val)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		latest[key] = &val
+	}
+	rollActive(t, cl, topic, latest)
+	time.Sleep(150 * time.Millisecond)
+	p.kill(t)
+	p = startProcNode(t, bin, dir, kafka, httpAddr, settings...)
+	awaitCompacted(t, kafka, topic, latest, true, rc)
+	check("after SIGKILL and restart")
+	if b, _ := os.ReadFile(p.logPath); strings.Contains(string(b), "level=ERROR") {
+		t.Fatalf("the restarted node logged errors:\n%s", b)
+	}
+}
+

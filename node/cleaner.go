@@ -257,7 +257,7 @@ func (n *Node) cleanPartition(ctx context.Context, p *partition, r compact.Range
 		res, err := p.log.CleanSegment(ctx, seg.BaseOffset, func(h record.Header, b []byte) ([]byte, error) {
 			return c.Filter(h, b, &st)
 		}, n.cleaner.pace.wait)
-		if errors.Is(err, storage.ErrOffsetOutOfRange) {
+		if errors.Is(err, storage.ErrOffsetOutOfRange) && seg.BaseOffset < p.log.StartOffset() {
 			continue // deleted by retention meanwhile
 		}
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 
 	"github.com/stratalog/strata/record"
@@ -92,7 +93,8 @@ func (l *Log) lowerCleanerCheckpoint(end int64) {
 	}
 }
 
-// CleanSegment rewrites the sealed, synced, undamaged segment at base.
+// CleanSegment rewrites the sealed, undamaged segment at base (syncing it
+// first if it was rolled and not yet synced).
 // filter sees each batch in order, its CRC verified, and returns what to
 // keep in its place: the same slice, a rebuilt batch with the same base
 // offset, or nil to drop it. Reads go through limit (bytes/s pacing; nil
@@ -105,14 +107,20 @@ func (l *Log) lowerCleanerCheckpoint(end int64) {
 func (l *Log) CleanSegment(ctx context.Context, base int64, filter func(h record.Header, batch []byte) ([]byte, error), limit func(context.Context, int) error) (CleanResult, error) {
 	l.mu.RLock()
 	s := l.segmentLocked(base)
-	closed := l.closed
-	var size, next, sealTick int64
-	ok := s != nil && s.sealed && s.damage == nil && !closed
-	if ok {
-		for _, u := range l.unsynced {
-			ok = ok && u != s
+	unsynced := slices.Contains(l.unsynced, s)
+	l.mu.RUnlock()
+	if unsynced {
+		// Rolled and not yet synced (no append has synced since): make
+		// it durable first, so a crash can only find it whole.
+		if err := l.Sync(); err != nil {
+			return CleanResult{}, err
 		}
 	}
+	l.mu.RLock()
+	s = l.segmentLocked(base)
+	closed := l.closed
+	var size, next, sealTick int64
+	ok := s != nil && s.sealed && s.damage == nil && !closed && !slices.Contains(l.unsynced, s)
 	if ok {
 		s.acquire()
 		size, next, sealTick = s.size, s.next, s.sealTick

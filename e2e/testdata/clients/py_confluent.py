@@ -108,8 +108,10 @@ def consume():
             out(event="error", error=str(m.error()))
             return
         headers = {k: v.decode() for k, v in (m.headers() or [])}
+        # A tombstone (a compacted topic's delete) has no value.
+        val = m.value().decode() if m.value() is not None else None
         out(event="record", topic=m.topic(), partition=m.partition(), offset=m.offset(),
-            key=m.key().decode(), value=m.value().decode(), headers=headers)
+            key=m.key().decode(), value=val, headers=headers)
         seen += 1
         if seen == expect:
             # Linger so that a duplicate or a record that should have been
