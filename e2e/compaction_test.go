@@ -359,4 +359,3 @@ func TestCompactionRealClientsAndRestart(t *testing.T) {
 		t.Fatalf("the restarted node logged errors:\n%s", b)
 	}
 }
-
