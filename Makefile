@@ -4,7 +4,7 @@ BIN      := bin/strata
 TOOLS    := $(CURDIR)/bin/tools
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: clean-store bench-security bench-restore bench-read-replica build run run-cluster stop-cluster bench-failover bench-reassign test test-short deps vet fmt fuzz soak bench bench-load bench-load-ceiling compat compat-cluster compat-sarama clean
+.PHONY: clean-store bench-compaction bench-security bench-restore bench-read-replica build run run-cluster stop-cluster bench-failover bench-reassign test test-short deps vet fmt fuzz soak bench bench-load bench-load-ceiling compat compat-cluster compat-sarama clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/strata
@@ -50,6 +50,13 @@ bench-read-replica: build
 # produce with the authorizer off and on with 10,000 ACLs.
 bench-security: build
 	STRATA_SECURITY_BENCH=1 $(GO) test -count=1 -v -timeout 30m -run 'TestSecurityThroughput' ./e2e
+
+# bench-compaction measures the log cleaner's throughput and the group
+# coordinator's start-up against 1,000,000 offset commits, cleaner off and on
+# (docs/benchmarks.md, "Compaction").
+bench-compaction: build
+	$(GO) test -run='^$$' -bench='CleanPass|KeyMapPut' -benchtime=3x -benchmem ./storage ./compact
+	STRATA_COMPACTION_BENCH=1 $(GO) test -count=1 -v -timeout 30m -run 'TestCompactionOffsetsLoadTimes' ./e2e
 
 # deps installs the external programs the test suite drives: versitygw (a
 # real S3 server) and kafkajs into bin/tools; kcat, python3-confluent-kafka

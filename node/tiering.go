@@ -191,11 +191,18 @@ func tierPolicy(t kconfig.Topic) tiering.Policy {
 		LocalRetentionMs:    t.Int64("local.retention.ms"),
 		LocalRetentionBytes: t.Int64("local.retention.bytes"),
 	}
-	if _, del := t.Policies(); !del {
+	compact, del := t.Policies()
+	if !del {
 		// cleanup.policy=compact alone: nothing is deleted by age or
-		// size, in either tier (the local tail still follows
-		// local.retention.*).
+		// size, in either tier.
 		p.RetentionMs, p.RetentionBytes = -1, -1
+	}
+	if compact {
+		// The cleaner compacts the local log, not yet the cold tier's
+		// copies: a compacted topic keeps its whole (compacted) log on
+		// local disk, so a read from the start sees exactly the latest
+		// value of every key. See docs/compaction.md.
+		p.LocalRetentionMs, p.LocalRetentionBytes = -1, -1
 	}
 	return p
 }
