@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -450,4 +451,91 @@ func TestCompactionGroupConsumesWhileCleaning(t *testing.T) {
 		t.Fatalf("%d of %d records left: nothing was cleaned", left, total)
 	}
 	t.Logf("read up to offset %d; every key's last value arrived; %d of %d records left from the start", lastOff, left, total)
+}
+
+// TestCompactionColdTierAndRestore compacts a tiered topic: the cleaned
+// segments replace their remote copies in the bucket (new manifest-entry
+// generations), so a node restored from the bucket alone, on an empty
+// disk, reads exactly the latest value of every key from the cold tier.
+func TestCompactionColdTierAndRestore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts and kills real processes")
+	}
+	bin := strataBinary(t)
+	storeURL := "file://" + filepath.Join(t.TempDir(), "bucket")
+	dir := filepath.Join(t.TempDir(), "data")
+	extra := []string{"--object-store", storeURL}
+	settings := append([]string{"log.cleaner.backoff.ms=100", "log.retention.check.interval.ms=100"}, restoreSettings...)
+	n := startProcNodeArgs(t, nil, extra, bin, dir, freeAddr(t), freeAddr(t), settings...)
+	const topic = "accounts"
+	compactedTopic(t, n.kafkaAddr, topic, map[string]string{"delete.retention.ms": "600000"})
+	cl := newClient(t, n.kafkaAddr, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(time.Millisecond))
+	latest, produced := keyedHistory(t, cl, topic, 200, 8)
+	rollActive(t, cl, topic, latest)
+	awaitCompacted(t, n.kafkaAddr, topic, latest, true)
+
+	// The bucket's copies shrink: wait until the remote bytes are close to
+	// the local (compacted) ones.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		rewrites := metricValue(t, n.httpAddr, "strata_tier_compaction_rewrites_total")
+		saved := metricValue(t, n.httpAddr, "strata_tier_compaction_bytes_saved_total")
+		if rewrites > 0 && tierCompacted(t, n.httpAddr, topic) {
+			t.Logf("%d records produced; %v remote segments replaced by cleaned copies, %v bytes saved", produced, rewrites, saved)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the cold tier was not compacted: %v rewrites; metrics:\n%s", rewrites, grepLines(metricsText(t, n.httpAddr), `topic="`+topic+`"`))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+
+	// Lose the machine: a new empty disk restored from the bucket alone.
+	n.kill(t)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "restore", "--object-store", storeURL, "--data-dir", dir, "--json").CombinedOutput(); err != nil {
+		t.Fatalf("restore: %v\n%s", err, out)
+	}
+	n2 := startProcNodeArgs(t, nil, extra, bin, dir, freeAddr(t), freeAddr(t), settings...)
+	// Everything below the restored end is read from the cold tier: the
+	// latest value per key (the last "~roll" record may have been after
+	// the restore's cut, which keeps only what the bucket certified).
+	recs := readCompacted(t, n2.kafkaAddr, topic)
+	// Everything the restored node holds came from the bucket: its
+	// remote copy is all of the log, and compacted.
+	if !tierCompacted(t, n2.httpAddr, topic) {
+		t.Fatalf("restored node: remote copy bigger than the log\n%s", grepLines(metricsText(t, n2.httpAddr), `topic="`+topic+`"`))
+	}
+	v := latest["~roll"]
+	if len(recs) > 0 && string(recs[len(recs)-1].Key) != "~roll" {
+		delete(latest, "~roll")
+	}
+	if err := compactedExactly(recs, latest, true); err != nil {
+		t.Fatalf("restored node: %v (%d records)", err, len(recs))
+	}
+	latest["~roll"] = v
+	t.Logf("the node restored from the bucket reads %d records: the latest value of every key", len(recs))
+}
+
+// tierCompacted reports whether topic's partition 0 holds no more bytes
+// in the cold tier than on local disk (where it is compacted).
+func tierCompacted(t *testing.T, httpAddr, topic string) bool {
+	t.Helper()
+	var remote, local float64 = -1, -1
+	for _, line := range strings.Split(metricsText(t, httpAddr), "\n") {
+		if !strings.Contains(line, `topic="`+topic+`"`) || !strings.Contains(line, `partition="0"`) {
+			continue
+		}
+		f := strings.Fields(line)
+		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+		switch {
+		case strings.HasPrefix(line, "strata_tier_remote_log_size_bytes{"):
+			remote = v
+		case strings.HasPrefix(line, "strata_tier_local_log_size_bytes{"):
+			local = v
+		}
+	}
+	return remote > 0 && local > 0 && remote <= local
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/stratalog/strata/kconfig"
 	"github.com/stratalog/strata/record"
 	"github.com/stratalog/strata/storage"
+	"github.com/stratalog/strata/tiering"
 )
 
 // The log cleaner compacts the local logs of cleanup.policy=compact topics
@@ -275,6 +276,7 @@ func (n *Node) cleanPartition(ctx context.Context, p *partition, r compact.Range
 	if err := p.log.SetCleanerCheckpoint(storage.CleanerState{FirstDirty: mapEnd, NextHorizon: st.NextHorizon}); err != nil {
 		return err
 	}
+	up, saved, replaced := n.replaceCleanedRemote(ctx, p, pol)
 	n.cleaner.metrics.passes.Inc()
 	n.cleaner.metrics.recordsRead.Add(float64(st.RecordsRead))
 	n.cleaner.metrics.recordsRemoved.Add(float64(st.RecordsRead - st.RecordsKept))
@@ -283,8 +285,42 @@ func (n *Node) cleanPartition(ctx context.Context, p *partition, r compact.Range
 	n.log.Info("partition cleaned", "topic", p.topic, "partition", p.index,
 		"dirty_from", r.FirstDirty, "mapped_to", mapEnd, "keys", keys.Len(), "segments_rewritten", rewritten,
 		"bytes_before", before, "bytes_after", after, "records_removed", st.RecordsRead-st.RecordsKept,
-		"tombstones_removed", st.TombstonesRemoved, "took", time.Since(started))
+		"tombstones_removed", st.TombstonesRemoved, "remote_replaced", replaced, "remote_bytes_uploaded", up,
+		"remote_bytes_saved", saved, "took", time.Since(started))
 	return nil
+}
+
+// replaceCleanedRemote carries p's cleaned local segments to the cold
+// tier: each sealed local segment the store holds a copy of with exactly
+// its range is uploaded in its place when it is smaller than the remote
+// copy by at least min.cleanable.dirty.ratio (the same bar that starts a
+// local pass, so the store is not rewritten for every key). Only the
+// leader uploads.
+func (n *Node) replaceCleanedRemote(ctx context.Context, p *partition, _ compact.Policy) (uploaded, saved int64, replaced int) {
+	tp := p.tiered()
+	if tp == nil || !p.leadership().isLeader() {
+		return 0, 0, 0
+	}
+	end, ok := tp.RemoteEndOffset()
+	if !ok {
+		return 0, 0, 0
+	}
+	ratio := p.cfg.Load().topic.Float64("min.cleanable.dirty.ratio")
+	for _, seg := range p.log.Segments() {
+		if !seg.Sealed || seg.NextOffset > end || ctx.Err() != nil {
+			break
+		}
+		up, sv, err := tp.ReplaceCleaned(ctx, seg, ratio)
+		switch {
+		case err == nil:
+			uploaded, saved, replaced = uploaded+up, saved+sv, replaced+1
+		case errors.Is(err, tiering.ErrNotReplaced):
+		default:
+			n.log.Warn("uploading a cleaned segment to the cold tier; the remote copy stays as it was",
+				"topic", p.topic, "partition", p.index, "segment", seg.BaseOffset, "err", err)
+		}
+	}
+	return uploaded, saved, replaced
 }
 
 // mapKeys puts the keys of the dirty range into keys, batch by batch, and

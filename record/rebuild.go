@@ -73,6 +73,22 @@ func Rebuild(h Header, records []Record, horizon int64) ([]byte, error) {
 	return Seal(kb.AppendTo(nil)), nil
 }
 
+// Placeholder returns an empty batch standing for the batch h describes
+// when compaction removed everything a segment held: it keeps the
+// batch's base offset, last offset delta, timestamps and leader epoch, so
+// the segment keeps its offset range, and is neither transactional nor a
+// control batch (it ends or marks nothing). A data batch keeps its
+// producer fields (its sequence range stays known); a marker's are
+// cleared.
+func Placeholder(h Header) ([]byte, error) {
+	p := h
+	p.Attributes &^= transactionalBit | controlBit | deleteHorizonBit | codecMask
+	if h.IsControl() {
+		p.ProducerID, p.ProducerEpoch, p.BaseSequence = -1, -1, -1
+	}
+	return Rebuild(p, nil, 0)
+}
+
 var (
 	gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
 	zstdEncoder = sync.OnceValues(func() (*zstd.Encoder, error) {

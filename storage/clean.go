@@ -188,6 +188,7 @@ func (l *Log) filterSegment(ctx context.Context, s *segment, f *os.File, size, n
 	bw := bufio.NewWriterSize(out, 1<<20)
 	var hdr [record.HeaderSize]byte
 	var body []byte
+	var lastDropped *record.Header // the last batch dropped, while nothing was kept
 	pos, want := int64(0), s.base
 	bad := func(format string, args ...any) error {
 		err := fmt.Errorf("%w: %s", ErrCorruptSegment, fmt.Sprintf(format, args...))
@@ -234,9 +235,25 @@ func (l *Log) filterSegment(ctx context.Context, s *segment, f *os.File, size, n
 			}
 			written += int64(len(kept))
 		}
+		if kept == nil && written == 0 {
+			hc := h
+			lastDropped = &hc
+		}
 		changed = changed || kept == nil || len(kept) != len(body) || &kept[0] != &body[0]
 		pos += int64(h.Size())
 		want = h.NextOffset()
+	}
+	if written == 0 && lastDropped != nil {
+		// Never an empty segment: an empty batch keeps its range (and the
+		// cold tier's copy replaceable).
+		ph, err := record.Placeholder(*lastDropped)
+		if err != nil {
+			return false, 0, err
+		}
+		if _, err := bw.Write(ph); err != nil {
+			return false, 0, classify("clean segment: write", s.path(logSuffix+cleanedSuffix), err)
+		}
+		written += int64(len(ph))
 	}
 	if err := bw.Flush(); err != nil {
 		return false, 0, classify("clean segment: write", s.path(logSuffix+cleanedSuffix), err)

@@ -305,3 +305,26 @@ func TestCleanerCheckpointFollowsTruncation(t *testing.T) {
 		t.Fatalf("checkpoint %+v after truncation to 5", got)
 	}
 }
+
+func TestCleanSegmentNeverEmpty(t *testing.T) {
+	cfg := testConfig()
+	cfg.Compacted = true
+	l := compactedLog(t, t.TempDir(), cfg)
+	defer l.Close()
+	seg := l.Segments()[0]
+	res, err := l.CleanSegment(context.Background(), seg.BaseOffset, func(record.Header, []byte) ([]byte, error) { return nil, nil }, nil)
+	if err != nil || !res.Replaced {
+		t.Fatal(res, err)
+	}
+	after := l.Segments()[0]
+	if after.Size != record.HeaderSize || after.NextOffset != seg.NextOffset {
+		t.Fatalf("emptied segment %+v: want one empty batch keeping [%d, %d)", after, seg.BaseOffset, seg.NextOffset)
+	}
+	hdrs := readHeaders(t, l, 0, 1<<20, seg.NextOffset)
+	if len(hdrs) != 1 || hdrs[0].NumRecords != 0 || hdrs[0].NextOffset() != seg.NextOffset || hdrs[0].IsControl() || hdrs[0].IsTransactional() {
+		t.Fatalf("placeholder %+v", hdrs)
+	}
+	if got := readRecords(t, l, 0); len(got) == 0 || got[0].off != seg.NextOffset {
+		t.Fatalf("a read from 0 should start at %d: %v", seg.NextOffset, got[:1])
+	}
+}

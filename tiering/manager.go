@@ -946,6 +946,13 @@ func (p *Partition) collect(ctx context.Context, now time.Time) (int, error) {
 					}
 					ref := found && s.BaseOffset == base && s.UploadID == id
 					del = !ref && now.Sub(o.ModTime) >= p.m.cfg.OrphanGrace
+					if del && found && s.BaseOffset == base {
+						// Replaced (a repair, a cleaned copy): the grace
+						// runs from the replacement, so cold reads that
+						// opened the old object before it finish.
+						cur, err := p.remoteEntry(ctx, s)
+						del = err == nil && now.Sub(time.UnixMilli(cur.UploadedAt)) >= p.m.cfg.OrphanGrace
+					}
 				}
 			}
 			if del {

@@ -320,6 +320,51 @@ func (m *manifest) Replace(s Segment) error {
 	return nil
 }
 
+// ReplaceCleaned rewrites the record of the live segment [s.BaseOffset,
+// s.NextOffset) with s, a compacted copy of it (fewer bytes, the same
+// offsets), durably.
+func (m *manifest) ReplaceCleaned(s Segment) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	live := m.n - m.head
+	var ferr error
+	i := sort.Search(int(live), func(i int) bool {
+		r, err := m.atLocked(int64(i))
+		if err != nil {
+			ferr = err
+			return true
+		}
+		return r.BaseOffset >= s.BaseOffset
+	})
+	if ferr != nil {
+		return ferr
+	}
+	if int64(i) == live {
+		return fmt.Errorf("%w: no record at %d to replace", ErrCorruptManifest, s.BaseOffset)
+	}
+	old, err := m.atLocked(int64(i))
+	if err != nil {
+		return err
+	}
+	if old.BaseOffset != s.BaseOffset || old.NextOffset != s.NextOffset {
+		return fmt.Errorf("%w: replacing [%d, %d) with [%d, %d)", ErrCorruptManifest, old.BaseOffset, old.NextOffset, s.BaseOffset, s.NextOffset)
+	}
+	if _, err := m.f.WriteAt(encodeRecord(s), manifestHeader+(m.head+int64(i))*manifestRecSize); err != nil {
+		return err
+	}
+	if err := m.f.Sync(); err != nil {
+		return err
+	}
+	m.bytes += s.Size - old.Size
+	if i == 0 {
+		m.first = s
+	}
+	if int64(i) == live-1 {
+		m.last = s
+	}
+	return nil
+}
+
 // at reads live record i (0 is the first live one). Needs mu.
 func (m *manifest) atLocked(i int64) (Segment, error) {
 	var rec [manifestRecSize]byte

@@ -25,6 +25,9 @@ type metrics struct {
 	verifiedBytes      prometheus.Counter
 	checksumMismatches prometheus.Counter
 	repairs            prometheus.Counter
+	compactRewrites    prometheus.Counter
+	compactBytes       prometheus.Counter
+	compactSaved       prometheus.Counter
 	localCorrupt       prometheus.Counter
 	heals              prometheus.Counter
 	progressWrites     prometheus.Counter
@@ -51,6 +54,9 @@ func newMetrics() *metrics {
 		verifiedBytes:      c("remote_verified_bytes_total", "Bytes of remote objects checked against their manifest checksums (chunk fills and remote scrubs)."),
 		checksumMismatches: c("remote_checksum_mismatches_total", "Reads of remote object ranges whose bytes did not match their checksum (each is read once more before the object counts as corrupt)."),
 		repairs:            c("remote_repairs_total", "Corrupt remote segments re-uploaded from an intact local copy."),
+		compactRewrites:    c("compaction_rewrites_total", "Remote segments of compacted topics replaced by their cleaned local copies."),
+		compactBytes:       c("compaction_bytes_written_total", "Bytes of cleaned segments uploaded to replace remote ones."),
+		compactSaved:       c("compaction_bytes_saved_total", "Bytes by which cleaned uploads shrank the remote segments they replaced."),
 		localCorrupt:       c("local_corrupt_segments_total", "Local segments that failed verification on their way to the store (not uploaded, marked damaged)."),
 		heals:              c("local_heals_total", "Damaged local segments replaced with their verified remote copy."),
 		progressWrites:     c("progress_writes_total", "Progress objects written (the roll instants each led partition's store copy covers)."),
@@ -84,7 +90,7 @@ func (m *Manager) Collect(ch chan<- prometheus.Metric) {
 	for _, c := range []prometheus.Collector{m.metrics.copyBytes, m.metrics.copyRequests, m.metrics.copyErrors,
 		m.metrics.fetchBytes, m.metrics.fetchRequests, m.metrics.fetchErrors, m.metrics.deleteRequests,
 		m.metrics.deleteErrors, m.metrics.cacheHits, m.metrics.cacheMisses, m.metrics.cacheBytes,
-		m.metrics.verifiedBytes, m.metrics.checksumMismatches, m.metrics.repairs, m.metrics.localCorrupt, m.metrics.heals,
+		m.metrics.verifiedBytes, m.metrics.checksumMismatches, m.metrics.repairs, m.metrics.compactRewrites, m.metrics.compactBytes, m.metrics.compactSaved, m.metrics.localCorrupt, m.metrics.heals,
 		m.metrics.progressWrites} {
 		c.Collect(ch)
 	}
