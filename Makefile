@@ -56,7 +56,7 @@ bench-security: build
 # (docs/benchmarks.md, "Compaction").
 bench-compaction: build
 	$(GO) test -run='^$$' -bench='CleanPass|KeyMapPut' -benchtime=3x -benchmem ./storage ./compact
-	STRATA_COMPACTION_BENCH=1 $(GO) test -count=1 -v -timeout 30m -run 'TestCompactionOffsetsLoadTimes' ./e2e
+	STRATA_COMPACTION_BENCH=1 $(GO) test -count=1 -v -timeout 30m -run 'TestCompactionOffsetsLoadTimes|TestCompactionColdTierCost' ./e2e
 
 # deps installs the external programs the test suite drives: versitygw (a
 # real S3 server) and kafkajs into bin/tools; kcat, python3-confluent-kafka

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -157,4 +158,82 @@ func dirBytes(t *testing.T, dir, prefix string) int64 {
 		}
 	}
 	return total
+}
+
+// TestCompactionColdTierCost writes STRATA_COMPACTION_MB (default 256) MiB
+// of 1 KiB values under 20,000 keys to a tiered compacted topic with the
+// default min.cleanable.dirty.ratio (0.5), lets the cleaner and the
+// uploader settle, and reports what the cold tier's compaction cost in
+// store requests and bytes per GB ingested.
+func TestCompactionColdTierCost(t *testing.T) {
+	if os.Getenv("STRATA_COMPACTION_BENCH") == "" {
+		t.Skip("set STRATA_COMPACTION_BENCH=1 (make bench-compaction)")
+	}
+	mb := 256
+	if s := os.Getenv("STRATA_COMPACTION_MB"); s != "" {
+		mb, _ = strconv.Atoi(s)
+	}
+	const keys, valueSize = 20000, 1024
+	bin := strataBinary(t)
+	dir := t.TempDir()
+	kafka, httpAddr := freeAddr(t), freeAddr(t)
+	settings := append([]string{"log.cleaner.backoff.ms=1000"}, restoreSettings...)
+	p := startProcNode(t, bin, dir, kafka, httpAddr, settings...)
+	seg := "4194304"
+	createTopic(t, kafka, "state", 1, map[string]*string{"cleanup.policy": ptr("compact"), "segment.bytes": &seg})
+	cl := newClient(t, kafka, kgo.DefaultProduceTopic("state"), kgo.ProducerLinger(5*time.Millisecond))
+	ctx := context.Background()
+	total := mb << 20 / valueSize
+	started := time.Now()
+	for i := 0; i < total; i += 1000 {
+		var recs []*kgo.Record
+		for j := i; j < i+1000 && j < total; j++ {
+			v := make([]byte, valueSize)
+			rand.Read(v)
+			recs = append(recs, &kgo.Record{Key: []byte(fmt.Sprintf("key-%05d", (j*7919)%keys)), Value: v})
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produceTook := time.Since(started)
+	// Settle: no upload pending and the cold tier's size unchanged for 10 s.
+	prev, stable := -1.0, 0
+	for i := 0; i < 300 && stable < 5; i++ {
+		time.Sleep(2 * time.Second)
+		cur := partitionMetricOf(t, httpAddr, "strata_tier_remote_log_size_bytes", "state")
+		if cur == prev && partitionMetricOf(t, httpAddr, "strata_tier_remote_copy_lag_bytes", "state") == 0 {
+			stable++
+		} else {
+			stable = 0
+		}
+		prev = cur
+	}
+	m := func(name string) float64 { return metricValue(t, httpAddr, name) }
+	in := m("strata_kafka_bytes_in_total")
+	gb := in / (1 << 30)
+	rewrites, rewritten := m("strata_tier_compaction_rewrites_total"), m("strata_tier_compaction_bytes_written_total")
+	uploads, uploaded := m("strata_tier_remote_copy_requests_total"), m("strata_tier_remote_copy_bytes_total")
+	remote := partitionMetricOf(t, httpAddr, "strata_tier_remote_log_size_bytes", "state")
+	local := partitionMetricOf(t, httpAddr, "strata_tier_local_log_size_bytes", "state")
+	t.Logf("ingested %.0f MiB in %v; cleaner: %v passes, %.0f MiB read, %.0f MiB written", in/(1<<20), produceTook.Round(time.Millisecond),
+		m("strata_log_cleaner_passes_total"), m("strata_log_cleaner_bytes_read_total")/(1<<20), m("strata_log_cleaner_bytes_written_total")/(1<<20))
+	t.Logf("cold tier: %v segment uploads (%.0f MiB); %v compaction rewrites (%.0f MiB, %.0f MiB saved) = %.1f rewrites and %.0f MiB rewritten per GB ingested, %.1f PUTs per GB (object + entry) and as many DELETEs later",
+		uploads, uploaded/(1<<20), rewrites, rewritten/(1<<20), m("strata_tier_compaction_bytes_saved_total")/(1<<20), rewrites/gb, rewritten/(1<<20)/gb, 2*rewrites/gb)
+	t.Logf("after settling: %.1f MiB in the cold tier, %.1f MiB on local disk, for %d keys of %d bytes (%.1f MiB live)",
+		remote/(1<<20), local/(1<<20), keys, valueSize, float64(keys*valueSize)/(1<<20))
+	p.stopClean(t)
+}
+
+// partitionMetricOf returns a per-partition gauge of topic's partition 0.
+func partitionMetricOf(t *testing.T, httpAddr, name, topic string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(metricsText(t, httpAddr), "\n") {
+		if strings.HasPrefix(line, name+"{") && strings.Contains(line, `topic="`+topic+`"`) && strings.Contains(line, `partition="0"`) {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			return v
+		}
+	}
+	return -1
 }
