@@ -21,7 +21,7 @@ func TestCompactionReplicatedAcrossKills(t *testing.T) {
 	}
 	nodes := startTestClusterWith(t, 3, map[string]string{"log.cleaner.backoff.ms": "100", "log.retention.check.interval.ms": "100",
 		// Tiered: the cleaner works below the cold tier's end, so uploads run often.
-		"remote.log.manager.task.interval.ms": "100", "remote.log.segment.upload.max.interval.ms": "1000"})
+		"remote.log.manager.task.interval.ms": "100"})
 	bin := strataBinary(t)
 	const topic = "inventory"
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -29,7 +29,7 @@ func TestCompactionReplicatedAcrossKills(t *testing.T) {
 	adm := newAdmin(t, nodes[0].kafka)
 	cfg := map[string]*string{}
 	for k, v := range map[string]string{"cleanup.policy": "compact", "segment.bytes": "8192", "segment.ms": "500",
-		"min.cleanable.dirty.ratio": "0.01", "delete.retention.ms": "600000", "min.insync.replicas": "2"} {
+		"min.cleanable.dirty.ratio": "0", "delete.retention.ms": "600000", "min.insync.replicas": "2"} {
 		cfg[k] = &v
 	}
 	if r, err := adm.CreateTopic(ctx, 1, 3, cfg, topic); err != nil || r.Err != nil {

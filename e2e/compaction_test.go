@@ -24,7 +24,8 @@ var compactionSettings = map[string]string{
 }
 
 // compactedTopic creates a compacted topic whose segments roll every
-// rollMs and are cleaned as soon as anything is dirty.
+// rollMs and are cleaned as soon as anything is dirty (a ratio of 0: the
+// last small segment would otherwise stay below the dirty ratio).
 func compactedTopic(t *testing.T, addr, topic string, extra map[string]string) {
 	t.Helper()
 	cfg := map[string]*string{}
@@ -32,7 +33,7 @@ func compactedTopic(t *testing.T, addr, topic string, extra map[string]string) {
 		"cleanup.policy":            "compact",
 		"segment.bytes":             "8192",
 		"segment.ms":                "500",
-		"min.cleanable.dirty.ratio": "0.01",
+		"min.cleanable.dirty.ratio": "0",
 		"delete.retention.ms":       "2000",
 	} {
 		cfg[k] = &v
