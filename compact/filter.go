@@ -62,9 +62,9 @@ func MapBatch(m *KeyMap, h record.Header, batch []byte, aborted *Aborted) (bool,
 	if skip {
 		return true, nil
 	}
-	err := record.ForEachRecord(batch, func(r record.Record) bool {
-		if r.Key != nil {
-			m.Put(r.Key, h.BaseOffset+int64(r.OffsetDelta))
+	err := record.ForEachKey(batch, func(delta int32, key []byte, _ bool) bool {
+		if key != nil {
+			m.Put(key, h.BaseOffset+int64(delta))
 		}
 		return true
 	})
@@ -149,29 +149,36 @@ func (c *Cleaner) Filter(h record.Header, batch []byte, st *Stats) ([]byte, erro
 		st.AbortedRemoved += int64(h.NumRecords)
 		return c.empty(h, nil, st)
 	}
-	var kept []record.Record
+	// Decide from the keys alone (no value is copied); decode the kept
+	// records only when the batch must be rebuilt.
+	keep := make([]bool, 0, h.NumRecords) // by record index, in order
+	nkept := 0
 	needHorizon, keptTomb := false, false
 	changed := false
-	err := record.ForEachRecord(batch, func(r record.Record) bool {
-		off := h.BaseOffset + int64(r.OffsetDelta)
+	err := record.ForEachKey(batch, func(delta int32, key []byte, tomb bool) bool {
+		off := h.BaseOffset + int64(delta)
 		switch {
 		case off >= c.MapEnd:
-		case r.Key == nil:
+		case key == nil:
 			st.KeylessRemoved++
 			changed = true
+			keep = append(keep, false)
 			return true
-		case c.Keys.Get(r.Key) > off:
+		case c.Keys.Get(key) > off:
 			changed = true
+			keep = append(keep, false)
 			return true
-		case r.Value == nil && expired:
+		case tomb && expired:
 			st.TombstonesRemoved++
 			changed = true
+			keep = append(keep, false)
 			return true
-		case r.Value == nil && !hasHorizon:
+		case tomb && !hasHorizon:
 			needHorizon = true
 		}
-		keptTomb = keptTomb || r.Value == nil && off < c.MapEnd
-		kept = append(kept, r)
+		keptTomb = keptTomb || tomb && off < c.MapEnd
+		keep = append(keep, true)
+		nkept++
 		return true
 	})
 	if err != nil {
@@ -185,8 +192,19 @@ func (c *Cleaner) Filter(h record.Header, batch []byte, st *Stats) ([]byte, erro
 		st.RecordsKept += int64(h.NumRecords)
 		return batch, nil
 	}
-	if len(kept) == 0 {
+	if nkept == 0 {
 		return c.empty(h, nil, st)
+	}
+	kept := make([]record.Record, 0, nkept)
+	i := 0
+	if err := record.ForEachRecord(batch, func(r record.Record) bool {
+		if i < len(keep) && keep[i] {
+			kept = append(kept, r)
+		}
+		i++
+		return true
+	}); err != nil {
+		return nil, err
 	}
 	newHorizon := int64(0)
 	if hasHorizon {

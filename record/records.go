@@ -44,6 +44,24 @@ func ForEachRecord(batch []byte, fn func(r Record) bool) error {
 // walkOpts says what walkRecords checks and keeps.
 type walkOpts struct {
 	keep, strict, needKey bool
+	keysOnly              bool // copy keys only; Record.Value is nil, nullValue says whether it was null
+	onKey                 func(offsetDelta int32, key []byte, nullValue bool) bool
+}
+
+// ForEachKey calls fn with the offset delta, the key (a fresh copy, nil
+// when null) and whether the value is null for each record of the whole
+// batch at the start of batch, until fn returns false. It decodes as
+// ForEachRecord does but copies no value or header: what the log cleaner
+// needs to decide.
+func ForEachKey(batch []byte, fn func(offsetDelta int32, key []byte, nullValue bool) bool) error {
+	h, err := ParseHeader(batch)
+	if err != nil {
+		return err
+	}
+	if h.Size() > len(batch) {
+		return fmt.Errorf("%w: batch of %d bytes truncated to %d", ErrCorrupt, h.Size(), len(batch))
+	}
+	return walkRecords(h, batch[HeaderSize:h.Size()], walkOpts{keysOnly: true, onKey: fn}, nil)
 }
 
 var bufioPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
@@ -77,7 +95,7 @@ func walkRecords(h Header, body []byte, o walkOpts, visit func(Record) bool) err
 	br := bufioPool.Get().(*bufio.Reader)
 	br.Reset(&cappedReader{r: d.Reader, n: MaxUncompressedBytes})
 	defer func() { br.Reset(nil); bufioPool.Put(br) }()
-	rr := recordReader{br: br, keep: o.keep}
+	rr := recordReader{br: br, keep: o.keep && !o.keysOnly, keysOnly: o.keysOnly}
 	prev := int32(-1)
 	for i := int32(0); i < h.NumRecords; i++ {
 		r, err := rr.next()
@@ -91,6 +109,12 @@ func walkRecords(h Header, body []byte, o walkOpts, visit func(Record) bool) err
 			return fmt.Errorf("%w: record %d has offset delta %d", ErrInvalidRecord, i, r.OffsetDelta)
 		}
 		prev = r.OffsetDelta
+		if o.onKey != nil {
+			if !o.onKey(r.OffsetDelta, r.Key, rr.nullVal) {
+				return nil
+			}
+			continue
+		}
 		if visit != nil && !visit(r) {
 			return nil
 		}
@@ -121,6 +145,8 @@ func corruptEOF(err error) error {
 type recordReader struct {
 	br       *bufio.Reader
 	keep     bool
+	keysOnly bool // keep the key only (and note whether the value is null)
+	nullVal  bool // the last record read has a null value
 	left     int64 // bytes of the current record not yet consumed
 	nullKey  bool  // the last record read has a null key
 	lastNull bool  // the last bytes field read was null
@@ -152,13 +178,20 @@ func (rr *recordReader) next() (Record, error) {
 		return r, err
 	}
 	r.OffsetDelta = int32(od)
+	if rr.keysOnly {
+		rr.keep = true
+	}
 	if r.Key, err = rr.bytes(true); err != nil {
 		return r, err
+	}
+	if rr.keysOnly {
+		rr.keep = false
 	}
 	rr.nullKey = rr.lastNull
 	if r.Value, err = rr.bytes(true); err != nil {
 		return r, err
 	}
+	rr.nullVal = rr.lastNull
 	nh, err := rr.varint(0, math.MaxInt32)
 	if err != nil {
 		return r, err
