@@ -145,8 +145,8 @@ func corruptEOF(err error) error {
 type recordReader struct {
 	br       *bufio.Reader
 	keep     bool
-	keysOnly bool // keep the key only (and note whether the value is null)
-	nullVal  bool // the last record read has a null value
+	keysOnly bool  // keep the key only (and note whether the value is null)
+	nullVal  bool  // the last record read has a null value
 	left     int64 // bytes of the current record not yet consumed
 	nullKey  bool  // the last record read has a null key
 	lastNull bool  // the last bytes field read was null
