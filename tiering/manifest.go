@@ -280,50 +280,21 @@ func (m *manifest) Append(s Segment) error {
 // Replace rewrites the record of the live segment with s's base offset in
 // place (a repaired upload repointing it at a new object), durably.
 func (m *manifest) Replace(s Segment) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	live := m.n - m.head
-	var ferr error
-	i := sort.Search(int(live), func(i int) bool {
-		r, err := m.atLocked(int64(i))
-		if err != nil {
-			ferr = err
-			return true
-		}
-		return r.BaseOffset >= s.BaseOffset
-	})
-	if ferr != nil {
-		return ferr
-	}
-	if int64(i) == live {
-		return fmt.Errorf("%w: no record at %d to replace", ErrCorruptManifest, s.BaseOffset)
-	}
-	old, err := m.atLocked(int64(i))
-	if err != nil {
-		return err
-	}
-	if !old.sameRange(s) {
-		return fmt.Errorf("%w: replacing [%d, %d) with [%d, %d)", ErrCorruptManifest, old.BaseOffset, old.NextOffset, s.BaseOffset, s.NextOffset)
-	}
-	if _, err := m.f.WriteAt(encodeRecord(s), manifestHeader+(m.head+int64(i))*manifestRecSize); err != nil {
-		return err
-	}
-	if err := m.f.Sync(); err != nil {
-		return err
-	}
-	if i == 0 {
-		m.first = s
-	}
-	if int64(i) == live-1 {
-		m.last = s
-	}
-	return nil
+	return m.rewriteRecord(s, func(old Segment) bool { return old.sameRange(s) })
 }
 
 // ReplaceCleaned rewrites the record of the live segment [s.BaseOffset,
 // s.NextOffset) with s, a compacted copy of it (fewer bytes, the same
 // offsets), durably.
 func (m *manifest) ReplaceCleaned(s Segment) error {
+	return m.rewriteRecord(s, func(old Segment) bool {
+		return old.BaseOffset == s.BaseOffset && old.NextOffset == s.NextOffset
+	})
+}
+
+// rewriteRecord overwrites the live record at s's base offset with s when
+// same accepts the old one.
+func (m *manifest) rewriteRecord(s Segment, same func(old Segment) bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	live := m.n - m.head
@@ -346,7 +317,7 @@ func (m *manifest) ReplaceCleaned(s Segment) error {
 	if err != nil {
 		return err
 	}
-	if old.BaseOffset != s.BaseOffset || old.NextOffset != s.NextOffset {
+	if !same(old) {
 		return fmt.Errorf("%w: replacing [%d, %d) with [%d, %d)", ErrCorruptManifest, old.BaseOffset, old.NextOffset, s.BaseOffset, s.NextOffset)
 	}
 	if _, err := m.f.WriteAt(encodeRecord(s), manifestHeader+(m.head+int64(i))*manifestRecSize); err != nil {
