@@ -265,7 +265,14 @@ func TestCompactionRealClientsAndRestart(t *testing.T) {
 		}
 	})
 	const topic = "profiles"
-	compactedTopic(t, kafka, topic, map[string]string{"remote.storage.enable": "false", "delete.retention.ms": "600000"})
+	// Created the way the docs say, with the CLI.
+	args := []string{"topic", "create", topic, "--bootstrap", kafka, "--partitions", "1", "--config", "cleanup.policy=compact"}
+	for _, c := range []string{"segment.bytes=8192", "segment.ms=500", "min.cleanable.dirty.ratio=0", "delete.retention.ms=600000", "remote.storage.enable=false"} {
+		args = append(args, "--config", c)
+	}
+	if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+		t.Fatalf("strata topic create: %v\n%s", err, out)
+	}
 
 	cl := newClient(t, kafka, kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(time.Millisecond))
 	latest, _ := keyedHistory(t, cl, topic, 200, 6)
