@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -546,4 +547,57 @@ func tierCompacted(t *testing.T, httpAddr, topic string) bool {
 		}
 	}
 	return remote > 0 && local > 0 && remote <= local
+}
+
+// TestCompactionPolicyChanges switches a topic between delete and compact
+// with IncrementalAlterConfigs: once compacted its keyless history goes
+// and keyless produces are refused; switched back, keyless records are
+// accepted again and the compacted part still reads (its gaps stay
+// normal).
+func TestCompactionPolicyChanges(t *testing.T) {
+	n := startNode(t, "", compactionSettings)
+	const topic = "switching"
+	cfg := map[string]*string{"segment.bytes": ptr("8192"), "segment.ms": ptr("500"), "min.cleanable.dirty.ratio": ptr("0"),
+		"remote.storage.enable": ptr("false")}
+	createTopic(t, n.KafkaAddr(), topic, 1, cfg)
+	cl := newClient(t, n.KafkaAddr(), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(time.Millisecond))
+	ctx := context.Background()
+	for i := 0; i < 100; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("keyless")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	latest, _ := keyedHistory(t, cl, topic, 50, 3)
+	adm := newAdmin(t, n.KafkaAddr())
+	alter := func(policy string) {
+		t.Helper()
+		resp, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "cleanup.policy", Value: ptr(policy)}}, topic)
+		if err == nil {
+			err = resp[0].Err
+		}
+		if err != nil {
+			t.Fatalf("cleanup.policy=%s: %v", policy, err)
+		}
+	}
+	alter("compact,delete")
+	time.Sleep(300 * time.Millisecond)
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("keyless")}).FirstErr(); !errors.Is(err, kerr.InvalidRecord) {
+		t.Fatalf("keyless produce to compact,delete: %v", err)
+	}
+	rollActive(t, cl, topic, latest)
+	// The keyless history is gone with the superseded values.
+	awaitCompacted(t, n.KafkaAddr(), topic, latest, true)
+
+	alter("delete")
+	time.Sleep(300 * time.Millisecond)
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("keyless again")}).FirstErr(); err != nil {
+		t.Fatalf("keyless produce after switching back to delete: %v", err)
+	}
+	recs := readCompacted(t, n.KafkaAddr(), topic)
+	if last := recs[len(recs)-1]; last.Key != nil || string(last.Value) != "keyless again" {
+		t.Fatalf("last record %q=%q", last.Key, last.Value)
+	}
+	if err := compactedExactly(recs[:len(recs)-1], latest, true); err != nil {
+		t.Fatalf("the compacted part after switching back: %v", err)
+	}
 }
