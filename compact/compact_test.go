@@ -1,7 +1,6 @@
 package compact
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -159,8 +158,8 @@ func TestFilterLatestPerKeyTombstonesAndHorizon(t *testing.T) {
 		h record.Header
 		b []byte
 	}{{h1, b1}, {h2, b2}} {
-		if ok, err := MapBatch(m, x.h, x.b, nil); !ok || err != nil {
-			t.Fatal(ok, err)
+		if stop, err := MapBatch(m, x.h, x.b, nil, 0); stop >= 0 || err != nil {
+			t.Fatal(stop, err)
 		}
 	}
 	c := &Cleaner{Keys: m, MapEnd: 6, Now: 50_000, DeleteRetentionMs: 10_000}
@@ -197,7 +196,7 @@ func TestFilterLatestPerKeyTombstonesAndHorizon(t *testing.T) {
 	// A later pass before the horizon keeps the tombstone as it is; after
 	// it, the tombstone goes.
 	m2 := NewKeyMap(1 << 16)
-	if ok, err := MapBatch(m2, h3, b3, nil); !ok || err != nil {
+	if stop, err := MapBatch(m2, h3, b3, nil, 0); stop >= 0 || err != nil {
 		t.Fatal(err)
 	}
 	c2 := &Cleaner{Keys: m2, MapEnd: 7, Now: 59_999, DeleteRetentionMs: 10_000}
@@ -232,7 +231,7 @@ func TestFilterTransactions(t *testing.T) {
 		h record.Header
 		b []byte
 	}{{dh, data}, {ch, committed}, {mh, marker}} {
-		if ok, err := MapBatch(m, x.h, x.b, ab); !ok || err != nil {
+		if stop, err := MapBatch(m, x.h, x.b, ab, 0); stop >= 0 || err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -278,15 +277,26 @@ func TestFilterTransactions(t *testing.T) {
 func TestMapBatchFull(t *testing.T) {
 	m := NewKeyMap(4 * EntryBytes) // 3 keys
 	b, h := batch(t, 0, record.NewBatchSpec(1), s("a"), s("1"), s("b"), s("1"))
-	if ok, err := MapBatch(m, h, b, nil); !ok || err != nil {
-		t.Fatal(err)
+	if stop, err := MapBatch(m, h, b, nil, 0); stop >= 0 || err != nil {
+		t.Fatal(stop, err)
 	}
-	if ok, err := MapBatch(m, h, b, nil); ok || err != nil {
-		t.Fatal("a batch that might not fit must end the map", ok, err)
+	// Known keys still update a full map; the first new key that does not
+	// fit ends the map mid-batch.
+	big, bh := batch(t, 2, record.NewBatchSpec(1), s("a"), s("2"), s("c"), s("1"), s("d"), s("1"), s("b"), s("2"))
+	stop, err := MapBatch(m, bh, big, nil, 0)
+	if err != nil || stop != 4 {
+		t.Fatalf("stop %d, %v: want 4 (key d)", stop, err)
 	}
-	big, bh := batch(t, 2, record.NewBatchSpec(1), s("a"), s("1"), s("b"), s("1"), s("c"), s("1"), s("d"), s("1"))
-	if _, err := MapBatch(NewKeyMap(4*EntryBytes), bh, big, nil); !errors.Is(err, ErrMapTooSmall) {
-		t.Fatal(err)
+	if m.Get([]byte("a")) != 2 || m.Get([]byte("c")) != 3 || m.Get([]byte("d")) != -1 || m.Get([]byte("b")) != 1 {
+		t.Fatal("map contents after stopping")
+	}
+	// The next pass starts at the stop offset, skipping what is before it.
+	m2 := NewKeyMap(4 * EntryBytes)
+	if stop, err := MapBatch(m2, bh, big, nil, 4); stop >= 0 || err != nil {
+		t.Fatal(stop, err)
+	}
+	if m2.Get([]byte("a")) != -1 || m2.Get([]byte("d")) != 4 || m2.Get([]byte("b")) != 5 {
+		t.Fatal("a pass from offset 4 mapped records before it")
 	}
 }
 

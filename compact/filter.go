@@ -44,31 +44,28 @@ func (a *Aborted) Contains(pid, offset int64) bool {
 }
 
 // MapBatch puts the keys of one data batch (whole, as stored; h its
-// header) into m at their offsets, skipping aborted records and records
-// without a key. It returns false, putting nothing, when the batch's
-// records might not all fit: the pass's map then ends before the batch.
-// Control batches add nothing.
-func MapBatch(m *KeyMap, h record.Header, batch []byte, aborted *Aborted) (bool, error) {
-	if h.IsControl() {
-		return true, nil
+// header) at or after offset from into m at their offsets, skipping
+// aborted records and records without a key. It returns the offset of the
+// first record that did not fit (a new key with the map full): the pass's
+// map ends there, mid-batch if need be, and the next pass starts from it.
+// It returns -1 when every record fit. Control batches add nothing.
+func MapBatch(m *KeyMap, h record.Header, batch []byte, aborted *Aborted, from int64) (int64, error) {
+	if h.IsControl() || h.IsTransactional() && aborted.Contains(h.ProducerID, h.BaseOffset) {
+		return -1, nil
 	}
-	if int(h.NumRecords) > m.Free() {
-		if int(h.NumRecords) > m.Capacity() {
-			return false, fmt.Errorf("%w: batch at offset %d holds %d records, the map %d", ErrMapTooSmall, h.BaseOffset, h.NumRecords, m.Capacity())
-		}
-		return false, nil
-	}
-	skip := h.IsTransactional() && aborted.Contains(h.ProducerID, h.BaseOffset)
-	if skip {
-		return true, nil
-	}
+	stop := int64(-1)
 	err := record.ForEachKey(batch, func(delta int32, key []byte, _ bool) bool {
-		if key != nil {
-			m.Put(key, h.BaseOffset+int64(delta))
+		off := h.BaseOffset + int64(delta)
+		if key == nil || off < from {
+			return true
+		}
+		if !m.Put(key, off) {
+			stop = off
+			return false
 		}
 		return true
 	})
-	return true, err
+	return stop, err
 }
 
 // Cleaner decides what each batch of the part of a log being cleaned

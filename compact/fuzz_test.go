@@ -30,7 +30,7 @@ func FuzzFilter(f *testing.F) {
 		}
 		keys := NewKeyMap(1 << 16)
 		aborted := NewAborted([]AbortedTxn{{ProducerID: h.ProducerID, First: h.BaseOffset, Last: h.BaseOffset + 1}})
-		if _, err := MapBatch(keys, h, b, aborted); err != nil {
+		if _, err := MapBatch(keys, h, b, aborted, 0); err != nil {
 			return
 		}
 		c := &Cleaner{Keys: keys, MapEnd: mapEnd, Now: 1 << 40, DeleteRetentionMs: 1000, Aborted: aborted,

@@ -1,9 +1,6 @@
 package compact
 
-import (
-	"errors"
-	"hash/maphash"
-)
+import "hash/maphash"
 
 // EntryBytes is what one key takes in a KeyMap: a 128-bit hash of the key
 // and its offset.
@@ -12,9 +9,6 @@ const EntryBytes = 24
 // maxLoad is the fraction of slots a KeyMap fills before it reports full:
 // linear probing stays short below it.
 const maxLoad = 0.75
-
-// ErrMapTooSmall: one record batch holds more keys than the whole map.
-var ErrMapTooSmall = errors.New("log.cleaner.dedupe.buffer.size too small for one record batch")
 
 type slot struct {
 	h1, h2 uint64

@@ -601,3 +601,26 @@ func TestCompactionPolicyChanges(t *testing.T) {
 		t.Fatalf("the compacted part after switching back: %v", err)
 	}
 }
+
+// TestCompactionInSeveralPasses gives the cleaner a key map that holds
+// about 2,000 keys and a partition with 5,000 live keys: it compacts in
+// several passes, each mapping as many whole batches as fit, and the
+// result is still exactly the latest value of every key.
+func TestCompactionInSeveralPasses(t *testing.T) {
+	settings := map[string]string{"log.cleaner.dedupe.buffer.size": "65536"}
+	for k, v := range compactionSettings {
+		settings[k] = v
+	}
+	n := startNode(t, "", settings)
+	const topic = "many-keys"
+	compactedTopic(t, n.KafkaAddr(), topic, map[string]string{"remote.storage.enable": "false", "segment.bytes": "65536"})
+	cl := newClient(t, n.KafkaAddr(), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(time.Millisecond))
+	latest, _ := keyedHistory(t, cl, topic, 5000, 3)
+	rollActive(t, cl, topic, latest)
+	recs := awaitCompacted(t, n.KafkaAddr(), topic, latest, true)
+	passes := metricValue(t, n.HTTPAddr(), "strata_log_cleaner_passes_total")
+	if passes < 3 {
+		t.Fatalf("%v passes for 5,000 keys with a map of about 2,000", passes)
+	}
+	t.Logf("%d records left after %v passes with a 64 KiB key map", len(recs), passes)
+}

@@ -353,15 +353,15 @@ func (p *partition) mapKeys(ctx context.Context, r compact.Range, keys *compact.
 		}
 		pos := 0
 		for _, h := range hdrs {
-			ok, err := compact.MapBatch(keys, h, b[pos:pos+h.Size()], aborted)
+			stop, err := compact.MapBatch(keys, h, b[pos:pos+h.Size()], aborted, r.FirstDirty)
 			if err != nil {
 				return 0, read, err
 			}
-			if !ok {
-				if h.BaseOffset <= r.FirstDirty {
-					return 0, read, fmt.Errorf("%w at offset %d", errMapEmpty, h.BaseOffset)
+			if stop >= 0 {
+				if stop <= r.FirstDirty {
+					return 0, read, fmt.Errorf("%w at offset %d", errMapEmpty, stop)
 				}
-				return h.BaseOffset, read, nil
+				return stop, read, nil // the map is full: the next pass starts here
 			}
 			pos += h.Size()
 			off = h.NextOffset()

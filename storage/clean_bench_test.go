@@ -71,8 +71,8 @@ func BenchmarkCleanPass(b *testing.B) {
 					}
 					pos := 0
 					for _, h := range hdrs {
-						if ok, err := compact.MapBatch(keys, h, buf[pos:pos+h.Size()], nil); !ok || err != nil {
-							b.Fatal(ok, err)
+						if stop, err := compact.MapBatch(keys, h, buf[pos:pos+h.Size()], nil, 0); stop >= 0 || err != nil {
+							b.Fatal(stop, err)
 						}
 						pos += h.Size()
 						off = h.NextOffset()
