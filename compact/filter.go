@@ -127,7 +127,7 @@ func (c *Cleaner) Filter(h record.Header, batch []byte, st *Stats) ([]byte, erro
 			// Every record of the transaction precedes its marker and
 			// was cleaned when the marker first was: no reader needs it.
 			st.MarkersRemoved++
-			return c.empty(h, nil, st)
+			return c.empty(h, st)
 		}
 		if !hasHorizon {
 			var recs []record.Record
@@ -144,7 +144,7 @@ func (c *Cleaner) Filter(h record.Header, batch []byte, st *Stats) ([]byte, erro
 	}
 	if h.IsTransactional() && c.Aborted.Contains(h.ProducerID, h.BaseOffset) {
 		st.AbortedRemoved += int64(h.NumRecords)
-		return c.empty(h, nil, st)
+		return c.empty(h, st)
 	}
 	// Decide from the keys alone (no value is copied); decode the kept
 	// records only when the batch must be rebuilt.
@@ -190,7 +190,7 @@ func (c *Cleaner) Filter(h record.Header, batch []byte, st *Stats) ([]byte, erro
 		return batch, nil
 	}
 	if nkept == 0 {
-		return c.empty(h, nil, st)
+		return c.empty(h, st)
 	}
 	kept := make([]record.Record, 0, nkept)
 	i := 0
@@ -235,7 +235,7 @@ func (c *Cleaner) rebuild(h record.Header, recs []record.Record, horizon int64, 
 
 // empty drops a batch that keeps no record, or keeps it empty when it is
 // its producer's newest batch.
-func (c *Cleaner) empty(h record.Header, _ []record.Record, st *Stats) ([]byte, error) {
+func (c *Cleaner) empty(h record.Header, st *Stats) ([]byte, error) {
 	if h.ProducerID >= 0 && c.LastBatch != nil {
 		if last, ok := c.LastBatch(h.ProducerID); ok && last == h.LastOffset() {
 			return c.rebuild(h, nil, 0, st)

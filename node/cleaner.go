@@ -276,7 +276,7 @@ func (n *Node) cleanPartition(ctx context.Context, p *partition, r compact.Range
 	if err := p.log.SetCleanerCheckpoint(storage.CleanerState{FirstDirty: mapEnd, NextHorizon: st.NextHorizon}); err != nil {
 		return err
 	}
-	up, saved, replaced := n.replaceCleanedRemote(ctx, p, pol)
+	up, saved, replaced := n.replaceCleanedRemote(ctx, p)
 	n.cleaner.metrics.passes.Inc()
 	n.cleaner.metrics.recordsRead.Add(float64(st.RecordsRead))
 	n.cleaner.metrics.recordsRemoved.Add(float64(st.RecordsRead - st.RecordsKept))
@@ -296,7 +296,7 @@ func (n *Node) cleanPartition(ctx context.Context, p *partition, r compact.Range
 // copy by at least min.cleanable.dirty.ratio (the same bar that starts a
 // local pass, so the store is not rewritten for every key). Only the
 // leader uploads.
-func (n *Node) replaceCleanedRemote(ctx context.Context, p *partition, _ compact.Policy) (uploaded, saved int64, replaced int) {
+func (n *Node) replaceCleanedRemote(ctx context.Context, p *partition) (uploaded, saved int64, replaced int) {
 	tp := p.tiered()
 	if tp == nil || !p.leadership().isLeader() {
 		return 0, 0, 0

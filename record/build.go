@@ -32,16 +32,7 @@ func Build(b BatchSpec, records []Record) []byte {
 	var raw []byte
 	var maxDelta int64
 	for i, r := range records {
-		kr := kmsg.NewRecord()
-		kr.Attributes = r.Attributes
-		kr.TimestampDelta64 = r.TimestampDelta
-		kr.OffsetDelta = int32(i)
-		kr.Key, kr.Value = r.Key, r.Value
-		for _, h := range r.Headers {
-			kr.Headers = append(kr.Headers, kmsg.Header{Key: string(h.Key), Value: h.Value})
-		}
-		kr.Length = int32(len(kr.AppendTo(nil)) - 1)
-		raw = kr.AppendTo(raw)
+		raw = appendRecord(raw, r, int32(i), r.TimestampDelta)
 		if i == 0 || r.TimestampDelta > maxDelta {
 			maxDelta = r.TimestampDelta
 		}
@@ -61,6 +52,21 @@ func Build(b BatchSpec, records []Record) []byte {
 	kb.NumRecords = int32(len(records))
 	kb.Records = raw
 	return Seal(kb.AppendTo(nil))
+}
+
+// appendRecord encodes r with the given offset and timestamp deltas
+// (kmsg computes the length) and appends it to raw.
+func appendRecord(raw []byte, r Record, offsetDelta int32, tsDelta int64) []byte {
+	kr := kmsg.NewRecord()
+	kr.Attributes = r.Attributes
+	kr.TimestampDelta64 = tsDelta
+	kr.OffsetDelta = offsetDelta
+	kr.Key, kr.Value = r.Key, r.Value
+	for _, h := range r.Headers {
+		kr.Headers = append(kr.Headers, kmsg.Header{Key: string(h.Key), Value: h.Value})
+	}
+	kr.Length = int32(len(kr.AppendTo(nil)) - 1)
+	return kr.AppendTo(raw)
 }
 
 // ControlBatch encodes the commit or abort marker batch of a producer's

@@ -53,16 +53,7 @@ func Rebuild(h Header, records []Record, horizon int64) ([]byte, error) {
 	}
 	var raw []byte
 	for _, r := range records {
-		kr := kmsg.NewRecord()
-		kr.Attributes = r.Attributes
-		kr.TimestampDelta64 = r.TimestampDelta + base - kb.FirstTimestamp
-		kr.OffsetDelta = r.OffsetDelta
-		kr.Key, kr.Value = r.Key, r.Value
-		for _, rh := range r.Headers {
-			kr.Headers = append(kr.Headers, kmsg.Header{Key: string(rh.Key), Value: rh.Value})
-		}
-		kr.Length = int32(len(kr.AppendTo(nil)) - 1)
-		raw = kr.AppendTo(raw)
+		raw = appendRecord(raw, r, r.OffsetDelta, r.TimestampDelta+base-kb.FirstTimestamp)
 	}
 	payload, err := compress(h.Codec(), raw)
 	if err != nil {

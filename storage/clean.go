@@ -32,12 +32,15 @@ type CleanResult struct {
 // config says.
 func (l *Log) markCompacted() error {
 	l.gaps.Store(true)
-	if _, err := os.Stat(l.path(compactedMarkerName)); err == nil {
+	if l.marked.Load() {
 		return nil
 	}
-	if err := writeFileAtomic(l.dir, compactedMarkerName, []byte("batches of this log may leave offset gaps (compaction)\n")); err != nil {
-		return classify("mark log compacted", l.dir, err)
+	if _, err := os.Stat(l.path(compactedMarkerName)); err != nil {
+		if err := writeFileAtomic(l.dir, compactedMarkerName, []byte("batches of this log may leave offset gaps (compaction)\n")); err != nil {
+			return classify("mark log compacted", l.dir, err)
+		}
 	}
+	l.marked.Store(true)
 	return nil
 }
 
@@ -55,8 +58,18 @@ type CleanerState struct {
 	NextHorizon int64
 }
 
-// CleanerCheckpoint returns the cleaner state the last pass recorded.
+// CleanerCheckpoint returns the cleaner state the last pass recorded (read
+// from its file once, then kept in memory).
 func (l *Log) CleanerCheckpoint() CleanerState {
+	if st := l.cleanerCkpt.Load(); st != nil {
+		return *st
+	}
+	st := l.readCleanerCheckpoint()
+	l.cleanerCkpt.CompareAndSwap(nil, &st)
+	return st
+}
+
+func (l *Log) readCleanerCheckpoint() CleanerState {
 	st := CleanerState{FirstDirty: -1}
 	lines, err := readLines(l.path(cleanerCkptName))
 	if err == nil && lines != nil {
@@ -77,8 +90,10 @@ func (l *Log) CleanerCheckpoint() CleanerState {
 // stopped.
 func (l *Log) SetCleanerCheckpoint(st CleanerState) error {
 	if err := writeFileAtomic(l.dir, cleanerCkptName, []byte(fmt.Sprintf("0\n%d\n%d\n", st.FirstDirty, st.NextHorizon))); err != nil {
+		l.cleanerCkpt.Store(nil) // read the file again next time
 		return classify("write cleaner checkpoint", l.dir, err)
 	}
+	l.cleanerCkpt.Store(&st)
 	return nil
 }
 

@@ -249,7 +249,7 @@ func verifyFile(ctx context.Context, s *segment, f *os.File, size, next int64, o
 	if res.err == nil && j < len(offsets) {
 		res.err = fmt.Errorf("%w: index entry %d at %d past the last batch", ErrCorruptSegment, j, offsets[j].pos)
 	}
-	if res.err == nil && (res.next > next || !gaps && res.next != next) {
+	if res.err == nil && !endsBy(gaps, res.next, next) {
 		res.err = fmt.Errorf("%w: segment ends at offset %d, the next starts at %d", ErrCorruptSegment, res.next, next)
 	}
 	return res

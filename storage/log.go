@@ -45,6 +45,10 @@ type Log struct {
 	// gaps: batches may leave offset gaps (Config.Compacted, or the log
 	// holds compacted data: the compacted marker file exists).
 	gaps atomic.Bool
+	// marked: the compacted marker file is known to exist.
+	marked atomic.Bool
+	// cleanerCkpt caches the cleaner checkpoint file (clean.go).
+	cleanerCkpt atomic.Pointer[CleanerState]
 
 	synced    atomic.Int64
 	fdatasync func(fd int) error // Config.Fdatasync as of Open

@@ -104,7 +104,7 @@ func (l *Log) load() error {
 			}
 			// In a log with gaps a segment may end before the next one
 			// starts; only a truncated tail says it is torn.
-			if !last && (s.next > nextBase || torn || !l.gaps.Load() && s.next != nextBase) {
+			if !last && (torn || !l.endsRight(s.next, nextBase)) {
 				// A torn segment rolled after the last sync: neither its
 				// tail nor the segments after it were ever synced.
 				l.logger.Warn("unsynced segment ends before the next one starts; dropping the unsynced segments after it",
@@ -307,15 +307,25 @@ func (l *Log) recoverSegment(s *segment) (truncated bool, err error) {
 	return truncated, nil
 }
 
-// endsRight reports whether a sealed segment whose batches end at next
-// fits before the following segment's base: exactly, or in a log with
-// gaps at or before it.
-func (l *Log) endsRight(next, nextBase int64) bool {
-	if l.gaps.Load() {
-		return next <= nextBase
-	}
-	return next == nextBase
+// The batch chain rules. Without gaps a batch starts exactly where the
+// one before it ended and a sealed segment ends exactly at the next one's
+// base; in a compacted log (gaps) base offsets need only increase and a
+// segment may end before the next begins.
+
+// follows reports whether a batch at base may come after one ending at
+// want.
+func follows(gaps bool, base, want int64) bool {
+	return base == want || gaps && base > want
 }
+
+// endsBy reports whether batches ending at end fit a segment whose range
+// ends at next.
+func endsBy(gaps bool, end, next int64) bool {
+	return end == next || gaps && end < next
+}
+
+// endsRight is endsBy for this log.
+func (l *Log) endsRight(next, nextBase int64) bool { return endsBy(l.gaps.Load(), next, nextBase) }
 
 func (s *segment) applyScan(res scanResult) {
 	s.next, s.maxTs, s.maxTsOffset = res.next, res.maxTs, res.maxTsOffset

@@ -196,7 +196,7 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) (*ReadResult, er
 		done := false
 		for pos < limit {
 			h, err := hr.at(pos)
-			if err == nil && want >= 0 && (h.BaseOffset < want || !gaps && h.BaseOffset != want) {
+			if err == nil && want >= 0 && !follows(gaps, h.BaseOffset, want) {
 				err = fmt.Errorf("%w: batch at %d has base offset %d, want %d", ErrCorruptSegment, pos, h.BaseOffset, want)
 			}
 			if err != nil {
@@ -242,7 +242,7 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64) (*ReadResult, er
 		if v.damage != nil && at < v.next {
 			return fail(i, chunk, at, v.damagedAt(at))
 		}
-		if v.sealed && want >= 0 && (want > v.next || !gaps && want != v.next) {
+		if v.sealed && want >= 0 && !endsBy(gaps, want, v.next) {
 			err := fmt.Errorf("%w: segment ends at offset %d, the next starts at %d", ErrCorruptSegment, want, v.next)
 			l.markDamaged(v.s, want, pos, err)
 			return fail(i, chunk, at, fmt.Errorf("read offset %d of %s: %w", at, l.dir, err))

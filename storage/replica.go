@@ -46,13 +46,13 @@ func (l *Log) AppendReplica(batches []byte, hdrs []record.Header) (AppendInfo, e
 	// A compacted leader's log has gaps: batches then need only start at
 	// or after the end and increase.
 	gaps := l.gaps.Load()
-	if hdrs[0].BaseOffset < end || !gaps && hdrs[0].BaseOffset != end {
+	if !follows(gaps, hdrs[0].BaseOffset, end) {
 		return AppendInfo{}, fmt.Errorf("%w: first batch at %d, log end %d", ErrOffsetMismatch, hdrs[0].BaseOffset, end)
 	}
 	off := end
 	gapped := false
 	for i, h := range hdrs {
-		if h.BaseOffset < off || !gaps && h.BaseOffset != off {
+		if !follows(gaps, h.BaseOffset, off) {
 			return AppendInfo{}, fmt.Errorf("%w: batch %d starts at %d, want %d", ErrBadAppend, i, h.BaseOffset, off)
 		}
 		gapped = gapped || h.BaseOffset != off

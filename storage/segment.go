@@ -391,7 +391,7 @@ func scanSegmentAt(s *segment, sp scanSpec, res scanResult) scanResult {
 		} else {
 			h, err = hr.at(pos)
 		}
-		if err == nil && (h.BaseOffset < res.next || !sp.gaps && h.BaseOffset != res.next || h.LastOffsetDelta < 0) {
+		if err == nil && (!follows(sp.gaps, h.BaseOffset, res.next) || h.LastOffsetDelta < 0) {
 			err = fmt.Errorf("batch at %d has base offset %d, want %d", pos, h.BaseOffset, res.next)
 		}
 		if err == nil && sp.onBatch != nil {

@@ -1,7 +1,6 @@
 package tiering
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -66,14 +65,9 @@ func (p *Partition) ReplaceCleaned(ctx context.Context, seg storage.SegmentInfo,
 	}
 	entry.Repair = old.Repair + 1
 	newKey := segmentKey(p.root, seg.BaseOffset, entry.UploadID)
-	b, err := encodeEntry(entry)
-	if err != nil {
-		return 0, 0, err
-	}
 	cctx, cancel := context.WithTimeout(ctx, p.m.cfg.RequestTimeout)
 	defer cancel()
-	_, err = p.m.store.Put(cctx, repairKey(p.root, seg.BaseOffset, entry.Repair), bytes.NewReader(b), int64(len(b)),
-		objectstore.PutOptions{IfAbsent: true, ContentType: "application/json"})
+	err = p.commitGeneration(cctx, entry)
 	if errors.Is(err, objectstore.ErrPreconditionFailed) {
 		// Another broker (a repair, or a newer leader's cleaner)
 		// committed this generation first.

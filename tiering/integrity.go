@@ -361,14 +361,10 @@ func (p *Partition) Repair(ctx context.Context, seg Segment) error {
 		_ = p.m.store.Delete(ctx, segmentKey(p.root, seg.BaseOffset, entry.UploadID))
 		return fmt.Errorf("%w: local segment [%d, %d) %d bytes no longer matches remote %d bytes", ErrDiverged, entry.BaseOffset, entry.NextOffset, entry.Size, seg.Size)
 	}
-	b, err := encodeEntry(entry)
-	if err != nil {
-		return err
-	}
 	cctx, cancel := context.WithTimeout(ctx, p.m.cfg.RequestTimeout)
 	defer cancel()
 	newKey := segmentKey(p.root, seg.BaseOffset, entry.UploadID)
-	_, err = p.m.store.Put(cctx, repairKey(p.root, seg.BaseOffset, entry.Repair), bytes.NewReader(b), int64(len(b)), objectstore.PutOptions{IfAbsent: true, ContentType: "application/json"})
+	err = p.commitGeneration(cctx, entry)
 	if errors.Is(err, objectstore.ErrPreconditionFailed) {
 		// Another broker repaired this generation first: adopt its entry.
 		_ = p.m.store.Delete(cctx, newKey)
@@ -395,6 +391,20 @@ func (p *Partition) Repair(ctx context.Context, seg Segment) error {
 	p.m.log.Warn("remote segment repaired from the local log", "partition", p.id, "base", seg.BaseOffset, "next", seg.NextOffset,
 		"generation", entry.Repair, "old_object", oldKey, "new_object", segmentKey(p.root, entry.BaseOffset, entry.UploadID))
 	return nil
+}
+
+// commitGeneration writes entry (entry.Repair >= 1) under its
+// generation's key, only if absent: the commit of a repaired or cleaned
+// copy. Another broker's commit of the same generation first is
+// objectstore.ErrPreconditionFailed.
+func (p *Partition) commitGeneration(ctx context.Context, entry Segment) error {
+	b, err := encodeEntry(entry)
+	if err != nil {
+		return err
+	}
+	_, err = p.m.store.Put(ctx, repairKey(p.root, entry.BaseOffset, entry.Repair), bytes.NewReader(b), int64(len(b)),
+		objectstore.PutOptions{IfAbsent: true, ContentType: "application/json"})
+	return err
 }
 
 // reportLocalCorrupt marks a local segment that failed verification as
