@@ -114,6 +114,35 @@ func readCompacted(t *testing.T, addr, topic string, opts ...kgo.Opt) []*kgo.Rec
 	return out
 }
 
+// readUntilQuiet reads the partition from the earliest offset until no
+// record arrives for 3 s: for a log that may end in a gap (its last
+// records cleaned away), where the high watermark is past the last record.
+func readUntilQuiet(t *testing.T, addr, topic string) []*kgo.Record {
+	t.Helper()
+	cl := newClient(t, addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	var out []*kgo.Record
+	last := int64(-1)
+	for quiet := time.Now(); time.Since(quiet) < 3*time.Second; {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		fs.EachError(func(_ string, _ int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("fetch: %v", err)
+			}
+		})
+		for _, r := range fs.Records() {
+			if r.Offset <= last {
+				t.Fatalf("offset %d after %d", r.Offset, last)
+			}
+			last = r.Offset
+			out = append(out, r)
+			quiet = time.Now()
+		}
+	}
+	return out
+}
+
 // compactedExactly reports whether recs are exactly the latest record of
 // every key (tombstones included while withTombstones), one each, in
 // offset order.
@@ -511,7 +540,7 @@ func TestCompactionColdTierAndRestore(t *testing.T) {
 	// Everything below the restored end is read from the cold tier: the
 	// latest value per key (the last "~roll" record may have been after
 	// the restore's cut, which keeps only what the bucket certified).
-	recs := readCompacted(t, n2.kafkaAddr, topic)
+	recs := readUntilQuiet(t, n2.kafkaAddr, topic)
 	// Everything the restored node holds came from the bucket: its
 	// remote copy is all of the log, and compacted.
 	if !tierCompacted(t, n2.httpAddr, topic) {
@@ -519,6 +548,11 @@ func TestCompactionColdTierAndRestore(t *testing.T) {
 	}
 	v := latest["~roll"]
 	if len(recs) > 0 && string(recs[len(recs)-1].Key) != "~roll" {
+		// The restore's cut fell between the two "~roll" writes: the
+		// bucket's cleaned copy already dropped the first one (cleaned
+		// against the second, which the cut leaves out), so the key is
+		// gone. A known limit of compacting the bucket's copies: see
+		// docs/compaction.md, "Not yet".
 		delete(latest, "~roll")
 	}
 	if err := compactedExactly(recs, latest, true); err != nil {
